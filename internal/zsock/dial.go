@@ -1,0 +1,161 @@
+package zsock
+
+import (
+	"context"
+	"errors"
+	"io"
+	"math/rand/v2"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/go-zeromq/zmq4"
+)
+
+// EndpointStatus is the state of one endpoint of a connecting socket.
+type EndpointStatus struct {
+	Endpoint string
+	// Connected is true while a handshaken connection is up.
+	Connected bool
+	// Since is when Connected last changed.
+	Since time.Time
+	// Connects counts completed handshakes; every one after the first is
+	// a reconnect.
+	Connects uint64
+	// Failures counts dial or handshake attempts that failed.
+	Failures uint64
+	// LastError is the error of the last failed attempt or disconnect.
+	LastError string
+}
+
+// dialer keeps one connection per endpoint alive: it dials in the
+// background, runs serve on each handshaken connection until serve
+// returns, and re-dials with exponential backoff and jitter.
+type dialer struct {
+	typ    zmq4.SocketType
+	opts   Options
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	eps    []*endpointState
+	serve  func(*conn)
+}
+
+type endpointState struct {
+	ep     Endpoint
+	mu     sync.Mutex
+	status EndpointStatus
+}
+
+func newDialer(eps []Endpoint, typ zmq4.SocketType, opts Options, serve func(*conn)) *dialer {
+	ctx, cancel := context.WithCancel(context.Background())
+	d := &dialer{typ: typ, opts: opts, ctx: ctx, cancel: cancel, serve: serve}
+	for _, ep := range eps {
+		d.eps = append(d.eps, &endpointState{ep: ep, status: EndpointStatus{Endpoint: ep.String(), Since: time.Now()}})
+	}
+	return d
+}
+
+func (d *dialer) start() {
+	for _, es := range d.eps {
+		d.wg.Add(1)
+		go d.loop(es)
+	}
+}
+
+// stop ends every dial loop and connection and waits for them.
+func (d *dialer) stop() {
+	d.cancel()
+	d.wg.Wait()
+}
+
+func (d *dialer) statuses() []EndpointStatus {
+	out := make([]EndpointStatus, len(d.eps))
+	for i, es := range d.eps {
+		es.mu.Lock()
+		out[i] = es.status
+		es.mu.Unlock()
+	}
+	return out
+}
+
+func (d *dialer) loop(es *endpointState) {
+	defer d.wg.Done()
+	step := d.opts.ReconnectMin
+	for {
+		c, err := d.connect(es.ep)
+		if d.ctx.Err() != nil {
+			if c != nil {
+				c.close()
+			}
+			return
+		}
+		if err != nil {
+			es.mu.Lock()
+			es.status.Failures++
+			es.status.LastError = err.Error()
+			es.mu.Unlock()
+			d.opts.emit(Event{Kind: DialFailed, Endpoint: es.ep.String(), Err: err})
+			if !d.wait(step) {
+				return
+			}
+			step = min(step*2, d.opts.ReconnectMax)
+			continue
+		}
+		step = d.opts.ReconnectMin
+		es.mu.Lock()
+		es.status.Connected = true
+		es.status.Since = time.Now()
+		es.status.Connects++
+		es.mu.Unlock()
+		d.opts.emit(Event{Kind: Connected, Endpoint: es.ep.String(), Peer: c.peer.Addr})
+
+		// Close the connection when the socket stops, so serve returns.
+		stopWatch := context.AfterFunc(d.ctx, func() { c.close() })
+		d.serve(c)
+		stopWatch()
+		c.close()
+
+		es.mu.Lock()
+		es.status.Connected = false
+		es.status.Since = time.Now()
+		es.status.LastError = "connection lost"
+		es.mu.Unlock()
+		if d.ctx.Err() != nil {
+			return
+		}
+		d.opts.emit(Event{Kind: Disconnected, Endpoint: es.ep.String(), Peer: c.peer.Addr, Err: io.EOF})
+		if !d.wait(step) {
+			return
+		}
+	}
+}
+
+// wait sleeps for a jittered step or until the dialer stops; it reports
+// whether the dialer is still running.
+func (d *dialer) wait(step time.Duration) bool {
+	jittered := step/2 + rand.N(step/2+1)
+	t := time.NewTimer(jittered)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-d.ctx.Done():
+		return false
+	}
+}
+
+func (d *dialer) connect(ep Endpoint) (*conn, error) {
+	nd := net.Dialer{Timeout: d.opts.DialTimeout, KeepAlive: d.opts.KeepAlive}
+	nc, err := nd.DialContext(d.ctx, ep.network(), ep.Address)
+	if err != nil {
+		return nil, err
+	}
+	return handshake(d.ctx, nc, d.typ, false, d.opts.HandshakeTimeout)
+}
+
+// isClosedErr reports whether err only says the connection was closed,
+// which is how every connection ends and not worth reporting.
+func isClosedErr(err error) bool {
+	return err == nil || errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed)
+}

@@ -1,0 +1,231 @@
+package zsock
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// testTimeout bounds every test of this package.
+const testTimeout = 60 * time.Second
+
+func testContext(t *testing.T) context.Context {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// withEvents returns opts with an OnEvent that records into the channel.
+func withEvents(opts Options) (Options, chan Event) {
+	ch := make(chan Event, 4096)
+	opts.OnEvent = func(e Event) {
+		select {
+		case ch <- e:
+		default:
+		}
+	}
+	return opts, ch
+}
+
+// waitEvent waits for the next event of kind (skipping others).
+func waitEvent(t *testing.T, ctx context.Context, ch <-chan Event, kind EventKind) Event {
+	t.Helper()
+	for {
+		select {
+		case e := <-ch:
+			if e.Kind == kind {
+				return e
+			}
+		case <-ctx.Done():
+			t.Fatalf("no %v event: %v", kind, ctx.Err())
+		}
+	}
+}
+
+// ipcEndpoint returns an ipc endpoint in a fresh temporary directory short
+// enough for a Unix socket path.
+func ipcEndpoint(t *testing.T, name string) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "zsock")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	return "ipc://" + filepath.Join(dir, name)
+}
+
+func mustParse(t *testing.T, s string, bind bool) Endpoint {
+	t.Helper()
+	ep, err := ParseEndpoint(s, bind)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ep
+}
+
+func listenPull(t *testing.T, ep string, opts Options) *Puller {
+	t.Helper()
+	p, err := ListenPull(mustParse(t, ep, true), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Close() })
+	return p
+}
+
+func dialPush(t *testing.T, eps string, opts Options) *Pusher {
+	t.Helper()
+	list, err := ParseEndpoints(eps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := DialPush(list, opts)
+	t.Cleanup(func() { p.Close() })
+	return p
+}
+
+type receiver interface {
+	Recv(context.Context) (Message, error)
+}
+
+func recvN(t *testing.T, ctx context.Context, r receiver, n int) []Message {
+	t.Helper()
+	out := make([]Message, 0, n)
+	for len(out) < n {
+		m, err := r.Recv(ctx)
+		if err != nil {
+			t.Fatalf("after %d of %d messages: %v", len(out), n, err)
+		}
+		out = append(out, m)
+	}
+	return out
+}
+
+// numbered is a 2-frame message: a topic and a body carrying i.
+func numbered(topic string, i int, size int) [][]byte {
+	body := make([]byte, max(size, 8))
+	binary.BigEndian.PutUint64(body, uint64(i))
+	return [][]byte{[]byte(topic), body}
+}
+
+func number(m Message) int { return int(binary.BigEndian.Uint64(m.Frames[1])) }
+
+// rawPeer is a hand-driven ZMTP 3.0 peer for feeding a socket exact bytes.
+type rawPeer struct {
+	t  *testing.T
+	nc net.Conn
+}
+
+func dialRaw(t *testing.T, endpoint string) *rawPeer {
+	t.Helper()
+	ep := mustParse(t, endpoint, false)
+	nc, err := net.DialTimeout(ep.network(), ep.Address, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nc.SetDeadline(time.Now().Add(testTimeout))
+	t.Cleanup(func() { nc.Close() })
+	return &rawPeer{t: t, nc: nc}
+}
+
+func greetingBytes() []byte {
+	g := make([]byte, greetingSize)
+	g[0], g[9], g[10], g[11] = 0xFF, 0x7F, 3, 0
+	copy(g[12:], "NULL")
+	return g
+}
+
+func readyBody(props ...string) []byte {
+	b := []byte("\x05READY")
+	for i := 0; i+1 < len(props); i += 2 {
+		b = append(b, byte(len(props[i])))
+		b = append(b, props[i]...)
+		b = binary.BigEndian.AppendUint32(b, uint32(len(props[i+1])))
+		b = append(b, props[i+1]...)
+	}
+	return b
+}
+
+func (r *rawPeer) write(b []byte) {
+	r.t.Helper()
+	if _, err := r.nc.Write(b); err != nil {
+		r.t.Fatalf("raw write: %v", err)
+	}
+}
+
+func frame(flags byte, body []byte) []byte {
+	if len(body) > 255 {
+		h := make([]byte, 9, 9+len(body))
+		h[0] = flags | flagLong
+		binary.BigEndian.PutUint64(h[1:], uint64(len(body)))
+		return append(h, body...)
+	}
+	return append([]byte{flags, byte(len(body))}, body...)
+}
+
+// handshake completes a NULL handshake as the given socket type.
+func (r *rawPeer) handshake(socketType string) {
+	r.t.Helper()
+	r.write(greetingBytes())
+	r.write(frame(flagCommand, readyBody("Socket-Type", socketType)))
+	var g [greetingSize]byte
+	if _, err := io.ReadFull(r.nc, g[:]); err != nil {
+		r.t.Fatalf("raw greeting: %v", err)
+	}
+	if name, _ := r.readFrame(); name == nil {
+		r.t.Fatal("no READY")
+	}
+}
+
+// readFrame reads one frame and returns its body and flags.
+func (r *rawPeer) readFrame() ([]byte, byte) {
+	r.t.Helper()
+	var h [2]byte
+	if _, err := io.ReadFull(r.nc, h[:]); err != nil {
+		r.t.Fatalf("raw read: %v", err)
+	}
+	size := uint64(h[1])
+	if h[0]&flagLong != 0 {
+		var rest [8]byte
+		rest[0] = h[1]
+		if _, err := io.ReadFull(r.nc, rest[1:]); err != nil {
+			r.t.Fatalf("raw read: %v", err)
+		}
+		size = binary.BigEndian.Uint64(rest[:])
+	}
+	body := make([]byte, size)
+	if _, err := io.ReadFull(r.nc, body); err != nil {
+		r.t.Fatalf("raw read: %v", err)
+	}
+	return body, h[0]
+}
+
+// waitClosed waits until the socket under test closes the raw connection.
+func (r *rawPeer) waitClosed() error {
+	var b [512]byte
+	for {
+		if _, err := r.nc.Read(b[:]); err != nil {
+			if err == io.EOF || isReset(err) {
+				return nil
+			}
+			return fmt.Errorf("connection not closed by peer: %w", err)
+		}
+	}
+}
+
+func isReset(err error) bool {
+	var oe *net.OpError
+	return errors.As(err, &oe) && !oe.Timeout()
+}

@@ -1,0 +1,125 @@
+package zsock
+
+import (
+	"errors"
+	"time"
+)
+
+// ErrClosed is returned by operations on a closed socket.
+var ErrClosed = errors.New("zsock: socket closed")
+
+// Options tunes a socket. The zero value means the defaults; a negative
+// duration where noted turns the feature off.
+type Options struct {
+	// DialTimeout bounds one TCP or IPC connect. Default 5s.
+	DialTimeout time.Duration
+	// HandshakeTimeout bounds the ZMTP greeting and READY exchange, on both
+	// sides: a peer that connects and stays silent is dropped after it.
+	// Default 5s.
+	HandshakeTimeout time.Duration
+	// ReconnectMin and ReconnectMax bound the exponential backoff between
+	// dial attempts; each wait is jittered to between half and all of the
+	// current step. Defaults 100ms and 5s.
+	ReconnectMin, ReconnectMax time.Duration
+	// KeepAlive is the TCP keepalive period; negative turns it off.
+	// Default 15s.
+	KeepAlive time.Duration
+	// WriteTimeout: a connection that accepts no bytes for this long is
+	// treated as dead (messages not yet written move to another
+	// connection). Negative turns it off. Default 15s.
+	WriteTimeout time.Duration
+	// MaxMessageSize bounds one incoming message (frame bodies plus a small
+	// per-frame overhead). A peer that announces more is disconnected and
+	// counted. Default 16 MiB.
+	MaxMessageSize int64
+	// SendQueue is the number of messages a publisher queues per
+	// subscriber before it drops for that subscriber, and the number a
+	// pusher holds before Send waits. Default 1000.
+	SendQueue int
+	// RecvQueue is the number of received messages a puller or subscriber
+	// holds before its connections stop reading (TCP then pushes back on
+	// the peers). Default 1000.
+	RecvQueue int
+	// MaxConns bounds concurrent connections on a listening socket; more
+	// are closed at once and counted. Default 4096.
+	MaxConns int
+	// OnEvent, if set, is told about connections coming and going and
+	// about peers dropped for bad input. It is called from the socket's
+	// goroutines and must not block.
+	OnEvent func(Event)
+}
+
+func (o Options) withDefaults() Options {
+	def := func(d *time.Duration, v time.Duration) {
+		if *d == 0 {
+			*d = v
+		}
+	}
+	def(&o.DialTimeout, 5*time.Second)
+	def(&o.HandshakeTimeout, 5*time.Second)
+	def(&o.ReconnectMin, 100*time.Millisecond)
+	def(&o.ReconnectMax, 5*time.Second)
+	def(&o.KeepAlive, 15*time.Second)
+	def(&o.WriteTimeout, 15*time.Second)
+	if o.ReconnectMax < o.ReconnectMin {
+		o.ReconnectMax = o.ReconnectMin
+	}
+	if o.MaxMessageSize <= 0 {
+		o.MaxMessageSize = 16 << 20
+	}
+	if o.SendQueue <= 0 {
+		o.SendQueue = 1000
+	}
+	if o.RecvQueue <= 0 {
+		o.RecvQueue = 1000
+	}
+	if o.MaxConns <= 0 {
+		o.MaxConns = 4096
+	}
+	return o
+}
+
+func (o Options) emit(e Event) {
+	if o.OnEvent != nil {
+		o.OnEvent(e)
+	}
+}
+
+// EventKind says what happened to a connection.
+type EventKind int
+
+const (
+	// Connected: a handshake completed (dialled or accepted).
+	Connected EventKind = iota
+	// Disconnected: an established connection ended; Err says why.
+	Disconnected
+	// DialFailed: a dial or handshake attempt to an endpoint failed.
+	DialFailed
+	// Rejected: an accepted connection was dropped before or during the
+	// handshake, or for bad input (Err says which).
+	Rejected
+)
+
+func (k EventKind) String() string {
+	switch k {
+	case Connected:
+		return "connected"
+	case Disconnected:
+		return "disconnected"
+	case DialFailed:
+		return "dial failed"
+	case Rejected:
+		return "rejected"
+	}
+	return "unknown"
+}
+
+// Event reports a change of connection state.
+type Event struct {
+	Kind EventKind
+	// Endpoint is the dialled or listening endpoint.
+	Endpoint string
+	// Peer is the remote address, when known.
+	Peer string
+	Err  error
+}

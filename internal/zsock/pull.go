@@ -1,0 +1,104 @@
+package zsock
+
+import (
+	"context"
+
+	"github.com/go-zeromq/zmq4"
+)
+
+// Message is one received ZeroMQ message.
+type Message struct {
+	Frames [][]byte
+	// Peer is the connection it came on; shared by all its messages.
+	Peer *Peer
+}
+
+// Puller is the listening side of PULL: it accepts any number of PUSH
+// peers, each served by its own goroutine with buffered reads, and merges
+// their messages into one queue that Recv reads. When the queue is full the
+// connections stop reading and TCP pushes back on the peers, as libzmq's
+// receive high-water mark does.
+type Puller struct {
+	a    *acceptor
+	out  chan Message
+	opts Options
+}
+
+// ListenPull binds a PULL socket to ep (parse it with ParseEndpoint(s, true)).
+// A port already in use is an error here.
+func ListenPull(ep Endpoint, opts Options) (*Puller, error) {
+	opts = opts.withDefaults()
+	p := &Puller{out: make(chan Message, opts.RecvQueue), opts: opts}
+	a, err := listen(ep, zmq4.Pull, opts, p.serve)
+	if err != nil {
+		return nil, err
+	}
+	p.a = a
+	return p, nil
+}
+
+// Endpoint returns an endpoint peers can connect to, with the real port
+// when the socket was bound to port 0 or "*".
+func (p *Puller) Endpoint() string { return p.a.endpoint() }
+
+// Recv returns the next message from any peer. It waits until one arrives,
+// ctx ends, or the socket closes (ErrClosed).
+func (p *Puller) Recv(ctx context.Context) (Message, error) {
+	select {
+	case m := <-p.out:
+		return m, nil
+	default:
+	}
+	select {
+	case m := <-p.out:
+		return m, nil
+	case <-ctx.Done():
+		return Message{}, ctx.Err()
+	case <-p.a.ctx.Done():
+		return Message{}, ErrClosed
+	}
+}
+
+// Stats returns what the socket has seen from its peers.
+func (p *Puller) Stats() ListenerStats { return p.a.count.snapshot() }
+
+// Close stops accepting, closes every connection and waits for their
+// goroutines. Messages still queued are discarded. Safe to call twice.
+func (p *Puller) Close() error {
+	err := p.a.close()
+	if isClosedErr(err) {
+		return nil
+	}
+	return err
+}
+
+func (p *Puller) serve(c *conn) error {
+	peer := &c.peer
+	for {
+		frames, isCommand, err := c.readMessage(p.opts.MaxMessageSize)
+		if err != nil {
+			return err
+		}
+		if isCommand {
+			if _, _, err := c.handleCommand(frames[0]); err != nil {
+				return err
+			}
+			continue
+		}
+		p.a.count.messages.Add(1)
+		p.a.count.bytes.Add(uint64(frameBytes(frames)))
+		select {
+		case p.out <- Message{Frames: frames, Peer: peer}:
+		case <-p.a.ctx.Done():
+			return nil
+		}
+	}
+}
+
+func frameBytes(frames [][]byte) int {
+	n := 0
+	for _, f := range frames {
+		n += len(f)
+	}
+	return n
+}

@@ -1,0 +1,238 @@
+package zsock
+
+import (
+		"context"
+		"sync"
+	"testing"
+	"time"
+)
+
+func TestPushPullDeliversInOrder(t *testing.T) {
+	for _, transport := range []string{"tcp", "ipc"} {
+		t.Run(transport, func(t *testing.T) {
+			ctx := testContext(t)
+			ep := "tcp://127.0.0.1:0"
+			if transport == "ipc" {
+				ep = ipcEndpoint(t, "pull.sock")
+			}
+			pull := listenPull(t, ep, Options{})
+			push := dialPush(t, pull.Endpoint(), Options{})
+			const n = 5000
+			go func() {
+				for i := range n {
+					// Sizes around the short/long frame boundary and the copy limit.
+					if err := push.Send(ctx, numbered("INFO", i, i%2000)); err != nil {
+						t.Errorf("send %d: %v", i, err)
+						return
+					}
+				}
+			}()
+			for i, m := range recvN(t, ctx, pull, n) {
+				if got := number(m); got != i || string(m.Frames[0]) != "INFO" || len(m.Frames[1]) != max(i%2000, 8) {
+					t.Fatalf("message %d: got number %d, topic %q, %d bytes", i, got, m.Frames[0], len(m.Frames[1]))
+				}
+				if m.Peer.SocketType != "PUSH" {
+					t.Fatalf("peer socket type %q, want PUSH", m.Peer.SocketType)
+				}
+			}
+			if err := push.Flush(ctx); err != nil {
+				t.Fatal(err)
+			}
+			st := push.Stats()
+			if st.Sent != n || st.Pending != 0 || st.Endpoints[0].Connects != 1 || !st.Endpoints[0].Connected {
+				t.Fatalf("pusher stats %+v", st)
+			}
+			if ps := pull.Stats(); ps.Messages != n || ps.Active != 1 {
+				t.Fatalf("puller stats %+v", ps)
+			}
+		})
+	}
+}
+
+func TestPushNeverBlocksWithoutPeerAndDeliversWhenOneAppears(t *testing.T) {
+	ctx := testContext(t)
+	ep := ipcEndpoint(t, "late.sock")
+	opts, events := withEvents(Options{SendQueue: 100, ReconnectMax: 50 * time.Millisecond})
+	push := dialPush(t, ep, opts)
+	for i := range 100 {
+		if !push.TrySend(numbered("INFO", i, 8)) {
+			t.Fatalf("TrySend %d refused with room in the queue", i)
+		}
+	}
+	if push.TrySend(numbered("INFO", 100, 8)) {
+		t.Fatal("TrySend accepted a message beyond the queue with no peer")
+	}
+	short, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+	err := push.Send(short, numbered("INFO", 100, 8))
+	cancel()
+	if err != context.DeadlineExceeded {
+		t.Fatalf("Send on a full queue with no peer: %v, want DeadlineExceeded", err)
+	}
+	if st := push.Stats(); st.Pending != 100 || push.Live() != 0 || st.Endpoints[0].Failures == 0 {
+		t.Fatalf("before the peer: stats %+v live %d", st, push.Live())
+	}
+	waitEvent(t, ctx, events, DialFailed)
+
+	pull := listenPull(t, ep, Options{})
+	for i, m := range recvN(t, ctx, pull, 100) {
+		if number(m) != i {
+			t.Fatalf("message %d arrived as number %d", i, number(m))
+		}
+	}
+	if err := push.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestPushBalancesWithoutDuplicatesAndFailsOver(t *testing.T) {
+	ctx := testContext(t)
+	a := listenPull(t, "tcp://127.0.0.1:0", Options{})
+	b := listenPull(t, "tcp://127.0.0.1:0", Options{})
+	opts, events := withEvents(Options{})
+	push := dialPush(t, a.Endpoint()+","+b.Endpoint(), opts)
+	waitEvent(t, ctx, events, Connected)
+	waitEvent(t, ctx, events, Connected)
+
+	const n = 20000
+	var mu sync.Mutex
+	seen := make(map[int]string)
+	perPuller := map[string]int{}
+	var wg sync.WaitGroup
+	done := make(chan struct{})
+	collectCtx, stopCollect := context.WithCancel(ctx)
+	collect := func(name string, p *Puller) {
+		defer wg.Done()
+		for {
+			m, err := p.Recv(collectCtx)
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			i := number(m)
+			if prev, dup := seen[i]; dup {
+				t.Errorf("message %d delivered twice (%s and %s)", i, prev, name)
+			}
+			seen[i] = name
+			perPuller[name]++
+			if len(seen) == n {
+				close(done)
+			}
+			mu.Unlock()
+		}
+	}
+	wg.Add(2)
+	go collect("a", a)
+	go collect("b", b)
+	for i := range n {
+		if err := push.Send(ctx, numbered("INFO", i, 100)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	select {
+	case <-done:
+	case <-ctx.Done():
+		t.Fatalf("received %d of %d", len(seen), n)
+	}
+	stopCollect()
+	wg.Wait()
+	mu.Lock()
+	if perPuller["a"] == 0 || perPuller["b"] == 0 {
+		t.Errorf("no load balancing: a got %d, b got %d", perPuller["a"], perPuller["b"])
+	}
+	mu.Unlock()
+
+	// One collector goes away: everything after goes to the other.
+	a.Close()
+	waitEvent(t, ctx, events, Disconnected)
+	for i := n; i < n+1000; i++ {
+		if err := push.Send(ctx, numbered("INFO", i, 100)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i, m := range recvN(t, ctx, b, 1000) {
+		if number(m) != n+i {
+			t.Fatalf("after failover message %d arrived as %d", n+i, number(m))
+		}
+	}
+}
+
+// A collector that stops reading holds its messages until the write
+// timeout; then the pusher drops that connection and sends what it could
+// not write to the other. Nothing is lost or duplicated: the messages the
+// stalled collector took in stay in its socket and are read once it drains.
+func TestPushWriteTimeoutMovesUnwrittenMessages(t *testing.T) {
+	ctx := testContext(t)
+	stalled := listenPull(t, "tcp://127.0.0.1:0", Options{RecvQueue: 1})
+	live := listenPull(t, "tcp://127.0.0.1:0", Options{})
+	opts, events := withEvents(Options{WriteTimeout: 300 * time.Millisecond, ReconnectMin: time.Minute, ReconnectMax: time.Minute})
+	push := dialPush(t, stalled.Endpoint()+","+live.Endpoint(), opts)
+	waitEvent(t, ctx, events, Connected)
+	waitEvent(t, ctx, events, Connected)
+
+	var mu sync.Mutex
+	seen := map[int]bool{}
+	n := -1 // known once sending stops
+	all := make(chan struct{})
+	record := func(m Message) {
+		mu.Lock()
+		defer mu.Unlock()
+		if seen[number(m)] {
+			t.Errorf("message %d delivered twice", number(m))
+		}
+		seen[number(m)] = true
+		if len(seen) == n {
+			close(all)
+		}
+	}
+	drainCtx, stopDrain := context.WithCancel(ctx)
+	var drainers sync.WaitGroup
+	drain := func(p *Puller) {
+		drainers.Add(1)
+		go func() {
+			defer drainers.Done()
+			for {
+				m, err := p.Recv(drainCtx)
+				if err != nil {
+					return
+				}
+				record(m)
+			}
+		}()
+	}
+	drain(live)
+
+	// Send until the stalled connection's write has timed out.
+	const size = 4096
+	sent := 0
+	for push.Stats().Requeued == 0 {
+		if err := push.Send(ctx, numbered("INFO", sent, size)); err != nil {
+			t.Fatal(err)
+		}
+		sent++
+	}
+	if ev := waitEvent(t, ctx, events, Disconnected); ev.Endpoint != stalled.Endpoint() {
+		t.Fatalf("disconnect of %s, want %s", ev.Endpoint, stalled.Endpoint())
+	}
+	if err := push.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	n = sent
+	if len(seen) == n {
+		close(all)
+	}
+	mu.Unlock()
+	// What the stalled collector took in is still in its socket.
+	drain(stalled)
+	select {
+	case <-all:
+	case <-ctx.Done():
+		mu.Lock()
+		t.Fatalf("%d of %d messages arrived", len(seen), n)
+	}
+	stopDrain()
+	drainers.Wait()
+	if st := push.Stats(); st.Sent != uint64(n) || st.Pending != 0 {
+		t.Fatalf("pusher stats %+v, want %d sent", st, n)
+	}
+}

@@ -1,0 +1,178 @@
+package zsock
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+
+	"github.com/go-zeromq/zmq4"
+)
+
+// Subscriber is the connecting side of SUB. It keeps a connection to each
+// publisher endpoint, merges what they send into one queue, and after a
+// publisher restarts re-dials and sends its subscriptions again by itself.
+// Filtering happens at the publisher; the subscriber checks prefixes again
+// so that a publisher which does not filter still delivers only what was
+// asked for.
+type Subscriber struct {
+	d    *dialer
+	opts Options
+	out  chan Message
+
+	mu     sync.Mutex
+	topics map[string]int // counted, as in libzmq
+	conns  map[*conn]struct{}
+	prefix atomic.Pointer[[]string]
+
+	received, filtered atomic.Uint64
+	closeOnce          sync.Once
+}
+
+// SubscriberStats counts a subscriber's traffic.
+type SubscriberStats struct {
+	// Received counts messages queued for Recv; Filtered counts messages
+	// a publisher sent that matched no subscription.
+	Received, Filtered uint64
+	Endpoints          []EndpointStatus
+}
+
+// DialSub starts a SUB socket connecting to eps, subscribed to topics (a
+// prefix each; "" is everything). It returns at once.
+func DialSub(eps []Endpoint, topics []string, opts Options) *Subscriber {
+	opts = opts.withDefaults()
+	s := &Subscriber{opts: opts, out: make(chan Message, opts.RecvQueue), topics: map[string]int{}, conns: map[*conn]struct{}{}}
+	for _, t := range topics {
+		s.topics[t]++
+	}
+	s.storePrefixes()
+	s.d = newDialer(eps, zmq4.Sub, opts, s.serve)
+	s.d.start()
+	return s
+}
+
+// Subscribe adds a prefix subscription on every connection, now and after
+// reconnects.
+func (s *Subscriber) Subscribe(topic string) { s.change(true, topic) }
+
+// Unsubscribe cancels one earlier Subscribe of the same prefix.
+func (s *Subscriber) Unsubscribe(topic string) { s.change(false, topic) }
+
+func (s *Subscriber) change(subscribe bool, topic string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if subscribe {
+		s.topics[topic]++
+	} else {
+		if s.topics[topic] == 0 {
+			return
+		}
+		if s.topics[topic]--; s.topics[topic] == 0 {
+			delete(s.topics, topic)
+		}
+	}
+	s.storePrefixes()
+	for c := range s.conns {
+		// A failed write means the connection is going; its reader will
+		// notice, and the next connection gets the full set.
+		c.sendMessage([][]byte{subscriptionMessage(subscribe, topic)})
+	}
+}
+
+func (s *Subscriber) storePrefixes() {
+	prefixes := make([]string, 0, len(s.topics))
+	for t := range s.topics {
+		prefixes = append(prefixes, t)
+	}
+	s.prefix.Store(&prefixes)
+}
+
+func subscriptionMessage(subscribe bool, topic string) []byte {
+	b := make([]byte, 1+len(topic))
+	if subscribe {
+		b[0] = 1
+	}
+	copy(b[1:], topic)
+	return b
+}
+
+// Recv returns the next message from any publisher. It waits until one
+// arrives, ctx ends, or the socket closes (ErrClosed).
+func (s *Subscriber) Recv(ctx context.Context) (Message, error) {
+	select {
+	case m := <-s.out:
+		return m, nil
+	default:
+	}
+	select {
+	case m := <-s.out:
+		return m, nil
+	case <-ctx.Done():
+		return Message{}, ctx.Err()
+	case <-s.d.ctx.Done():
+		return Message{}, ErrClosed
+	}
+}
+
+// Live reports how many publisher endpoints have a connection up now.
+func (s *Subscriber) Live() int {
+	n := 0
+	for _, st := range s.d.statuses() {
+		if st.Connected {
+			n++
+		}
+	}
+	return n
+}
+
+// Stats returns the subscriber's counters and each endpoint's state.
+func (s *Subscriber) Stats() SubscriberStats {
+	return SubscriberStats{Received: s.received.Load(), Filtered: s.filtered.Load(), Endpoints: s.d.statuses()}
+}
+
+// Close stops dialling, closes every connection and waits for its
+// goroutines. Safe to call twice.
+func (s *Subscriber) Close() error {
+	s.closeOnce.Do(s.d.stop)
+	return nil
+}
+
+func (s *Subscriber) serve(c *conn) {
+	s.mu.Lock()
+	for t, n := range s.topics {
+		for range n {
+			if err := c.sendMessage([][]byte{subscriptionMessage(true, t)}); err != nil {
+				s.mu.Unlock()
+				return
+			}
+		}
+	}
+	s.conns[c] = struct{}{}
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		delete(s.conns, c)
+		s.mu.Unlock()
+	}()
+	for {
+		frames, isCommand, err := c.readMessage(s.opts.MaxMessageSize)
+		if err != nil {
+			return
+		}
+		if isCommand {
+			if _, _, err := c.handleCommand(frames[0]); err != nil {
+				return
+			}
+			continue
+		}
+		if !hasPrefixAny(frames[0], *s.prefix.Load()) {
+			s.filtered.Add(1)
+			continue
+		}
+		s.received.Add(1)
+		select {
+		case s.out <- Message{Frames: frames, Peer: &c.peer}:
+		case <-s.d.ctx.Done():
+			return
+		}
+	}
+}

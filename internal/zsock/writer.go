@@ -1,0 +1,119 @@
+package zsock
+
+import (
+	"encoding/binary"
+	"net"
+	"time"
+)
+
+// copyLimit: frame bodies up to this size are copied next to their headers
+// so that many small messages become one contiguous buffer; larger bodies
+// are written from where they are.
+const copyLimit = 1024
+
+// batchWriter encodes several queued messages into one vectored write
+// (writev on TCP and Unix sockets) and, when the write fails, tells which
+// messages reached the kernel whole.
+type batchWriter struct {
+	scratch []byte
+	segs    []segment
+	ends    []int64 // cumulative byte offset at which each message ends
+	bufs    net.Buffers
+}
+
+// segment is scratch[off:off+n] when ext is nil, else ext.
+type segment struct {
+	ext    []byte
+	off, n int
+}
+
+func (b *batchWriter) reset() {
+	// Drop references to the messages just written so the GC can have them.
+	clear(b.segs)
+	clear(b.bufs[:cap(b.bufs)])
+	b.scratch = b.scratch[:0]
+	b.segs = b.segs[:0]
+	b.ends = b.ends[:0]
+}
+
+// size is the number of bytes queued.
+func (b *batchWriter) size() int64 {
+	if len(b.ends) == 0 {
+		return 0
+	}
+	return b.ends[len(b.ends)-1]
+}
+
+func (b *batchWriter) messages() int { return len(b.ends) }
+
+// add queues one message.
+func (b *batchWriter) add(frames [][]byte) {
+	total := b.size()
+	for i, f := range frames {
+		flags := byte(0)
+		if i < len(frames)-1 {
+			flags = flagMore
+		}
+		total += int64(b.appendHeader(flags, len(f)))
+		if len(f) <= copyLimit {
+			b.appendScratch(f)
+		} else {
+			b.segs = append(b.segs, segment{ext: f})
+		}
+		total += int64(len(f))
+	}
+	b.ends = append(b.ends, total)
+}
+
+func (b *batchWriter) appendHeader(flags byte, size int) int {
+	if size > 255 {
+		var h [9]byte
+		h[0] = flags | flagLong
+		binary.BigEndian.PutUint64(h[1:], uint64(size))
+		b.appendScratch(h[:])
+		return 9
+	}
+	b.appendScratch([]byte{flags, byte(size)})
+	return 2
+}
+
+// appendScratch copies p into scratch, extending the last segment when it
+// is the scratch segment that ends where p starts.
+func (b *batchWriter) appendScratch(p []byte) {
+	off := len(b.scratch)
+	b.scratch = append(b.scratch, p...)
+	if n := len(b.segs); n > 0 && b.segs[n-1].ext == nil && b.segs[n-1].off+b.segs[n-1].n == off {
+		b.segs[n-1].n += len(p)
+		return
+	}
+	b.segs = append(b.segs, segment{off: off, n: len(p)})
+}
+
+// writeTo writes the queued messages to c in one vectored write, with a
+// deadline when timeout > 0. It returns how many queued messages were
+// written whole; on error the rest did not reach the connection intact.
+func (b *batchWriter) writeTo(c *conn, timeout time.Duration) (int, error) {
+	b.bufs = b.bufs[:0]
+	for _, s := range b.segs {
+		if s.ext != nil {
+			b.bufs = append(b.bufs, s.ext)
+		} else {
+			b.bufs = append(b.bufs, b.scratch[s.off:s.off+s.n])
+		}
+	}
+	bufs := b.bufs // WriteTo consumes the slice it is called on
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	if timeout > 0 {
+		c.nc.SetWriteDeadline(time.Now().Add(timeout))
+	}
+	n, err := bufs.WriteTo(c.nc)
+	if err == nil {
+		return len(b.ends), nil
+	}
+	whole := 0
+	for whole < len(b.ends) && b.ends[whole] <= n {
+		whole++
+	}
+	return whole, err
+}
