@@ -202,7 +202,7 @@ func (a *acceptor) handle(nc net.Conn) {
 		a.count.oversized.Add(1)
 	case errors.Is(err, errCodecPanic):
 		a.count.panics.Add(1)
-	case isProtocolErr(err):
+	case errors.Is(err, errBadCommand):
 		a.count.malformed.Add(1)
 	default: // a network error such as a reset: the peer left
 		a.opts.emit(Event{Kind: Disconnected, Endpoint: a.ep.String(), Peer: peer, Err: err})
@@ -222,10 +222,6 @@ func (a *acceptor) serveContained(c *conn) (err error) {
 		}
 	}()
 	return a.serve(c)
-}
-
-func isProtocolErr(err error) bool {
-	return errors.Is(err, errBadCommand) || errors.Is(err, errUnexpectedMessage)
 }
 
 // close stops accepting, closes every connection, and waits for their

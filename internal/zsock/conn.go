@@ -52,9 +52,6 @@ var (
 	ErrMessageTooLarge = errors.New("zsock: message exceeds the maximum size")
 	errHandshakeFrame  = errors.New("zsock: handshake frame too large")
 	errBadCommand      = errors.New("zsock: malformed command frame")
-	// errUnexpectedMessage: a peer sent data its socket type must not send
-	// (a SUB sending something that is not a subscription).
-	errUnexpectedMessage = errors.New("zsock: unexpected message for this socket type")
 )
 
 // conn is one established ZMTP connection. Reads happen on one goroutine;

@@ -178,15 +178,16 @@ func (p *Publisher) serve(c *conn) error {
 	p.mu.Lock()
 	p.subs[s] = struct{}{}
 	p.mu.Unlock()
-	writerDone := make(chan struct{})
+	writerDone, gone := make(chan struct{}), make(chan struct{})
 	go func() {
 		defer close(writerDone)
-		p.writeLoop(s)
+		p.writeLoop(s, gone)
 	}()
 	err := p.readLoop(s)
 	p.mu.Lock()
 	delete(p.subs, s)
 	p.mu.Unlock()
+	close(gone)
 	c.close() // stops the writer if it is blocked writing
 	<-writerDone
 	return err
@@ -213,23 +214,24 @@ func (p *Publisher) readLoop(s *subscriber) error {
 			}
 			continue
 		}
-		// ZMTP 3.0: a one-frame message whose first byte is 1 or 0.
+		// ZMTP 3.0: a one-frame message whose first byte is 1 or 0. Like
+		// libzmq's PUB, ignore anything else a subscriber sends, but count it.
 		if len(frames) != 1 || len(frames[0]) == 0 || frames[0][0] > 1 {
-			return errUnexpectedMessage
+			p.a.count.malformed.Add(1)
+			continue
 		}
 		s.change(frames[0][0] == 1, string(frames[0][1:]))
 	}
 }
 
-func (p *Publisher) writeLoop(s *subscriber) {
+func (p *Publisher) writeLoop(s *subscriber, gone <-chan struct{}) {
 	var bw batchWriter
-	dead := p.a.ctx.Done()
 	for {
 		bw.reset()
 		select {
 		case m := <-s.q:
 			bw.add(m)
-		case <-dead:
+		case <-gone:
 			return
 		}
 	more:

@@ -1,8 +1,8 @@
 package zsock
 
 import (
-		"context"
-		"sync"
+	"context"
+	"sync"
 	"testing"
 	"time"
 )
