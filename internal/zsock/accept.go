@@ -72,6 +72,7 @@ type acceptor struct {
 	conns map[net.Conn]struct{}
 }
 
+// listen binds ep; call start to begin accepting.
 func listen(ep Endpoint, typ zmq4.SocketType, opts Options, serve func(*conn) error) (*acceptor, error) {
 	if ep.Transport == "ipc" {
 		removeStaleSocket(ep.Address)
@@ -82,9 +83,14 @@ func listen(ep Endpoint, typ zmq4.SocketType, opts Options, serve func(*conn) er
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	a := &acceptor{ep: ep, typ: typ, opts: opts, ln: ln, ctx: ctx, cancel: cancel, serve: serve, conns: map[net.Conn]struct{}{}}
+	return a, nil
+}
+
+// start begins accepting; the socket owning the acceptor calls it once it
+// has stored the acceptor, since serve uses it.
+func (a *acceptor) start() {
 	a.wg.Add(1)
 	go a.acceptLoop()
-	return a, nil
 }
 
 // removeStaleSocket unlinks a Unix socket file left by a process that

@@ -51,6 +51,7 @@ var (
 	// the connection is dropped.
 	ErrMessageTooLarge = errors.New("zsock: message exceeds the maximum size")
 	errHandshakeFrame  = errors.New("zsock: handshake frame too large")
+	errNotZMTP         = errors.New("zsock: peer does not speak ZMTP (no greeting signature)")
 	errBadCommand      = errors.New("zsock: malformed command frame")
 )
 
@@ -348,6 +349,11 @@ func (g *handshakeGuard) Read(p []byte) (int, error) {
 	n, err := g.r.Read(p)
 	switch {
 	case g.greeting > 0:
+		// A ZMTP greeting starts with 0xFF: turn away HTTP probes, port
+		// scanners and the like at once instead of at the deadline.
+		if g.greeting == greetingSize && n > 0 && p[0] != 0xFF {
+			return 0, errNotZMTP
+		}
 		g.greeting -= n
 	case g.header > 0:
 		g.header -= n

@@ -81,7 +81,7 @@ func (d *dialer) statuses() []EndpointStatus {
 
 func (d *dialer) loop(es *endpointState) {
 	defer d.wg.Done()
-	step := d.opts.ReconnectMin
+	bo := backoff{min: d.opts.ReconnectMin, max: d.opts.ReconnectMax}
 	for {
 		c, err := d.connect(es.ep)
 		if d.ctx.Err() != nil {
@@ -96,13 +96,12 @@ func (d *dialer) loop(es *endpointState) {
 			es.status.LastError = err.Error()
 			es.mu.Unlock()
 			d.opts.emit(Event{Kind: DialFailed, Endpoint: es.ep.String(), Err: err})
-			if !d.wait(step) {
+			if !d.wait(bo.next()) {
 				return
 			}
-			step = min(step*2, d.opts.ReconnectMax)
 			continue
 		}
-		step = d.opts.ReconnectMin
+		bo.reset()
 		es.mu.Lock()
 		es.status.Connected = true
 		es.status.Since = time.Now()
@@ -125,17 +124,35 @@ func (d *dialer) loop(es *endpointState) {
 			return
 		}
 		d.opts.emit(Event{Kind: Disconnected, Endpoint: es.ep.String(), Peer: c.peer.Addr, Err: io.EOF})
-		if !d.wait(step) {
+		if !d.wait(bo.next()) {
 			return
 		}
 	}
 }
 
-// wait sleeps for a jittered step or until the dialer stops; it reports
-// whether the dialer is still running.
-func (d *dialer) wait(step time.Duration) bool {
-	jittered := step/2 + rand.N(step/2+1)
-	t := time.NewTimer(jittered)
+// backoff yields the waits between dial attempts: each is jittered to
+// between half and all of the current step, and the step doubles from min
+// up to max. Jitter keeps many producers from re-dialling a restarted
+// collector in lockstep.
+type backoff struct {
+	min, max, step time.Duration
+}
+
+func (b *backoff) next() time.Duration {
+	if b.step == 0 {
+		b.step = b.min
+	}
+	d := b.step/2 + rand.N(b.step/2+1)
+	b.step = min(2*b.step, b.max)
+	return d
+}
+
+func (b *backoff) reset() { b.step = 0 }
+
+// wait sleeps for d or until the dialer stops; it reports whether the
+// dialer is still running.
+func (d *dialer) wait(delay time.Duration) bool {
+	t := time.NewTimer(delay)
 	defer t.Stop()
 	select {
 	case <-t.C:

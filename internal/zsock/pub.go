@@ -69,6 +69,7 @@ func ListenPub(ep Endpoint, opts Options) (*Publisher, error) {
 		return nil, err
 	}
 	p.a = a
+	a.start()
 	return p, nil
 }
 

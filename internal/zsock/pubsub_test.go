@@ -143,14 +143,21 @@ func TestSlowSubscriberCostsOnlyItself(t *testing.T) {
 			}
 		}
 	}
-	st := pub.Stats()
+	var st PublisherStats
 	var slowStatus, fastStatus SubscriberStatus
-	for _, s := range st.Subscribers {
-		if s.Peer == slow.nc.LocalAddr().String() {
-			slowStatus = s
-		} else {
-			fastStatus = s
+	for { // the fast one has everything; its counter follows the write
+		st = pub.Stats()
+		for _, s := range st.Subscribers {
+			if s.Peer == slow.nc.LocalAddr().String() {
+				slowStatus = s
+			} else {
+				fastStatus = s
+			}
 		}
+		if fastStatus.Sent == chunk*chunks {
+			break
+		}
+		waitTick(t, ctx)
 	}
 	if fastStatus.Dropped != 0 || fastStatus.Sent != chunk*chunks {
 		t.Errorf("fast subscriber: %+v", fastStatus)

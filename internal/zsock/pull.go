@@ -34,6 +34,7 @@ func ListenPull(ep Endpoint, opts Options) (*Puller, error) {
 		return nil, err
 	}
 	p.a = a
+	a.start()
 	return p, nil
 }
 
