@@ -38,7 +38,7 @@ type dialer struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 	eps    []*endpointState
-	serve  func(*conn)
+	serve  func(endpoint int, c *conn)
 }
 
 type endpointState struct {
@@ -47,7 +47,7 @@ type endpointState struct {
 	status EndpointStatus
 }
 
-func newDialer(eps []Endpoint, typ zmq4.SocketType, opts Options, serve func(*conn)) *dialer {
+func newDialer(eps []Endpoint, typ zmq4.SocketType, opts Options, serve func(endpoint int, c *conn)) *dialer {
 	ctx, cancel := context.WithCancel(context.Background())
 	d := &dialer{typ: typ, opts: opts, ctx: ctx, cancel: cancel, serve: serve}
 	for _, ep := range eps {
@@ -57,9 +57,9 @@ func newDialer(eps []Endpoint, typ zmq4.SocketType, opts Options, serve func(*co
 }
 
 func (d *dialer) start() {
-	for _, es := range d.eps {
+	for i, es := range d.eps {
 		d.wg.Add(1)
-		go d.loop(es)
+		go d.loop(i, es)
 	}
 }
 
@@ -79,7 +79,7 @@ func (d *dialer) statuses() []EndpointStatus {
 	return out
 }
 
-func (d *dialer) loop(es *endpointState) {
+func (d *dialer) loop(index int, es *endpointState) {
 	defer d.wg.Done()
 	bo := backoff{min: d.opts.ReconnectMin, max: d.opts.ReconnectMax}
 	for {
@@ -111,7 +111,7 @@ func (d *dialer) loop(es *endpointState) {
 
 		// Close the connection when the socket stops, so serve returns.
 		stopWatch := context.AfterFunc(d.ctx, func() { c.close() })
-		d.serve(c)
+		d.serve(index, c)
 		stopWatch()
 		c.close()
 

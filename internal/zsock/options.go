@@ -43,6 +43,17 @@ type Options struct {
 	// MaxConns bounds concurrent connections on a listening socket; more
 	// are closed at once and counted. Default 4096.
 	MaxConns int
+	// Stamp (PUSH only), if set, is called by a connection's writer just
+	// before it encodes a message, with the index of the endpoint (in the
+	// order given to DialPush) the message is about to go to. A message
+	// given back by a dead connection is stamped again for its new one.
+	// The shipper writes per-collector sequence numbers here.
+	Stamp func(endpoint int, frames [][]byte)
+	// Done (PUSH only), if set, is called once for every message Send or
+	// TrySend accepted: written reports whether it was written whole to a
+	// connection (true) or abandoned at Close (false). After Done the
+	// socket no longer touches the frames.
+	Done func(frames [][]byte, written bool)
 	// OnEvent, if set, is told about connections coming and going and
 	// about peers dropped for bad input. It is called from the socket's
 	// goroutines and must not block.

@@ -173,23 +173,27 @@ func (p *Pusher) Close() error {
 	p.closeOnce.Do(func() {
 		close(p.done)
 		p.d.stop()
-		n := len(p.in)
-		for range n {
-			<-p.in
-		}
 		p.mu.Lock()
-		n += len(p.retry)
+		left := p.retry
 		p.retry = nil
 		p.mu.Unlock()
-		p.abandoned.Add(uint64(n))
-		p.finish(n)
+		for range len(p.in) {
+			left = append(left, <-p.in)
+		}
+		if p.opts.Done != nil {
+			for _, m := range left {
+				p.opts.Done(m, false)
+			}
+		}
+		p.abandoned.Add(uint64(len(left)))
+		p.finish(len(left))
 	})
 	return nil
 }
 
 // serve runs one connection: a reader that answers PINGs and notices the
 // peer leaving, and a writer that drains the shared queue.
-func (p *Pusher) serve(c *conn) {
+func (p *Pusher) serve(endpoint int, c *conn) {
 	readerDone := make(chan struct{})
 	go func() {
 		defer close(readerDone)
@@ -207,12 +211,12 @@ func (p *Pusher) serve(c *conn) {
 			// A PULL peer never sends data; ignore it rather than fail.
 		}
 	}()
-	p.writeLoop(c, readerDone)
+	p.writeLoop(endpoint, c, readerDone)
 	c.close()
 	<-readerDone
 }
 
-func (p *Pusher) writeLoop(c *conn, dead <-chan struct{}) {
+func (p *Pusher) writeLoop(endpoint int, c *conn, dead <-chan struct{}) {
 	var bw batchWriter
 	var batch [][][]byte
 	for {
@@ -241,6 +245,7 @@ func (p *Pusher) writeLoop(c *conn, dead <-chan struct{}) {
 			continue // another writer took the retries
 		}
 		for _, m := range batch {
+			p.stamp(endpoint, m)
 			bw.add(m)
 		}
 		// Coalesce whatever else is queued, up to one write buffer.
@@ -249,6 +254,7 @@ func (p *Pusher) writeLoop(c *conn, dead <-chan struct{}) {
 			select {
 			case m := <-p.in:
 				batch = append(batch, m)
+				p.stamp(endpoint, m)
 				bw.add(m)
 			default:
 				break more
@@ -258,6 +264,11 @@ func (p *Pusher) writeLoop(c *conn, dead <-chan struct{}) {
 		if n > 0 {
 			p.sent.Add(uint64(n))
 			p.sentBytes.Add(uint64(bw.ends[n-1]))
+			if p.opts.Done != nil {
+				for _, m := range batch[:n] {
+					p.opts.Done(m, true)
+				}
+			}
 			p.finish(n)
 		}
 		if err != nil {
@@ -265,6 +276,12 @@ func (p *Pusher) writeLoop(c *conn, dead <-chan struct{}) {
 			c.close()
 			return
 		}
+	}
+}
+
+func (p *Pusher) stamp(endpoint int, m [][]byte) {
+	if p.opts.Stamp != nil {
+		p.opts.Stamp(endpoint, m)
 	}
 }
 

@@ -2,6 +2,7 @@ package zsock
 
 import (
 	"context"
+	"encoding/binary"
 	"sync"
 	"testing"
 	"time"
@@ -234,5 +235,97 @@ func TestPushWriteTimeoutMovesUnwrittenMessages(t *testing.T) {
 	drainers.Wait()
 	if st := push.Stats(); st.Sent != uint64(n) || st.Pending != 0 {
 		t.Fatalf("pusher stats %+v, want %d sent", st, n)
+	}
+}
+
+// Stamp sees the endpoint each message goes to, Done sees every accepted
+// message exactly once: written, or abandoned at Close.
+func TestPushStampAndDoneHooks(t *testing.T) {
+	ctx := testContext(t)
+	a := listenPull(t, "tcp://127.0.0.1:0", Options{})
+	b := listenPull(t, ipcEndpoint(t, "b.sock"), Options{})
+	var mu sync.Mutex
+	done := map[int]bool{}
+	opts, events := withEvents(Options{
+		Stamp: func(endpoint int, frames [][]byte) {
+			frames[1][8] = byte(endpoint) // messages carry where they went
+		},
+		Done: func(frames [][]byte, written bool) {
+			mu.Lock()
+			defer mu.Unlock()
+			i := int(binary.BigEndian.Uint64(frames[1]))
+			if _, twice := done[i]; twice {
+				t.Errorf("Done called twice for message %d", i)
+			}
+			done[i] = written
+		},
+	})
+	push := dialPush(t, a.Endpoint()+","+b.Endpoint(), opts)
+	waitEvent(t, ctx, events, Connected)
+	waitEvent(t, ctx, events, Connected)
+	const n = 2000
+	for i := range n {
+		if err := push.Send(ctx, numbered("INFO", i, 16)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := push.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	type arrival struct{ at, stamped int }
+	arrivals := make(chan arrival, n)
+	drainCtx, stopDrain := context.WithCancel(ctx)
+	var drainers sync.WaitGroup
+	for idx, p := range []*Puller{a, b} {
+		drainers.Add(1)
+		go func() {
+			defer drainers.Done()
+			for {
+				m, err := p.Recv(drainCtx)
+				if err != nil {
+					return
+				}
+				arrivals <- arrival{idx, int(m.Frames[1][8])}
+			}
+		}()
+	}
+	for range n {
+		select {
+		case a := <-arrivals:
+			if a.at != a.stamped {
+				t.Fatalf("message arrived at endpoint %d, stamped for %d", a.at, a.stamped)
+			}
+		case <-ctx.Done():
+			t.Fatal("not all messages arrived")
+		}
+	}
+	stopDrain()
+	drainers.Wait()
+	mu.Lock()
+	if len(done) != n {
+		t.Fatalf("Done called for %d of %d messages", len(done), n)
+	}
+	mu.Unlock()
+
+	// With no peer, Close abandons what is queued and says so through Done.
+	a.Close()
+	b.Close()
+	waitEvent(t, ctx, events, Disconnected)
+	waitEvent(t, ctx, events, Disconnected)
+	for i := n; i < n+10; i++ {
+		if !push.TrySend(numbered("INFO", i, 16)) {
+			t.Fatal("queue full")
+		}
+	}
+	push.Close()
+	mu.Lock()
+	defer mu.Unlock()
+	for i := n; i < n+10; i++ {
+		if written, ok := done[i]; !ok || written {
+			t.Fatalf("message %d: Done called %v, written %v; want abandoned", i, ok, written)
+		}
+	}
+	if st := push.Stats(); st.Abandoned != 10 || st.Pending != 0 {
+		t.Fatalf("stats %+v", st)
 	}
 }

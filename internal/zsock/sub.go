@@ -136,7 +136,7 @@ func (s *Subscriber) Close() error {
 	return nil
 }
 
-func (s *Subscriber) serve(c *conn) {
+func (s *Subscriber) serve(_ int, c *conn) {
 	s.mu.Lock()
 	for t, n := range s.topics {
 		for range n {
