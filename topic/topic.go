@@ -41,6 +41,28 @@ const (
 	Fatal
 )
 
+// String returns the severity's canonical level name ("WARN" for Python's
+// WARNING, "FATAL" for CRITICAL), or "OTHER" for Unknown.
+func (s Severity) String() string {
+	switch s {
+	case Debug:
+		return "DEBUG"
+	case Info:
+		return "INFO"
+	case Warn:
+		return "WARN"
+	case Error:
+		return "ERROR"
+	case DPanic:
+		return "DPANIC"
+	case Panic:
+		return "PANIC"
+	case Fatal:
+		return "FATAL"
+	}
+	return "OTHER"
+}
+
 // names lists every level name (as a topic prefix) and its severity, from
 // the least severe up. Python's WARNING is covered by the WARN prefix.
 var names = []struct {

@@ -45,10 +45,13 @@ type Options struct {
 	MaxConns int
 	// Stamp (PUSH only), if set, is called by a connection's writer just
 	// before it encodes a message, with the index of the endpoint (in the
-	// order given to DialPush) the message is about to go to. A message
-	// given back by a dead connection is stamped again for its new one.
-	// The shipper writes per-collector sequence numbers here.
-	Stamp func(endpoint int, frames [][]byte)
+	// order given to DialPush) the message is about to go to. When the
+	// write fails, the messages not written whole are given back to the
+	// queue and unstamped (undo true), newest first, so the stamps of a
+	// connection stay contiguous; they are stamped again for the
+	// connection that sends them. The shipper writes per-collector
+	// sequence numbers here.
+	Stamp func(endpoint int, frames [][]byte, undo bool)
 	// Done (PUSH only), if set, is called once for every message Send or
 	// TrySend accepted: written reports whether it was written whole to a
 	// connection (true) or abandoned at Close (false). After Done the

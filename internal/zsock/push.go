@@ -272,6 +272,9 @@ func (p *Pusher) writeLoop(endpoint int, c *conn, dead <-chan struct{}) {
 			p.finish(n)
 		}
 		if err != nil {
+			for i := len(batch) - 1; i >= n; i-- {
+				p.unstamp(endpoint, batch[i])
+			}
 			p.giveBack(batch[n:])
 			c.close()
 			return
@@ -281,7 +284,13 @@ func (p *Pusher) writeLoop(endpoint int, c *conn, dead <-chan struct{}) {
 
 func (p *Pusher) stamp(endpoint int, m [][]byte) {
 	if p.opts.Stamp != nil {
-		p.opts.Stamp(endpoint, m)
+		p.opts.Stamp(endpoint, m, false)
+	}
+}
+
+func (p *Pusher) unstamp(endpoint int, m [][]byte) {
+	if p.opts.Stamp != nil {
+		p.opts.Stamp(endpoint, m, true)
 	}
 }
 

@@ -165,13 +165,25 @@ func TestPushWriteTimeoutMovesUnwrittenMessages(t *testing.T) {
 	ctx := testContext(t)
 	stalled := listenPull(t, "tcp://127.0.0.1:0", Options{RecvQueue: 1})
 	live := listenPull(t, "tcp://127.0.0.1:0", Options{})
-	opts, events := withEvents(Options{WriteTimeout: 300 * time.Millisecond, ReconnectMin: time.Minute, ReconnectMax: time.Minute})
+	// Stamps number messages per endpoint; with undo they stay contiguous
+	// at each collector even though a write failed halfway.
+	var seq [2]uint64
+	opts, events := withEvents(Options{WriteTimeout: 300 * time.Millisecond, ReconnectMin: time.Minute, ReconnectMax: time.Minute,
+		Stamp: func(endpoint int, frames [][]byte, undo bool) {
+			if undo {
+				seq[endpoint]--
+				return
+			}
+			binary.BigEndian.PutUint64(frames[1][8:], seq[endpoint])
+			seq[endpoint]++
+		}})
 	push := dialPush(t, stalled.Endpoint()+","+live.Endpoint(), opts)
 	waitEvent(t, ctx, events, Connected)
 	waitEvent(t, ctx, events, Connected)
 
 	var mu sync.Mutex
 	seen := map[int]bool{}
+	nextStamp := map[*Peer]uint64{}
 	n := -1 // known once sending stops
 	all := make(chan struct{})
 	record := func(m Message) {
@@ -180,6 +192,10 @@ func TestPushWriteTimeoutMovesUnwrittenMessages(t *testing.T) {
 		if seen[number(m)] {
 			t.Errorf("message %d delivered twice", number(m))
 		}
+		if stamp := binary.BigEndian.Uint64(m.Frames[1][8:]); stamp != nextStamp[m.Peer] {
+			t.Errorf("message %d stamped %d at %s, want %d: stamps not contiguous", number(m), stamp, m.Peer.Addr, nextStamp[m.Peer])
+		}
+		nextStamp[m.Peer]++
 		seen[number(m)] = true
 		if len(seen) == n {
 			close(all)
@@ -233,6 +249,11 @@ func TestPushWriteTimeoutMovesUnwrittenMessages(t *testing.T) {
 	}
 	stopDrain()
 	drainers.Wait()
+	// Every message is stamped once net: the unwritten ones were unstamped.
+	// (The writers' last stamps happened before the Flush that returned.)
+	if seq[0]+seq[1] != uint64(n) {
+		t.Errorf("stamps %d + %d for %d messages", seq[0], seq[1], n)
+	}
 	if st := push.Stats(); st.Sent != uint64(n) || st.Pending != 0 {
 		t.Fatalf("pusher stats %+v, want %d sent", st, n)
 	}
@@ -247,7 +268,11 @@ func TestPushStampAndDoneHooks(t *testing.T) {
 	var mu sync.Mutex
 	done := map[int]bool{}
 	opts, events := withEvents(Options{
-		Stamp: func(endpoint int, frames [][]byte) {
+		Stamp: func(endpoint int, frames [][]byte, undo bool) {
+			if undo {
+				frames[1][8] = 0xff
+				return
+			}
 			frames[1][8] = byte(endpoint) // messages carry where they went
 		},
 		Done: func(frames [][]byte, written bool) {

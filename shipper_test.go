@@ -1,0 +1,478 @@
+package zmqlog
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/zmqlog/zmqlog/internal/zsock"
+	"github.com/zmqlog/zmqlog/wire"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+func testContext(t *testing.T) context.Context {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// collector is a minimal collector for tests: a PULL socket whose batches
+// are decoded into entries.
+type collector struct {
+	t    *testing.T
+	pull *zsock.Puller
+	// streams tracks the next expected sequence number per producer stream.
+	mu      sync.Mutex
+	streams map[string]uint64
+	gaps    uint64
+}
+
+type entry struct {
+	topic, data string
+	producer    wire.Producer
+}
+
+func startCollector(t *testing.T, endpoint string) *collector {
+	t.Helper()
+	ep, err := zsock.ParseEndpoint(endpoint, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pull, err := zsock.ListenPull(ep, zsock.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { pull.Close() })
+	return &collector{t: t, pull: pull, streams: map[string]uint64{}}
+}
+
+func (c *collector) endpoint() string { return c.pull.Endpoint() }
+
+// receive returns the entries of the next message, checking that sequence
+// numbers continue on their stream.
+func (c *collector) receive(ctx context.Context) ([]entry, error) {
+	m, err := c.pull.Recv(ctx)
+	if err != nil {
+		return nil, err
+	}
+	b, err := wire.Decode(m.Frames)
+	if err != nil {
+		c.t.Errorf("decode: %v", err)
+		return nil, err
+	}
+	key := fmt.Sprintf("%s/%d", b.Producer, b.Stream)
+	c.mu.Lock()
+	if next := c.streams[key]; b.FirstSeq != next {
+		c.t.Errorf("stream %s: batch starts at %d, want %d", key, b.FirstSeq, next)
+		if b.FirstSeq > next {
+			c.gaps += b.FirstSeq - next
+		}
+	}
+	c.streams[key] = b.FirstSeq + uint64(b.Count)
+	c.mu.Unlock()
+	var out []entry
+	for topic, data := range b.Entries() {
+		out = append(out, entry{string(topic), string(data), b.Producer})
+	}
+	return out, nil
+}
+
+func (c *collector) receiveN(ctx context.Context, n int) []entry {
+	c.t.Helper()
+	var out []entry
+	for len(out) < n {
+		es, err := c.receive(ctx)
+		if err != nil {
+			c.t.Fatalf("after %d of %d entries: %v", len(out), n, err)
+		}
+		out = append(out, es...)
+	}
+	if len(out) != n {
+		c.t.Fatalf("received %d entries, want %d", len(out), n)
+	}
+	return out
+}
+
+func newShipper(t *testing.T, endpoint string, opts ...Option) *Shipper {
+	t.Helper()
+	s, err := NewShipper(endpoint, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+func ipcEndpoint(t *testing.T, name string) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "zl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	return "ipc://" + filepath.Join(dir, name)
+}
+
+func checkInvariant(t *testing.T, st Stats) {
+	t.Helper()
+	if st.Shipped != st.Sent+st.Dropped+uint64(st.Queued) {
+		t.Fatalf("Shipped %d != Sent %d + Dropped %d + Queued %d", st.Shipped, st.Sent, st.Dropped, st.Queued)
+	}
+}
+
+func TestShipDeliversInOrderWithProducerIdentity(t *testing.T) {
+	ctx := testContext(t)
+	col := startCollector(t, "tcp://127.0.0.1:0")
+	s := newShipper(t, col.endpoint(), WithApp("checkout"), WithHost("web-1"))
+	const n = 20000
+	for i := range n {
+		s.Ship("INFO.checkout", []byte(fmt.Sprintf(`{"i":%d}`, i)))
+	}
+	got := col.receiveN(ctx, n)
+	for i, e := range got {
+		if e.data != fmt.Sprintf(`{"i":%d}`, i) || e.topic != "INFO.checkout" {
+			t.Fatalf("entry %d = %+v", i, e)
+		}
+	}
+	p := got[0].producer
+	if p.App != "checkout" || p.Host != "web-1" || p.PID != uint32(os.Getpid()) || p != s.Producer() {
+		t.Fatalf("producer %+v", p)
+	}
+	if err := s.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	st := s.Stats()
+	checkInvariant(t, st)
+	if st.Sent != n || st.Dropped != 0 || st.Batches == 0 || st.Batches > n/50 {
+		t.Fatalf("stats %+v: want every entry sent, packed many to a batch", st)
+	}
+}
+
+// A lone entry leaves within the linger, without Flush.
+func TestLoneEntryLeavesAfterLinger(t *testing.T) {
+	ctx := testContext(t)
+	col := startCollector(t, "tcp://127.0.0.1:0")
+	s := newShipper(t, col.endpoint(), WithLinger(time.Millisecond))
+	s.Ship("ERROR", []byte(`{"msg":"alone"}`))
+	if e := col.receiveN(ctx, 1)[0]; e.data != `{"msg":"alone"}` {
+		t.Fatalf("got %+v", e)
+	}
+}
+
+func TestNoCollectorShipNeverWaitsAndQueuedEntriesArriveInOrder(t *testing.T) {
+	ctx := testContext(t)
+	ep := ipcEndpoint(t, "late.sock")
+	s := newShipper(t, ep, WithBudget(256<<10), WithBatchSize(16<<10), WithReconnect(10*time.Millisecond, 20*time.Millisecond))
+	body := []byte(strings.Repeat("d", 100))
+	const n = 20000 // about 2.3 MB: far over the 256 KiB budget
+	for i := range n {
+		s.Ship("DEBUG", append([]byte(fmt.Sprintf("%06d", i)), body...))
+	}
+	st := s.Stats()
+	checkInvariant(t, st)
+	if st.DroppedQueueFull == 0 || st.DroppedByLevel["DEBUG"] != st.Dropped || st.QueuedBytes > 256<<10 {
+		t.Fatalf("stats %+v: want the budget full, drops counted as DEBUG", st)
+	}
+	// Drop-newest: what is queued is the oldest entries, 0..k-1.
+	queued := st.Queued
+	col := startCollector(t, ep)
+	for i, e := range col.receiveN(ctx, queued) {
+		if want := fmt.Sprintf("%06d", i); e.data[:6] != want {
+			t.Fatalf("entry %d is %s, want %s", i, e.data[:6], want)
+		}
+	}
+	if err := s.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	st = s.Stats()
+	checkInvariant(t, st)
+	if st.Sent != uint64(queued) || st.Queued != 0 {
+		t.Fatalf("stats %+v", st)
+	}
+}
+
+// A debug storm with no collector: every error still gets through.
+func TestErrorsSurviveADebugStorm(t *testing.T) {
+	for _, policy := range []struct {
+		name string
+		opt  Option
+	}{{"drop newest", WithBatchSize(16 << 10)}, {"drop oldest", WithDropOldest()}} {
+		t.Run(policy.name, func(t *testing.T) {
+			ctx := testContext(t)
+			ep := ipcEndpoint(t, "storm.sock")
+			s := newShipper(t, ep, WithBudget(256<<10), WithBatchSize(16<<10), policy.opt)
+			debug := []byte(strings.Repeat("d", 200))
+			errorsShipped := 0
+			for i := range 50000 {
+				s.Ship("DEBUG.app", debug)
+				if i%1000 == 0 {
+					s.Ship("ERROR.app", []byte(fmt.Sprintf("error %d", errorsShipped)))
+					errorsShipped++
+				}
+			}
+			st := s.Stats()
+			if st.DroppedByLevel["DEBUG"] == 0 || st.DroppedByLevel["ERROR"] != 0 {
+				t.Fatalf("drops by level %v: want debug dropped, no error", st.DroppedByLevel)
+			}
+			col := startCollector(t, ep)
+			errorsSeen := 0
+			for _, e := range col.receiveN(ctx, st.Queued) {
+				if e.topic == "ERROR.app" {
+					if e.data != fmt.Sprintf("error %d", errorsSeen) {
+						t.Fatalf("error entry %q out of order, want %d", e.data, errorsSeen)
+					}
+					errorsSeen++
+				}
+			}
+			if errorsSeen != errorsShipped {
+				t.Fatalf("%d of %d errors arrived", errorsSeen, errorsShipped)
+			}
+		})
+	}
+}
+
+func TestDropOldestKeepsTheNewest(t *testing.T) {
+	ctx := testContext(t)
+	ep := ipcEndpoint(t, "oldest.sock")
+	s := newShipper(t, ep, WithBudget(128<<10), WithBatchSize(16<<10), WithDropOldest())
+	const n = 10000
+	for i := range n {
+		s.Ship("INFO", []byte(fmt.Sprintf("%06d%s", i, strings.Repeat("x", 100))))
+	}
+	st := s.Stats()
+	checkInvariant(t, st)
+	col := startCollector(t, ep)
+	got := col.receiveN(ctx, st.Queued)
+	if last := got[len(got)-1].data[:6]; last != fmt.Sprintf("%06d", n-1) {
+		t.Fatalf("last entry %s, want the newest", last)
+	}
+	if st.DroppedQueueFull == 0 {
+		t.Fatalf("stats %+v", st)
+	}
+}
+
+func TestBlockWaitsForRoom(t *testing.T) {
+	ctx := testContext(t)
+	ep := ipcEndpoint(t, "block.sock")
+	s := newShipper(t, ep, WithBudget(64<<10), WithBatchSize(8<<10), WithBlock(30*time.Second), WithLinger(time.Millisecond))
+	body := []byte(strings.Repeat("b", 1000))
+	done := make(chan struct{})
+	const n = 2000 // 2 MB through a 64 KiB budget: only possible by waiting
+	go func() {
+		defer close(done)
+		for range n {
+			s.Ship("INFO", body)
+		}
+	}()
+	col := startCollector(t, ep)
+	col.receiveN(ctx, n)
+	<-done
+	if st := s.Stats(); st.Dropped != 0 || st.Sent != n {
+		t.Fatalf("stats %+v", st)
+	}
+}
+
+func TestBlockGivesUpAfterTimeout(t *testing.T) {
+	s := newShipper(t, ipcEndpoint(t, "none.sock"), WithBudget(16<<10), WithBatchSize(4<<10), WithBlock(20*time.Millisecond),
+		WithCloseTimeout(time.Millisecond))
+	for range 30 { // about 21 fit
+		s.Ship("INFO", make([]byte, 500))
+	}
+	if st := s.Stats(); st.DroppedQueueFull == 0 {
+		t.Fatalf("stats %+v", st)
+	}
+}
+
+func TestTwoCollectorsShareWithoutDuplicatesAndFailOver(t *testing.T) {
+	ctx := testContext(t)
+	a := startCollector(t, "tcp://127.0.0.1:0")
+	b := startCollector(t, ipcEndpoint(t, "b.sock"))
+	s := newShipper(t, a.endpoint()+","+b.endpoint(), WithBatchSize(4<<10))
+	for s.Stats().Endpoints[0].Connected == false || s.Stats().Endpoints[1].Connected == false {
+		select {
+		case <-ctx.Done():
+			t.Fatal("not connected")
+		case <-time.After(time.Millisecond):
+		}
+	}
+
+	var mu sync.Mutex
+	seen := map[string]string{}
+	count := map[string]int{}
+	drain := func(name string, c *collector, stop context.Context, wg *sync.WaitGroup) {
+		defer wg.Done()
+		for {
+			es, err := c.receive(stop)
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			for _, e := range es {
+				if prev, dup := seen[e.data]; dup {
+					t.Errorf("%s delivered to %s and %s", e.data, prev, name)
+				}
+				seen[e.data] = name
+				count[name]++
+			}
+			mu.Unlock()
+		}
+	}
+	stop, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go drain("a", a, stop, &wg)
+	go drain("b", b, stop, &wg)
+	const n = 50000
+	for i := range n {
+		s.Ship("INFO", []byte(fmt.Sprintf("entry %d", i)))
+	}
+	if err := s.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		mu.Lock()
+		done := len(seen) == n
+		mu.Unlock()
+		if done {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("%d of %d entries arrived", len(seen), n)
+		case <-time.After(time.Millisecond):
+		}
+	}
+	cancel()
+	wg.Wait()
+	if count["a"] == 0 || count["b"] == 0 {
+		t.Errorf("load not shared: %v", count)
+	}
+
+	// a dies: everything after goes to b.
+	a.pull.Close()
+	for s.Stats().Endpoints[0].Connected {
+		select {
+		case <-ctx.Done():
+			t.Fatal("shipper did not notice the collector leaving")
+		case <-time.After(time.Millisecond):
+		}
+	}
+	for i := range 5000 {
+		s.Ship("INFO", []byte(fmt.Sprintf("after %d", i)))
+	}
+	for i, e := range b.receiveN(ctx, 5000) {
+		if e.data != fmt.Sprintf("after %d", i) {
+			t.Fatalf("entry %d after failover is %q", i, e.data)
+		}
+	}
+}
+
+func TestFlushAndCloseWithoutCollectorAreBounded(t *testing.T) {
+	ctx := testContext(t)
+	s := newShipper(t, ipcEndpoint(t, "nobody.sock"), WithCloseTimeout(50*time.Millisecond))
+	for range 100 {
+		s.Ship("ERROR", []byte("x"))
+	}
+	short, cancel := context.WithTimeout(ctx, 20*time.Millisecond)
+	err := s.Flush(short)
+	cancel()
+	if !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "100 entries") {
+		t.Fatalf("Flush: %v, want a deadline error saying 100 entries remain", err)
+	}
+	err = s.Close()
+	if err == nil || !strings.Contains(err.Error(), "100 entries") {
+		t.Fatalf("Close: %v", err)
+	}
+	if err2 := s.Close(); err2 != err {
+		t.Fatalf("second Close: %v", err2)
+	}
+	s.Ship("ERROR", []byte("after close"))
+	st := s.Stats()
+	checkInvariant(t, st)
+	if st.DroppedClosed != 101 || st.Queued != 0 || st.QueuedBytes != 0 {
+		t.Fatalf("stats %+v", st)
+	}
+}
+
+func TestTooLargeEntriesAreCountedAndLargeOnesTravelAlone(t *testing.T) {
+	ctx := testContext(t)
+	col := startCollector(t, "tcp://127.0.0.1:0")
+	s := newShipper(t, col.endpoint(), WithMaxEntrySize(200<<10))
+	s.Ship("WARN", make([]byte, 300<<10))
+	big := strings.Repeat("B", 100<<10) // bigger than a 64 KiB batch
+	s.Ship("INFO", []byte("small"))
+	s.Ship("INFO", []byte(big))
+	s.Ship("INFO", []byte("small again"))
+	got := col.receiveN(ctx, 3)
+	if got[0].data != "small" || got[1].data != big || got[2].data != "small again" {
+		t.Fatal("entries out of order or damaged")
+	}
+	st := s.Stats()
+	if st.DroppedTooLarge != 1 || st.DroppedByLevel["WARN"] != 1 {
+		t.Fatalf("stats %+v", st)
+	}
+}
+
+func TestErrorHandlerReportsDropsAndUnreachableCollectors(t *testing.T) {
+	ctx := testContext(t)
+	reports := make(chan error, 100)
+	s := newShipper(t, ipcEndpoint(t, "absent.sock"), WithBudget(128<<10), WithBatchSize(16<<10),
+		WithErrorInterval(5*time.Millisecond), WithReconnect(time.Millisecond, 5*time.Millisecond), WithCloseTimeout(time.Millisecond),
+		WithErrorHandler(func(err error) {
+			select {
+			case reports <- err:
+			default:
+			}
+		}))
+	for range 5000 {
+		s.Ship("DEBUG", make([]byte, 100))
+	}
+	var sawDrop, sawDial bool
+	for !sawDrop || !sawDial {
+		select {
+		case err := <-reports:
+			msg := err.Error()
+			sawDrop = sawDrop || strings.Contains(msg, "dropped") && strings.Contains(msg, "queue full")
+			sawDial = sawDial || strings.Contains(msg, "absent.sock") && strings.Contains(msg, "no such file")
+		case <-ctx.Done():
+			t.Fatalf("reports so far: drop %v, dial %v", sawDrop, sawDial)
+		}
+	}
+}
+
+func TestNewShipperRefusesBadInput(t *testing.T) {
+	cases := []struct {
+		endpoint string
+		opts     []Option
+		says     string
+	}{
+		{"tcp://127.0.0.1", nil, `"tcp://127.0.0.1"`},
+		{"tcp://127.0.0.1:5557,", nil, "bad endpoint"},
+		{"udp://127.0.0.1:5557", nil, "unsupported transport"},
+		{"tcp://127.0.0.1:5557", []Option{WithBudget(1000)}, "budget"},
+		{"tcp://127.0.0.1:5557", []Option{WithLinger(0)}, "linger"},
+		{"tcp://127.0.0.1:5557", []Option{WithBatchSize(10)}, "batch size"},
+		{"tcp://127.0.0.1:5557", []Option{WithReconnect(time.Second, time.Millisecond)}, "reconnect"},
+	}
+	for _, tc := range cases {
+		s, err := NewShipper(tc.endpoint, tc.opts...)
+		if err == nil {
+			s.Close()
+			t.Errorf("NewShipper(%q) succeeded, want an error saying %s", tc.endpoint, tc.says)
+			continue
+		}
+		if !strings.Contains(err.Error(), tc.says) {
+			t.Errorf("NewShipper(%q): %v, want it to say %s", tc.endpoint, err, tc.says)
+		}
+	}
+}
