@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -13,8 +12,7 @@ import (
 
 	"go.uber.org/goleak"
 
-	"github.com/zmqlog/zmqlog/internal/zsock"
-	"github.com/zmqlog/zmqlog/wire"
+	"github.com/zmqlog/zmqlog/internal/testcollector"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -24,83 +22,6 @@ func testContext(t *testing.T) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	t.Cleanup(cancel)
 	return ctx
-}
-
-// collector is a minimal collector for tests: a PULL socket whose batches
-// are decoded into entries.
-type collector struct {
-	t    *testing.T
-	pull *zsock.Puller
-	// streams tracks the next expected sequence number per producer stream.
-	mu      sync.Mutex
-	streams map[string]uint64
-	gaps    uint64
-}
-
-type entry struct {
-	topic, data string
-	producer    wire.Producer
-}
-
-func startCollector(t *testing.T, endpoint string) *collector {
-	t.Helper()
-	ep, err := zsock.ParseEndpoint(endpoint, true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pull, err := zsock.ListenPull(ep, zsock.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { pull.Close() })
-	return &collector{t: t, pull: pull, streams: map[string]uint64{}}
-}
-
-func (c *collector) endpoint() string { return c.pull.Endpoint() }
-
-// receive returns the entries of the next message, checking that sequence
-// numbers continue on their stream.
-func (c *collector) receive(ctx context.Context) ([]entry, error) {
-	m, err := c.pull.Recv(ctx)
-	if err != nil {
-		return nil, err
-	}
-	b, err := wire.Decode(m.Frames)
-	if err != nil {
-		c.t.Errorf("decode: %v", err)
-		return nil, err
-	}
-	key := fmt.Sprintf("%s/%d", b.Producer, b.Stream)
-	c.mu.Lock()
-	if next := c.streams[key]; b.FirstSeq != next {
-		c.t.Errorf("stream %s: batch starts at %d, want %d", key, b.FirstSeq, next)
-		if b.FirstSeq > next {
-			c.gaps += b.FirstSeq - next
-		}
-	}
-	c.streams[key] = b.FirstSeq + uint64(b.Count)
-	c.mu.Unlock()
-	var out []entry
-	for topic, data := range b.Entries() {
-		out = append(out, entry{string(topic), string(data), b.Producer})
-	}
-	return out, nil
-}
-
-func (c *collector) receiveN(ctx context.Context, n int) []entry {
-	c.t.Helper()
-	var out []entry
-	for len(out) < n {
-		es, err := c.receive(ctx)
-		if err != nil {
-			c.t.Fatalf("after %d of %d entries: %v", len(out), n, err)
-		}
-		out = append(out, es...)
-	}
-	if len(out) != n {
-		c.t.Fatalf("received %d entries, want %d", len(out), n)
-	}
-	return out
 }
 
 func newShipper(t *testing.T, endpoint string, opts ...Option) *Shipper {
@@ -113,16 +34,6 @@ func newShipper(t *testing.T, endpoint string, opts ...Option) *Shipper {
 	return s
 }
 
-func ipcEndpoint(t *testing.T, name string) string {
-	t.Helper()
-	dir, err := os.MkdirTemp("", "zl")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	return "ipc://" + filepath.Join(dir, name)
-}
-
 func checkInvariant(t *testing.T, st Stats) {
 	t.Helper()
 	if st.Shipped != st.Sent+st.Dropped+uint64(st.Queued) {
@@ -132,19 +43,19 @@ func checkInvariant(t *testing.T, st Stats) {
 
 func TestShipDeliversInOrderWithProducerIdentity(t *testing.T) {
 	ctx := testContext(t)
-	col := startCollector(t, "tcp://127.0.0.1:0")
-	s := newShipper(t, col.endpoint(), WithApp("checkout"), WithHost("web-1"))
+	col := testcollector.Start(t, "tcp://127.0.0.1:0")
+	s := newShipper(t, col.Endpoint(), WithApp("checkout"), WithHost("web-1"))
 	const n = 20000
 	for i := range n {
 		s.Ship("INFO.checkout", []byte(fmt.Sprintf(`{"i":%d}`, i)))
 	}
-	got := col.receiveN(ctx, n)
+	got := col.ReceiveN(ctx, n)
 	for i, e := range got {
-		if e.data != fmt.Sprintf(`{"i":%d}`, i) || e.topic != "INFO.checkout" {
+		if e.Data != fmt.Sprintf(`{"i":%d}`, i) || e.Topic != "INFO.checkout" {
 			t.Fatalf("entry %d = %+v", i, e)
 		}
 	}
-	p := got[0].producer
+	p := got[0].Producer
 	if p.App != "checkout" || p.Host != "web-1" || p.PID != uint32(os.Getpid()) || p != s.Producer() {
 		t.Fatalf("producer %+v", p)
 	}
@@ -161,17 +72,17 @@ func TestShipDeliversInOrderWithProducerIdentity(t *testing.T) {
 // A lone entry leaves within the linger, without Flush.
 func TestLoneEntryLeavesAfterLinger(t *testing.T) {
 	ctx := testContext(t)
-	col := startCollector(t, "tcp://127.0.0.1:0")
-	s := newShipper(t, col.endpoint(), WithLinger(time.Millisecond))
+	col := testcollector.Start(t, "tcp://127.0.0.1:0")
+	s := newShipper(t, col.Endpoint(), WithLinger(time.Millisecond))
 	s.Ship("ERROR", []byte(`{"msg":"alone"}`))
-	if e := col.receiveN(ctx, 1)[0]; e.data != `{"msg":"alone"}` {
+	if e := col.ReceiveN(ctx, 1)[0]; e.Data != `{"msg":"alone"}` {
 		t.Fatalf("got %+v", e)
 	}
 }
 
 func TestNoCollectorShipNeverWaitsAndQueuedEntriesArriveInOrder(t *testing.T) {
 	ctx := testContext(t)
-	ep := ipcEndpoint(t, "late.sock")
+	ep := testcollector.IPC(t, "late.sock")
 	s := newShipper(t, ep, WithBudget(256<<10), WithBatchSize(16<<10), WithReconnect(10*time.Millisecond, 20*time.Millisecond))
 	body := []byte(strings.Repeat("d", 100))
 	const n = 20000 // about 2.3 MB: far over the 256 KiB budget
@@ -185,10 +96,10 @@ func TestNoCollectorShipNeverWaitsAndQueuedEntriesArriveInOrder(t *testing.T) {
 	}
 	// Drop-newest: what is queued is the oldest entries, 0..k-1.
 	queued := st.Queued
-	col := startCollector(t, ep)
-	for i, e := range col.receiveN(ctx, queued) {
-		if want := fmt.Sprintf("%06d", i); e.data[:6] != want {
-			t.Fatalf("entry %d is %s, want %s", i, e.data[:6], want)
+	col := testcollector.Start(t, ep)
+	for i, e := range col.ReceiveN(ctx, queued) {
+		if want := fmt.Sprintf("%06d", i); e.Data[:6] != want {
+			t.Fatalf("entry %d is %s, want %s", i, e.Data[:6], want)
 		}
 	}
 	if err := s.Flush(ctx); err != nil {
@@ -209,7 +120,7 @@ func TestErrorsSurviveADebugStorm(t *testing.T) {
 	}{{"drop newest", WithBatchSize(16 << 10)}, {"drop oldest", WithDropOldest()}} {
 		t.Run(policy.name, func(t *testing.T) {
 			ctx := testContext(t)
-			ep := ipcEndpoint(t, "storm.sock")
+			ep := testcollector.IPC(t, "storm.sock")
 			s := newShipper(t, ep, WithBudget(256<<10), WithBatchSize(16<<10), policy.opt)
 			debug := []byte(strings.Repeat("d", 200))
 			errorsShipped := 0
@@ -224,12 +135,12 @@ func TestErrorsSurviveADebugStorm(t *testing.T) {
 			if st.DroppedByLevel["DEBUG"] == 0 || st.DroppedByLevel["ERROR"] != 0 {
 				t.Fatalf("drops by level %v: want debug dropped, no error", st.DroppedByLevel)
 			}
-			col := startCollector(t, ep)
+			col := testcollector.Start(t, ep)
 			errorsSeen := 0
-			for _, e := range col.receiveN(ctx, st.Queued) {
-				if e.topic == "ERROR.app" {
-					if e.data != fmt.Sprintf("error %d", errorsSeen) {
-						t.Fatalf("error entry %q out of order, want %d", e.data, errorsSeen)
+			for _, e := range col.ReceiveN(ctx, st.Queued) {
+				if e.Topic == "ERROR.app" {
+					if e.Data != fmt.Sprintf("error %d", errorsSeen) {
+						t.Fatalf("error entry %q out of order, want %d", e.Data, errorsSeen)
 					}
 					errorsSeen++
 				}
@@ -243,7 +154,7 @@ func TestErrorsSurviveADebugStorm(t *testing.T) {
 
 func TestDropOldestKeepsTheNewest(t *testing.T) {
 	ctx := testContext(t)
-	ep := ipcEndpoint(t, "oldest.sock")
+	ep := testcollector.IPC(t, "oldest.sock")
 	s := newShipper(t, ep, WithBudget(128<<10), WithBatchSize(16<<10), WithDropOldest())
 	const n = 10000
 	for i := range n {
@@ -251,9 +162,9 @@ func TestDropOldestKeepsTheNewest(t *testing.T) {
 	}
 	st := s.Stats()
 	checkInvariant(t, st)
-	col := startCollector(t, ep)
-	got := col.receiveN(ctx, st.Queued)
-	if last := got[len(got)-1].data[:6]; last != fmt.Sprintf("%06d", n-1) {
+	col := testcollector.Start(t, ep)
+	got := col.ReceiveN(ctx, st.Queued)
+	if last := got[len(got)-1].Data[:6]; last != fmt.Sprintf("%06d", n-1) {
 		t.Fatalf("last entry %s, want the newest", last)
 	}
 	if st.DroppedQueueFull == 0 {
@@ -263,7 +174,7 @@ func TestDropOldestKeepsTheNewest(t *testing.T) {
 
 func TestBlockWaitsForRoom(t *testing.T) {
 	ctx := testContext(t)
-	ep := ipcEndpoint(t, "block.sock")
+	ep := testcollector.IPC(t, "block.sock")
 	s := newShipper(t, ep, WithBudget(64<<10), WithBatchSize(8<<10), WithBlock(30*time.Second), WithLinger(time.Millisecond))
 	body := []byte(strings.Repeat("b", 1000))
 	done := make(chan struct{})
@@ -274,8 +185,8 @@ func TestBlockWaitsForRoom(t *testing.T) {
 			s.Ship("INFO", body)
 		}
 	}()
-	col := startCollector(t, ep)
-	col.receiveN(ctx, n)
+	col := testcollector.Start(t, ep)
+	col.ReceiveN(ctx, n)
 	<-done
 	if st := s.Stats(); st.Dropped != 0 || st.Sent != n {
 		t.Fatalf("stats %+v", st)
@@ -283,7 +194,7 @@ func TestBlockWaitsForRoom(t *testing.T) {
 }
 
 func TestBlockGivesUpAfterTimeout(t *testing.T) {
-	s := newShipper(t, ipcEndpoint(t, "none.sock"), WithBudget(16<<10), WithBatchSize(4<<10), WithBlock(20*time.Millisecond),
+	s := newShipper(t, testcollector.IPC(t, "none.sock"), WithBudget(16<<10), WithBatchSize(4<<10), WithBlock(20*time.Millisecond),
 		WithCloseTimeout(time.Millisecond))
 	for range 30 { // about 21 fit
 		s.Ship("INFO", make([]byte, 500))
@@ -295,9 +206,9 @@ func TestBlockGivesUpAfterTimeout(t *testing.T) {
 
 func TestTwoCollectorsShareWithoutDuplicatesAndFailOver(t *testing.T) {
 	ctx := testContext(t)
-	a := startCollector(t, "tcp://127.0.0.1:0")
-	b := startCollector(t, ipcEndpoint(t, "b.sock"))
-	s := newShipper(t, a.endpoint()+","+b.endpoint(), WithBatchSize(4<<10))
+	a := testcollector.Start(t, "tcp://127.0.0.1:0")
+	b := testcollector.Start(t, testcollector.IPC(t, "b.sock"))
+	s := newShipper(t, a.Endpoint()+","+b.Endpoint(), WithBatchSize(4<<10))
 	for s.Stats().Endpoints[0].Connected == false || s.Stats().Endpoints[1].Connected == false {
 		select {
 		case <-ctx.Done():
@@ -309,19 +220,19 @@ func TestTwoCollectorsShareWithoutDuplicatesAndFailOver(t *testing.T) {
 	var mu sync.Mutex
 	seen := map[string]string{}
 	count := map[string]int{}
-	drain := func(name string, c *collector, stop context.Context, wg *sync.WaitGroup) {
+	drain := func(name string, c *testcollector.Collector, stop context.Context, wg *sync.WaitGroup) {
 		defer wg.Done()
 		for {
-			es, err := c.receive(stop)
+			es, err := c.Receive(stop)
 			if err != nil {
 				return
 			}
 			mu.Lock()
 			for _, e := range es {
-				if prev, dup := seen[e.data]; dup {
-					t.Errorf("%s delivered to %s and %s", e.data, prev, name)
+				if prev, dup := seen[e.Data]; dup {
+					t.Errorf("%s delivered to %s and %s", e.Data, prev, name)
 				}
-				seen[e.data] = name
+				seen[e.Data] = name
 				count[name]++
 			}
 			mu.Unlock()
@@ -359,7 +270,7 @@ func TestTwoCollectorsShareWithoutDuplicatesAndFailOver(t *testing.T) {
 	}
 
 	// a dies: everything after goes to b.
-	a.pull.Close()
+	a.Pull.Close()
 	for s.Stats().Endpoints[0].Connected {
 		select {
 		case <-ctx.Done():
@@ -370,16 +281,16 @@ func TestTwoCollectorsShareWithoutDuplicatesAndFailOver(t *testing.T) {
 	for i := range 5000 {
 		s.Ship("INFO", []byte(fmt.Sprintf("after %d", i)))
 	}
-	for i, e := range b.receiveN(ctx, 5000) {
-		if e.data != fmt.Sprintf("after %d", i) {
-			t.Fatalf("entry %d after failover is %q", i, e.data)
+	for i, e := range b.ReceiveN(ctx, 5000) {
+		if e.Data != fmt.Sprintf("after %d", i) {
+			t.Fatalf("entry %d after failover is %q", i, e.Data)
 		}
 	}
 }
 
 func TestFlushAndCloseWithoutCollectorAreBounded(t *testing.T) {
 	ctx := testContext(t)
-	s := newShipper(t, ipcEndpoint(t, "nobody.sock"), WithCloseTimeout(50*time.Millisecond))
+	s := newShipper(t, testcollector.IPC(t, "nobody.sock"), WithCloseTimeout(50*time.Millisecond))
 	for range 100 {
 		s.Ship("ERROR", []byte("x"))
 	}
@@ -406,15 +317,15 @@ func TestFlushAndCloseWithoutCollectorAreBounded(t *testing.T) {
 
 func TestTooLargeEntriesAreCountedAndLargeOnesTravelAlone(t *testing.T) {
 	ctx := testContext(t)
-	col := startCollector(t, "tcp://127.0.0.1:0")
-	s := newShipper(t, col.endpoint(), WithMaxEntrySize(200<<10))
+	col := testcollector.Start(t, "tcp://127.0.0.1:0")
+	s := newShipper(t, col.Endpoint(), WithMaxEntrySize(200<<10))
 	s.Ship("WARN", make([]byte, 300<<10))
 	big := strings.Repeat("B", 100<<10) // bigger than a 64 KiB batch
 	s.Ship("INFO", []byte("small"))
 	s.Ship("INFO", []byte(big))
 	s.Ship("INFO", []byte("small again"))
-	got := col.receiveN(ctx, 3)
-	if got[0].data != "small" || got[1].data != big || got[2].data != "small again" {
+	got := col.ReceiveN(ctx, 3)
+	if got[0].Data != "small" || got[1].Data != big || got[2].Data != "small again" {
 		t.Fatal("entries out of order or damaged")
 	}
 	st := s.Stats()
@@ -426,7 +337,7 @@ func TestTooLargeEntriesAreCountedAndLargeOnesTravelAlone(t *testing.T) {
 func TestErrorHandlerReportsDropsAndUnreachableCollectors(t *testing.T) {
 	ctx := testContext(t)
 	reports := make(chan error, 100)
-	s := newShipper(t, ipcEndpoint(t, "absent.sock"), WithBudget(128<<10), WithBatchSize(16<<10),
+	s := newShipper(t, testcollector.IPC(t, "absent.sock"), WithBudget(128<<10), WithBatchSize(16<<10),
 		WithErrorInterval(5*time.Millisecond), WithReconnect(time.Millisecond, 5*time.Millisecond), WithCloseTimeout(time.Millisecond),
 		WithErrorHandler(func(err error) {
 			select {

@@ -109,14 +109,39 @@ func App(topic string) string {
 // and "ERROR.app" are Error, "WARNING" is Warn, "DEBUG-4" is Debug. A
 // level zmqlog does not know is Unknown.
 func SeverityOf(topic string) Severity {
-	best := Unknown
-	bestLen := 0
-	for _, n := range names {
-		if len(n.name) > bestLen && strings.HasPrefix(topic, n.name) {
-			best, bestLen = n.sev, len(n.name)
-		}
+	// The first byte picks the candidate name: this runs for every entry
+	// shipped.
+	if topic == "" {
+		return Unknown
 	}
-	return best
+	var name string
+	var sev Severity
+	switch topic[0] {
+	case 'D':
+		if len(topic) > 1 && topic[1] == 'P' {
+			name, sev = "DPANIC", DPanic
+		} else {
+			name, sev = "DEBUG", Debug
+		}
+	case 'I':
+		name, sev = "INFO", Info
+	case 'W':
+		name, sev = "WARN", Warn
+	case 'E':
+		name, sev = "ERROR", Error
+	case 'P':
+		name, sev = "PANIC", Panic
+	case 'C':
+		name, sev = "CRITICAL", Fatal
+	case 'F':
+		name, sev = "FATAL", Fatal
+	default:
+		return Unknown
+	}
+	if strings.HasPrefix(topic, name) {
+		return sev
+	}
+	return Unknown
 }
 
 // AtLeast returns the subscription prefixes that select entries of the

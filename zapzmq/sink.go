@@ -1,0 +1,153 @@
+package zapzmq
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"slices"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	"github.com/zmqlog/zmqlog"
+	"github.com/zmqlog/zmqlog/topic"
+)
+
+// The sink schemes, registered with zap when this package is imported.
+const (
+	SchemeTCP = "zmq+tcp"
+	SchemeIPC = "zmq+ipc"
+)
+
+// openSinks lists the sinks zap opened through a config, for CloseSinks:
+// zap.Config.Build keeps no way to close them.
+var openSinks struct {
+	sync.Mutex
+	list []*sink
+}
+
+// CloseSinks flushes (each within 5s) and closes every sink zap opened
+// from a zmq+tcp or zmq+ipc output path. zap.Config.Build gives no way to
+// close sinks, so a program configured only through zap.Config calls this
+// once before it exits, after logger.Sync. Sinks keep their connections
+// until then.
+func CloseSinks() error {
+	openSinks.Lock()
+	list := openSinks.list
+	openSinks.list = nil
+	openSinks.Unlock()
+	var errs []error
+	for _, s := range list {
+		errs = append(errs, s.ship.Close())
+	}
+	return errors.Join(errs...)
+}
+
+func init() {
+	for _, scheme := range []string{SchemeTCP, SchemeIPC} {
+		// An error means the scheme is taken, by another copy of this
+		// package in the binary; that copy serves it as well.
+		_ = zap.RegisterSink(scheme, newSink)
+	}
+}
+
+// sink ships what zap's ioCore writes to it: one encoded entry per Write.
+// It only sees bytes, so it reads the level back from the entry: the
+// value of the JSON level key (option levelKey, default "level"), or for
+// console encoding the first tab-separated field that is a level name.
+type sink struct {
+	ship     *zmqlog.Shipper
+	app      string
+	levelKey []byte
+	timeout  time.Duration
+}
+
+// newSink opens a sink for a URL such as
+//
+//	zmq+tcp://127.0.0.1:5557?app=checkout
+//	zmq+ipc:///run/zmqlog.sock?app=checkout&levelKey=severity
+func newSink(u *url.URL) (zap.Sink, error) {
+	var endpoint string
+	switch u.Scheme {
+	case SchemeTCP:
+		if u.Path != "" && u.Path != "/" {
+			return nil, fmt.Errorf("zapzmq: sink %q: a tcp endpoint has no path", u)
+		}
+		endpoint = "tcp://" + u.Host
+	case SchemeIPC:
+		endpoint = "ipc://" + u.Host + u.Path
+	}
+	if u.User != nil || u.Fragment != "" {
+		return nil, fmt.Errorf("zapzmq: sink %q: user and fragment are not allowed", u)
+	}
+	q := u.Query()
+	s := &sink{app: q.Get("app"), levelKey: []byte(`"level":"`), timeout: 5 * time.Second}
+	if k := q.Get("levelKey"); k != "" {
+		s.levelKey = []byte(`"` + k + `":"`)
+	}
+	for key := range q {
+		if key != "app" && key != "levelKey" {
+			return nil, fmt.Errorf("zapzmq: sink %q: unknown parameter %q (want app or levelKey)", u, key)
+		}
+	}
+	var opts []zmqlog.Option
+	if s.app != "" {
+		opts = append(opts, zmqlog.WithApp(s.app))
+	}
+	ship, err := zmqlog.NewShipper(endpoint, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("zapzmq: sink %q: %w", u, err)
+	}
+	s.ship = ship
+	openSinks.Lock()
+	openSinks.list = append(openSinks.list, s)
+	openSinks.Unlock()
+	return s, nil
+}
+
+func (s *sink) Write(p []byte) (int, error) {
+	entry := bytes.TrimSuffix(p, []byte("\n"))
+	s.ship.Ship(topic.Make(s.levelOf(entry), s.app), entry)
+	return len(p), nil
+}
+
+// levelOf finds the entry's level and returns it upper-case, as zap's
+// CapitalString writes it, or UNKNOWN.
+func (s *sink) levelOf(entry []byte) string {
+	if i := bytes.Index(entry, s.levelKey); i >= 0 {
+		v := entry[i+len(s.levelKey):]
+		if j := bytes.IndexByte(v, '"'); j >= 0 {
+			if l, err := zapcore.ParseLevel(string(v[:j])); err == nil {
+				return l.CapitalString()
+			}
+		}
+	}
+	for field := range bytes.SplitSeq(entry, []byte("\t")) {
+		if len(field) > 0 && len(field) <= len("DPANIC") {
+			if l, err := zapcore.ParseLevel(string(field)); err == nil {
+				return l.CapitalString()
+			}
+		}
+	}
+	return "UNKNOWN"
+}
+
+// Sync waits (at most 5s) until what was written has reached a collector.
+// zap calls it for entries above Error; call logger.Sync before exiting.
+func (s *sink) Sync() error {
+	ctx, cancel := context.WithTimeout(context.Background(), s.timeout)
+	defer cancel()
+	return s.ship.Flush(ctx)
+}
+
+// Close flushes (within 5s) and closes the sink's shipper.
+func (s *sink) Close() error {
+	openSinks.Lock()
+	openSinks.list = slices.DeleteFunc(openSinks.list, func(o *sink) bool { return o == s })
+	openSinks.Unlock()
+	return s.ship.Close()
+}
