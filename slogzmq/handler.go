@@ -1,0 +1,189 @@
+package slogzmq
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/zmqlog/zmqlog"
+	"github.com/zmqlog/zmqlog/topic"
+)
+
+// Options configures a Handler. The first three fields mean exactly what
+// they mean in slog.HandlerOptions, so a program can swap handlers.
+type Options struct {
+	// Level is the minimum level shipped; nil means slog.LevelInfo.
+	Level slog.Leveler
+	// AddSource adds the "source" attribute, as slog.JSONHandler does.
+	AddSource bool
+	// ReplaceAttr rewrites attributes, with slog.JSONHandler's semantics:
+	// called for the built-ins with nil groups, never for groups, and an
+	// empty attribute is dropped.
+	ReplaceAttr func(groups []string, a slog.Attr) slog.Attr
+	// App names the application; it goes into every topic ("ERROR.app")
+	// and, with NewHandler, into the shipper's batches.
+	App string
+	// Shipper holds options for the shipper NewHandler creates (budget,
+	// linger, error handler, ...). Ignored by NewShipperHandler.
+	Shipper []zmqlog.Option
+	// FlushTimeout bounds Close's wait for queued records (default 5s).
+	// With NewHandler it is the shipper's close timeout.
+	FlushTimeout time.Duration
+}
+
+// Handler is a slog.Handler that encodes records as slog.JSONHandler does,
+// on the caller's goroutine, and ships them to a collector without
+// waiting for the network. It is safe for concurrent use.
+type Handler struct {
+	c   *common
+	enc *encoders
+}
+
+// common is what a handler and all handlers derived from it share.
+type common struct {
+	ship    *zmqlog.Shipper
+	owned   bool
+	level   slog.Leveler
+	app     string
+	topics  sync.Map // slog.Level -> string, for levels beyond the named ones
+	named   [4]string
+	timeout time.Duration
+}
+
+// NewHandler returns a handler shipping to endpoint (one collector, or
+// several separated by commas) through a shipper of its own, which Close
+// closes. nil opts means the defaults. It returns at once; only a
+// malformed endpoint or option is an error.
+func NewHandler(endpoint string, opts *Options) (*Handler, error) {
+	if opts == nil {
+		opts = &Options{}
+	}
+	var shipperOpts []zmqlog.Option
+	if opts.App != "" {
+		shipperOpts = append(shipperOpts, zmqlog.WithApp(opts.App))
+	}
+	if opts.FlushTimeout > 0 {
+		shipperOpts = append(shipperOpts, zmqlog.WithCloseTimeout(opts.FlushTimeout))
+	}
+	shipperOpts = append(shipperOpts, opts.Shipper...)
+	ship, err := zmqlog.NewShipper(endpoint, shipperOpts...)
+	if err != nil {
+		return nil, fmt.Errorf("slogzmq: %w", err)
+	}
+	h := newHandler(ship, opts)
+	h.c.owned = true
+	return h, nil
+}
+
+// NewShipperHandler returns a handler over an existing shipper, so that
+// slog and zap in one program share one set of collector connections.
+// Close does not close the shipper.
+func NewShipperHandler(ship *zmqlog.Shipper, opts *Options) *Handler {
+	if opts == nil {
+		opts = &Options{}
+	}
+	return newHandler(ship, opts)
+}
+
+func newHandler(ship *zmqlog.Shipper, opts *Options) *Handler {
+	c := &common{
+		ship:    ship,
+		level:   opts.Level,
+		app:     opts.App,
+		timeout: opts.FlushTimeout,
+	}
+	if c.level == nil {
+		c.level = slog.LevelInfo
+	}
+	if c.timeout <= 0 {
+		c.timeout = 5 * time.Second
+	}
+	for i, l := range []slog.Level{slog.LevelDebug, slog.LevelInfo, slog.LevelWarn, slog.LevelError} {
+		c.named[i] = topic.Make(l.String(), c.app)
+	}
+	jsonOpts := slog.HandlerOptions{AddSource: opts.AddSource, ReplaceAttr: opts.ReplaceAttr}
+	base := func(w io.Writer) slog.Handler { return slog.NewJSONHandler(w, &jsonOpts) }
+	return &Handler{c: c, enc: newEncoders(base, ship.Ship, nil)}
+}
+
+// topic returns the topic for a level: slog's name for it ("WARN",
+// "ERROR+4"), then the app.
+func (c *common) topic(l slog.Level) string {
+	switch l {
+	case slog.LevelDebug:
+		return c.named[0]
+	case slog.LevelInfo:
+		return c.named[1]
+	case slog.LevelWarn:
+		return c.named[2]
+	case slog.LevelError:
+		return c.named[3]
+	}
+	if t, ok := c.topics.Load(l); ok {
+		return t.(string)
+	}
+	t := topic.Make(l.String(), c.app)
+	c.topics.Store(l, t)
+	return t
+}
+
+// Enabled reports whether records at level are shipped.
+func (h *Handler) Enabled(_ context.Context, level slog.Level) bool {
+	return level >= h.c.level.Level()
+}
+
+// Handle encodes r and queues it for shipping. It never waits for the
+// network; a record that cannot be queued is dropped and counted in
+// Shipper().Stats().
+func (h *Handler) Handle(ctx context.Context, r slog.Record) error {
+	return h.enc.handle(ctx, r, h.c.topic(r.Level))
+}
+
+// WithAttrs returns a handler whose records carry attrs too. Like
+// slog.JSONHandler it formats them once, not per record.
+func (h *Handler) WithAttrs(attrs []slog.Attr) slog.Handler {
+	return h.with(op{attrs: attrs})
+}
+
+// WithGroup returns a handler that nests later attributes under name.
+func (h *Handler) WithGroup(name string) slog.Handler {
+	return h.with(op{group: name})
+}
+
+func (h *Handler) with(o op) *Handler {
+	enc := h.enc.with(o)
+	if enc == h.enc {
+		return h
+	}
+	return &Handler{c: h.c, enc: enc}
+}
+
+// Shipper returns the shipper the handler ships through, for its Stats.
+func (h *Handler) Shipper() *zmqlog.Shipper { return h.c.ship }
+
+// Flush waits until every record handled so far has been written to a
+// collector connection, or ctx ends.
+func (h *Handler) Flush(ctx context.Context) error {
+	if err := h.c.ship.Flush(ctx); err != nil {
+		return fmt.Errorf("slogzmq: %w", err)
+	}
+	return nil
+}
+
+// Close flushes, waiting at most Options.FlushTimeout, and closes the
+// shipper if NewHandler created it. Handlers derived with WithAttrs and
+// WithGroup share the shipper: close the one NewHandler returned, once.
+func (h *Handler) Close() error {
+	if !h.c.owned {
+		ctx, cancel := context.WithTimeout(context.Background(), h.c.timeout)
+		defer cancel()
+		return h.Flush(ctx)
+	}
+	if err := h.c.ship.Close(); err != nil { // flushes within FlushTimeout
+		return fmt.Errorf("slogzmq: %w", err)
+	}
+	return nil
+}

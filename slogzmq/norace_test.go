@@ -1,0 +1,5 @@
+//go:build !race
+
+package slogzmq
+
+const raceEnabled = false
