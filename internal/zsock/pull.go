@@ -2,6 +2,7 @@ package zsock
 
 import (
 	"context"
+	"sync"
 
 	"github.com/go-zeromq/zmq4"
 )
@@ -22,6 +23,12 @@ type Puller struct {
 	a    *acceptor
 	out  chan Message
 	opts Options
+
+	// leftover holds messages read from a connection while the socket was
+	// closing, when the queue had no room: Recv returns them after the
+	// queue, so Close never discards what was already read.
+	mu       sync.Mutex
+	leftover []Message
 }
 
 // ListenPull binds a PULL socket to ep (parse it with ParseEndpoint(s, true)).
@@ -43,7 +50,8 @@ func ListenPull(ep Endpoint, opts Options) (*Puller, error) {
 func (p *Puller) Endpoint() string { return p.a.endpoint() }
 
 // Recv returns the next message from any peer. It waits until one arrives,
-// ctx ends, or the socket closes (ErrClosed).
+// ctx ends, or the socket closes. After Close it still returns every
+// message read before, then ErrClosed.
 func (p *Puller) Recv(ctx context.Context) (Message, error) {
 	select {
 	case m := <-p.out:
@@ -56,15 +64,31 @@ func (p *Puller) Recv(ctx context.Context) (Message, error) {
 	case <-ctx.Done():
 		return Message{}, ctx.Err()
 	case <-p.a.ctx.Done():
+		return p.remaining()
+	}
+}
+
+func (p *Puller) remaining() (Message, error) {
+	select {
+	case m := <-p.out:
+		return m, nil
+	default:
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if len(p.leftover) == 0 {
 		return Message{}, ErrClosed
 	}
+	m := p.leftover[0]
+	p.leftover = p.leftover[1:]
+	return m, nil
 }
 
 // Stats returns what the socket has seen from its peers.
 func (p *Puller) Stats() ListenerStats { return p.a.count.snapshot() }
 
 // Close stops accepting, closes every connection and waits for their
-// goroutines. Messages still queued are discarded. Safe to call twice.
+// goroutines. Messages already read stay for Recv. Safe to call twice.
 func (p *Puller) Close() error {
 	err := p.a.close()
 	if isClosedErr(err) {
@@ -88,9 +112,13 @@ func (p *Puller) serve(c *conn) error {
 		}
 		p.a.count.messages.Add(1)
 		p.a.count.bytes.Add(uint64(frameBytes(frames)))
+		m := Message{Frames: frames, Peer: peer}
 		select {
-		case p.out <- Message{Frames: frames, Peer: peer}:
+		case p.out <- m:
 		case <-p.a.ctx.Done():
+			p.mu.Lock()
+			p.leftover = append(p.leftover, m)
+			p.mu.Unlock()
 			return nil
 		}
 	}

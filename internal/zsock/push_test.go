@@ -354,3 +354,44 @@ func TestPushStampAndDoneHooks(t *testing.T) {
 		t.Fatalf("stats %+v", st)
 	}
 }
+
+// Closing a puller keeps what it had read: Recv returns all of it, then
+// ErrClosed.
+func TestPullerCloseKeepsWhatWasRead(t *testing.T) {
+	ctx := testContext(t)
+	pull := listenPull(t, "tcp://127.0.0.1:0", Options{RecvQueue: 10})
+	push := dialPush(t, pull.Endpoint(), Options{})
+	const n = 100
+	for i := range n {
+		if err := push.Send(ctx, numbered("INFO", i, 16)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := push.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// Wait until the puller has read every message (its queue holds 10; the
+	// connection holds the next one), then close it.
+	for pull.Stats().Messages < 11 {
+		waitTick(t, ctx)
+	}
+	pull.Close()
+	read := pull.Stats().Messages
+	got := 0
+	for {
+		m, err := pull.Recv(ctx)
+		if err == ErrClosed {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if number(m) != got {
+			t.Fatalf("message %d arrived as %d", got, number(m))
+		}
+		got++
+	}
+	if uint64(got) != read {
+		t.Fatalf("read %d messages before Close, Recv returned %d", read, got)
+	}
+}

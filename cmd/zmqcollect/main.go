@@ -1,0 +1,151 @@
+// Command zmqcollect receives log entries from zmqlog producers (and any
+// ZeroMQ PUSH), stores them one per line in a rotated file, re-publishes
+// each on a PUB socket with its level as the topic, and can forward
+// everything to another collector.
+//
+// With no flags it is a working collector on this machine: apps send to
+// tcp://127.0.0.1:5557, tails subscribe at tcp://127.0.0.1:5558, entries
+// go to logs/zmqlog.jsonl. Run zmqcollect --help for every flag.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/zmqlog/zmqlog/collector"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
+	stop()
+	var ue usageError
+	if err != nil && !errors.Is(err, flag.ErrHelp) && !(errors.As(err, &ue) && ue.printed) {
+		fmt.Fprintln(os.Stderr, err)
+	}
+	os.Exit(exitCode(err))
+}
+
+// usageError is a bad flag or flag value: exit status 2. printed is set
+// when the flag package has already said what is wrong.
+type usageError struct {
+	error
+	printed bool
+}
+
+func exitCode(err error) int {
+	var ue usageError
+	switch {
+	case err == nil, errors.Is(err, flag.ErrHelp):
+		return 0
+	case errors.As(err, &ue):
+		return 2
+	}
+	return 1
+}
+
+func run(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("zmqcollect", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var (
+		cfg     collector.Config
+		file    = fs.String("file", collector.DefaultFile, `store file, one entry per line, appended and rotated; "" turns storing off`)
+		pub     = fs.String("pub", collector.DefaultPub, `endpoint subscribers connect to (PUB, binds); "" turns publishing off`)
+		echo    = fs.Bool("stdout", false, "also write every stored line to stdout")
+		metrics = fs.String("metrics", "", "serve Prometheus metrics at http://ADDR/metrics, e.g. 127.0.0.1:9557")
+	)
+	fs.StringVar(&cfg.Pull, "pull", collector.DefaultPull, "endpoint apps send to (PULL, binds); tcp://*:5557 accepts other hosts")
+	fs.StringVar(&cfg.Forward, "forward", "", "another collector to send everything on to, e.g. tcp://central:5557")
+	fs.IntVar(&cfg.MaxSizeMB, "max-size", 100, "rotate the store file when it reaches this many megabytes")
+	fs.IntVar(&cfg.MaxBackups, "max-backups", 10, "rotated files to keep (0 keeps all)")
+	fs.IntVar(&cfg.MaxAgeDays, "max-age", 0, "days to keep rotated files (0 keeps them)")
+	fs.BoolVar(&cfg.Compress, "compress", false, "gzip rotated files")
+	fs.IntVar(&cfg.SubscriberQueue, "subscriber-queue", 10000, "messages a subscriber may have waiting before it misses some")
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), `Usage: zmqcollect [flags]
+
+Receives log entries from zmqlog producers and any ZeroMQ PUSH, stores them
+one per line, and re-publishes each as [topic, entry] with its level as
+the topic (subscribe to "ERROR" for errors). Publishes its stats every
+second on the topic %q. Stops cleanly on SIGINT or SIGTERM, with
+everything received written to the store.
+
+Flags:
+`, collector.HeartbeatTopic)
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return usageError{err, true}
+	}
+	if fs.NArg() > 0 {
+		return usageError{fmt.Errorf("zmqcollect takes no arguments, got %q; see --help", fs.Args()), false}
+	}
+	for _, bad := range []struct {
+		name string
+		v    int
+	}{{"max-size", cfg.MaxSizeMB}, {"max-backups", cfg.MaxBackups}, {"max-age", cfg.MaxAgeDays}} {
+		if bad.v < 0 {
+			return usageError{fmt.Errorf("zmqcollect: --%s %d: must not be negative", bad.name, bad.v), false}
+		}
+	}
+	cfg.File, cfg.NoFile = *file, *file == ""
+	cfg.Pub, cfg.NoPub = *pub, *pub == ""
+	if *echo {
+		cfg.Stdout = stdout
+	}
+	logger := slog.New(slog.NewTextHandler(stderr, nil))
+	cfg.Log = logger
+
+	c, err := collector.New(cfg)
+	if err != nil {
+		// A malformed endpoint is a usage error; a port in use is not.
+		if isEndpointError(err) {
+			return usageError{fmt.Errorf("zmqcollect: %w", err), false}
+		}
+		return fmt.Errorf("zmqcollect: %w", err)
+	}
+	var srv *http.Server
+	if *metrics != "" {
+		ln, err := net.Listen("tcp", *metrics)
+		if err != nil {
+			return fmt.Errorf("zmqcollect: --metrics %s: %w", *metrics, err)
+		}
+		reg := prometheus.NewRegistry()
+		reg.MustRegister(c)
+		mux := http.NewServeMux()
+		mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+		srv = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+		go srv.Serve(ln)
+		logger.Info("serving metrics", "url", "http://"+ln.Addr().String()+"/metrics")
+	}
+	logger.Info("collecting", "pull", c.PullEndpoint(), "pub", c.PubEndpoint(), "file", cfg.File, "forward", cfg.Forward)
+	err = c.Run(ctx)
+	if srv != nil {
+		srv.Close()
+	}
+	st := c.Stats()
+	logger.Info("stopped", "received", st.Received, "stored", st.Stored, "store_failed", st.StoreFailed,
+		"published", st.Published, "gaps", st.Gaps, "invalid_utf8", st.InvalidUTF8, "malformed", st.Malformed+st.UnknownVersion)
+	return err
+}
+
+func isEndpointError(err error) bool {
+	var ee *collector.EndpointError
+	return errors.As(err, &ee)
+}

@@ -1,0 +1,291 @@
+package collector
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/zmqlog/zmqlog/internal/zsock"
+
+	"github.com/zmqlog/zmqlog/wire"
+)
+
+// Collector receives log entries from many producers on a PULL socket,
+// appends each to the store, re-publishes it on a PUB socket as the
+// two-frame message [topic, entry], and forwards everything to another
+// collector if one is configured.
+//
+//	producers ─PUSH─▶ PULL ─▶ ingest goroutine ─┬─▶ store (buffered, rotated file; stdout)
+//	                                            ├─▶ PUB: a bounded queue per subscriber
+//	                                            └─▶ forward: PUSH to the next tier
+//
+// Ingest never waits for subscribers or for the next tier: a subscriber
+// or tier that cannot keep up misses messages, and they are counted.
+type Collector struct {
+	cfg     Config
+	pull    *zsock.Puller
+	pub     *zsock.Publisher // nil: publishing off
+	forward *zsock.Pusher    // nil: no forward
+	store   *store
+	host    string
+	started time.Time
+
+	mu      sync.Mutex // guards streams for Stats
+	streams *streams
+
+	count    counters
+	limiter  rateLimiter
+	batchHis batchSizes
+	stop     chan struct{}
+	wg       sync.WaitGroup
+}
+
+type counters struct {
+	messages, batches, plain, bytes          atomic.Uint64
+	received, published, wrapped             atomic.Uint64
+	invalidUTF8, malformed, unknownVersion   atomic.Uint64
+	forwarded, forwardDropped, subscribersNo atomic.Uint64
+}
+
+// New binds the sockets and opens the store. A malformed endpoint, a port
+// in use or an unwritable file is an error here.
+func New(cfg Config) (*Collector, error) {
+	eps, err := cfg.applyDefaults()
+	if err != nil {
+		return nil, err
+	}
+	c := &Collector{cfg: cfg, streams: newStreams(), stop: make(chan struct{}), started: time.Now()}
+	c.host, _ = os.Hostname()
+	c.limiter.last = map[string]time.Time{}
+	c.limiter.suppressed = map[string]int{}
+	c.store, err = openStore(&c.cfg, c.report)
+	if err != nil {
+		return nil, err
+	}
+	c.pull, err = zsock.ListenPull(eps.pull, zsock.Options{MaxMessageSize: cfg.MaxMessageSize, OnEvent: c.onPeerEvent})
+	if err != nil {
+		c.store.close()
+		return nil, err
+	}
+	if !cfg.NoPub {
+		c.pub, err = zsock.ListenPub(eps.pub, zsock.Options{SendQueue: cfg.SubscriberQueue, OnEvent: c.onPeerEvent})
+		if err != nil {
+			c.pull.Close()
+			c.store.close()
+			return nil, err
+		}
+	}
+	if eps.forward != nil {
+		c.forward = zsock.DialPush(eps.forward, zsock.Options{SendQueue: 1000, OnEvent: c.onForwardEvent})
+	}
+	return c, nil
+}
+
+// PullEndpoint and PubEndpoint say where to connect, with the real port
+// when the configuration asked for port 0.
+func (c *Collector) PullEndpoint() string { return c.pull.Endpoint() }
+
+// PubEndpoint is "" when publishing is off.
+func (c *Collector) PubEndpoint() string {
+	if c.pub == nil {
+		return ""
+	}
+	return c.pub.Endpoint()
+}
+
+// Run collects until ctx ends. Then it stops accepting, handles every
+// message already read, writes the store out and closes everything; what
+// was received is in the store when Run returns.
+func (c *Collector) Run(ctx context.Context) error {
+	c.wg.Add(1)
+	go c.background()
+	var err error
+	for {
+		m, rerr := c.pull.Recv(ctx)
+		if rerr != nil {
+			break
+		}
+		c.handle(m)
+	}
+	// Shutdown: no new messages, but everything already read goes through.
+	c.pull.Close()
+	for {
+		m, rerr := c.pull.Recv(context.Background())
+		if rerr != nil {
+			break
+		}
+		c.handle(m)
+	}
+	close(c.stop)
+	c.wg.Wait()
+	if c.pub != nil {
+		c.pub.Close()
+	}
+	if c.forward != nil {
+		fctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		if ferr := c.forward.Flush(fctx); ferr != nil {
+			c.report("forward", ferr)
+		}
+		cancel()
+		c.forward.Close()
+	}
+	if serr := c.store.close(); serr != nil {
+		err = serr
+	}
+	return err
+}
+
+// background flushes the store and publishes the heartbeat.
+func (c *Collector) background() {
+	defer c.wg.Done()
+	flush := time.NewTicker(c.cfg.FlushInterval)
+	defer flush.Stop()
+	beat := time.NewTicker(c.cfg.Heartbeat)
+	defer beat.Stop()
+	for {
+		select {
+		case <-flush.C:
+			c.store.flush()
+		case <-beat.C:
+			c.heartbeat()
+		case <-c.stop:
+			return
+		}
+	}
+}
+
+// handle processes one received message.
+func (c *Collector) handle(m zsock.Message) {
+	c.count.messages.Add(1)
+	b, err := wire.Decode(m.Frames)
+	if err != nil {
+		if errors.Is(err, wire.ErrUnknownVersion) {
+			c.count.unknownVersion.Add(1)
+		} else {
+			c.count.malformed.Add(1)
+		}
+		c.report("message", fmt.Errorf("skipped a message from %s: %w", m.Peer.Addr, err))
+		return
+	}
+	c.count.bytes.Add(uint64(b.Bytes))
+	if b.Plain {
+		c.count.plain.Add(1)
+	} else {
+		c.count.batches.Add(1)
+		c.batchHis.observe(b.Count)
+		c.mu.Lock()
+		c.streams.observe(&b, time.Now())
+		c.mu.Unlock()
+	}
+	if c.forward != nil {
+		if c.forward.TrySend(m.Frames) {
+			c.count.forwarded.Add(1)
+		} else {
+			c.count.forwardDropped.Add(uint64(b.Count))
+			c.report("forward", errors.New("the next tier is not keeping up: entries dropped"))
+		}
+	}
+	// One allocation for all the entries' [topic, entry] frames.
+	frames := make([][]byte, 0, 2*b.Count)
+	received, invalid, wrapped := 0, 0, 0
+	c.store.mu.Lock()
+	for tp, data := range b.Entries() {
+		received++
+		if !validUTF8(tp, data) {
+			invalid++
+			continue
+		}
+		topicName := string(tp)
+		if len(tp) == 0 {
+			topicName = levelOf(data)
+		}
+		if !isJSONObject(data) {
+			data = wrap(topicName, data)
+			wrapped++
+		}
+		c.store.writeLocked(data)
+		if c.pub != nil {
+			frames = append(frames, []byte(topicName), data)
+		}
+	}
+	c.store.mu.Unlock()
+	c.count.received.Add(uint64(received))
+	c.count.wrapped.Add(uint64(wrapped))
+	if invalid > 0 {
+		c.count.invalidUTF8.Add(uint64(invalid))
+		c.report("utf8", fmt.Errorf("skipped %d entries from %s that are not valid UTF-8", invalid, m.Peer.Addr))
+	}
+	if c.pub != nil {
+		published := 0
+		for i := 0; i+1 < len(frames); i += 2 {
+			if c.pub.Publish(frames[i:i+2:i+2]) > 0 {
+				published++
+			}
+		}
+		c.count.published.Add(uint64(published))
+	}
+}
+
+// heartbeat publishes the collector's counters on HeartbeatTopic, so a
+// subscriber can tell a quiet stream from a collector that is gone.
+func (c *Collector) heartbeat() {
+	if c.pub == nil {
+		return
+	}
+	st := c.Stats()
+	body, _ := json.Marshal(map[string]any{
+		"time": time.Now().UTC().Format(time.RFC3339Nano), "host": c.host,
+		"received": st.Received, "stored": st.Stored, "published": st.Published,
+		"gaps": st.Gaps, "producers": st.LiveProducers, "subscribers": st.Subscribers,
+	})
+	c.pub.Publish([][]byte{[]byte(HeartbeatTopic), body})
+}
+
+func (c *Collector) onPeerEvent(e zsock.Event) {
+	if e.Kind == zsock.Rejected {
+		c.report("peer", fmt.Errorf("dropped peer %s on %s: %w", e.Peer, e.Endpoint, e.Err))
+	}
+}
+
+func (c *Collector) onForwardEvent(e zsock.Event) {
+	if e.Kind == zsock.DialFailed {
+		c.report("forward", fmt.Errorf("cannot reach the next tier %s: %w", e.Endpoint, e.Err))
+	}
+}
+
+// report logs a problem, each kind at most once per second; the count of
+// what was held back goes with the next message of that kind.
+func (c *Collector) report(kind string, err error) {
+	if n, ok := c.limiter.allow(kind, time.Now()); ok {
+		if n > 0 {
+			c.cfg.Log.Warn(err.Error(), "kind", kind, "suppressed", n)
+		} else {
+			c.cfg.Log.Warn(err.Error(), "kind", kind)
+		}
+	}
+}
+
+type rateLimiter struct {
+	mu         sync.Mutex
+	last       map[string]time.Time
+	suppressed map[string]int
+}
+
+// allow reports whether a message of kind may go out now, and how many
+// were held back since the last one.
+func (r *rateLimiter) allow(kind string, now time.Time) (int, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if now.Sub(r.last[kind]) < time.Second {
+		r.suppressed[kind]++
+		return 0, false
+	}
+	n := r.suppressed[kind]
+	r.last[kind], r.suppressed[kind] = now, 0
+	return n, true
+}

@@ -1,0 +1,371 @@
+package collector
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/zmqlog/zmqlog"
+	"github.com/zmqlog/zmqlog/internal/zsock"
+	"github.com/zmqlog/zmqlog/wire"
+)
+
+func TestMain(m *testing.M) {
+	// lumberjack v2.2.1 starts one goroutine per Logger that Close does not
+	// stop (its "mill"); a collector has one Logger for its lifetime.
+	goleak.VerifyTestMain(m, goleak.IgnoreTopFunction("gopkg.in/natefinch/lumberjack%2ev2.(*Logger).millRun"))
+}
+
+func testContext(t testing.TB) context.Context {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// running is a collector running in the test, stopped at cleanup.
+type running struct {
+	*Collector
+	file string
+	stop func() // stops it and waits for Run to return
+}
+
+func startCollector(t testing.TB, cfg Config) *running {
+	t.Helper()
+	if cfg.Pull == "" {
+		cfg.Pull = "tcp://127.0.0.1:0"
+	}
+	if cfg.Pub == "" {
+		cfg.Pub = "tcp://127.0.0.1:0"
+	}
+	if cfg.File == "" && !cfg.NoFile {
+		cfg.File = filepath.Join(t.TempDir(), "store.jsonl")
+	}
+	cfg.FlushInterval = 10 * time.Millisecond
+	c, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- c.Run(ctx) }()
+	r := &running{Collector: c, file: cfg.File}
+	var stopped bool
+	r.stop = func() {
+		if stopped {
+			return
+		}
+		stopped = true
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	}
+	t.Cleanup(r.stop)
+	return r
+}
+
+func readLines(t testing.TB, path string) []string {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var lines []string
+	sc := bufio.NewScanner(f)
+	sc.Buffer(nil, 1<<20)
+	for sc.Scan() {
+		lines = append(lines, sc.Text())
+	}
+	return lines
+}
+
+// waitFor polls a condition another goroutine makes true.
+func waitFor(t testing.TB, ctx context.Context, what string, cond func() bool) {
+	t.Helper()
+	for !cond() {
+		select {
+		case <-ctx.Done():
+			t.Fatalf("timed out waiting for %s", what)
+		case <-time.After(2 * time.Millisecond):
+		}
+	}
+}
+
+func subscribe(t testing.TB, endpoint string, topics ...string) *zsock.Subscriber {
+	t.Helper()
+	ep, err := zsock.ParseEndpoint(endpoint, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := zsock.DialSub([]zsock.Endpoint{ep}, topics, zsock.Options{})
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+func ship(t testing.TB, endpoint string, opts ...zmqlog.Option) *zmqlog.Shipper {
+	t.Helper()
+	s, err := zmqlog.NewShipper(endpoint, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+func TestStoresAndPublishesEveryEntryByLevel(t *testing.T) {
+	ctx := testContext(t)
+	c := startCollector(t, Config{})
+	errorsOnly := subscribe(t, c.PubEndpoint(), "ERROR", "FATAL")
+	waitFor(t, ctx, "the subscription", func() bool { return c.Stats().Subscribers == 1 })
+	// The subscription reaches the publisher after the connection: probe.
+	probe := ship(t, c.PullEndpoint(), zmqlog.WithApp("probe"))
+	for {
+		probe.Ship("ERROR.probe", []byte(`{"msg":"probe"}`))
+		short, cancel := context.WithTimeout(ctx, 20*time.Millisecond)
+		_, err := errorsOnly.Recv(short)
+		cancel()
+		if err == nil {
+			break
+		}
+	}
+	probe.Close()
+	for {
+		short, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+		_, err := errorsOnly.Recv(short)
+		cancel()
+		if err != nil {
+			break
+		}
+	}
+	before := c.Stats().Received
+
+	s := ship(t, c.PullEndpoint(), zmqlog.WithApp("checkout"))
+	levels := []string{"DEBUG", "INFO", "WARN", "ERROR", "FATAL"}
+	const n = 1000
+	for i := range n {
+		l := levels[i%len(levels)]
+		s.Ship(l+".checkout", []byte(fmt.Sprintf(`{"level":%q,"i":%d}`, strings.ToLower(l), i)))
+	}
+	if err := s.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < n; i++ {
+		l := levels[i%len(levels)]
+		if l != "ERROR" && l != "FATAL" {
+			continue
+		}
+		m, err := errorsOnly.Recv(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := fmt.Sprintf(`{"level":%q,"i":%d}`, strings.ToLower(l), i)
+		if string(m.Frames[0]) != l+".checkout" || string(m.Frames[1]) != want {
+			t.Fatalf("subscriber got %q %q, want %s", m.Frames[0], m.Frames[1], want)
+		}
+	}
+	waitFor(t, ctx, "every entry stored", func() bool { return c.Stats().Stored == before+n })
+	c.stop()
+	lines := readLines(t, c.file)
+	lines = lines[len(lines)-n:]
+	for i, line := range lines {
+		if !strings.Contains(line, fmt.Sprintf(`"i":%d}`, i)) {
+			t.Fatalf("line %d = %s", i, line)
+		}
+	}
+	st := c.Stats()
+	if st.Gaps != 0 || st.Batches == 0 || st.Received != before+n || len(st.Producers) != 2 {
+		t.Fatalf("stats %+v", st)
+	}
+}
+
+// Gaps in a producer stream's sequence numbers are counted as lost
+// entries, per producer; its own drop count is reported as it sent it.
+func TestCountsGapsPerProducer(t *testing.T) {
+	ctx := testContext(t)
+	c := startCollector(t, Config{NoPub: true})
+	push := dialPush(t, c.PullEndpoint())
+	p := wire.Producer{Instance: 7, PID: 42, Host: "h", App: "gappy"}
+	send := func(stream uint16, first uint64, count int, dropped uint64) {
+		b := wire.AppendHeader(nil, p)
+		for range count {
+			b = wire.AppendEntry(b, "INFO", []byte(`{"m":1}`))
+		}
+		wire.SetCount(b, count)
+		wire.Stamp(b, stream, first, dropped)
+		if err := push.Send(ctx, [][]byte{b}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	send(0, 0, 10, 0)  // 0-9
+	send(0, 15, 5, 3)  // 15-19: 5 lost
+	send(1, 0, 4, 3)   // another stream of the same producer
+	send(0, 20, 1, 3)  // 20
+	send(0, 30, 2, 11) // 30-31: 9 lost
+	waitFor(t, ctx, "all batches", func() bool { return c.Stats().Batches == 5 })
+	st := c.Stats()
+	if st.Gaps != 14 || len(st.Producers) != 1 {
+		t.Fatalf("stats %+v", st)
+	}
+	if pr := st.Producers[0]; pr.Gaps != 14 || pr.Dropped != 11 || pr.Received != 22 || pr.App != "gappy" {
+		t.Fatalf("producer %+v", pr)
+	}
+}
+
+func dialPush(t testing.TB, endpoint string) *zsock.Pusher {
+	t.Helper()
+	ep, err := zsock.ParseEndpoint(endpoint, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := zsock.DialPush([]zsock.Endpoint{ep}, zsock.Options{})
+	t.Cleanup(func() { p.Close() })
+	return p
+}
+
+// Plain messages from any ZeroMQ PUSH are stored; a body that is not a
+// JSON object is wrapped in one; invalid UTF-8 and broken batches are
+// counted and skipped while the peer stays connected.
+func TestPlainAndBrokenMessages(t *testing.T) {
+	ctx := testContext(t)
+	c := startCollector(t, Config{})
+	all := subscribe(t, c.PubEndpoint(), "")
+	waitFor(t, ctx, "the subscriber", func() bool { return c.Stats().Subscribers == 1 })
+	push := dialPush(t, c.PullEndpoint())
+	badVersion := wire.AppendHeader(nil, wire.Producer{})
+	badVersion[3] = 9
+	msgs := [][][]byte{
+		{[]byte("WARNING.sub"), []byte("disk \"slow\"\n")},              // pyzmq PUBHandler style
+		{[]byte(`{"level":"error","msg":"plain json"}`)},                 // [entry], JSON
+		{[]byte("just text")},                                            // [entry], text
+		{[]byte("INFO"), []byte("\xff\xfe not utf-8")},                   // skipped
+		{badVersion},                                                     // skipped
+		{[]byte(Magic())},                                                // skipped, truncated
+		{[]byte("INFO"), []byte(`{"msg":"still served"}`), []byte("x")}, // three frames: skipped
+		{[]byte("INFO"), []byte(`{"msg":"last"}`)},
+	}
+	for _, m := range msgs {
+		if err := push.Send(ctx, m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want := []struct{ topic, line string }{
+		{"WARNING.sub", `{"level":"WARNING","topic":"WARNING.sub","msg":"disk \"slow\"","wrapped":true}`},
+		{"ERROR", `{"level":"error","msg":"plain json"}`},
+		{"UNKNOWN", `{"level":"UNKNOWN","topic":"UNKNOWN","msg":"just text","wrapped":true}`},
+		{"INFO", `{"msg":"last"}`},
+	}
+	for _, w := range want {
+		m, err := all.Recv(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(m.Frames[0]) != w.topic || string(m.Frames[1]) != w.line {
+			t.Errorf("published %q %s, want %q %s", m.Frames[0], m.Frames[1], w.topic, w.line)
+		}
+	}
+	c.stop()
+	lines := readLines(t, c.file)
+	if len(lines) != len(want) {
+		t.Fatalf("stored %d lines: %q", len(lines), lines)
+	}
+	for i, l := range lines {
+		if l != want[i].line || !json.Valid([]byte(l)) {
+			t.Errorf("line %d = %s, want %s", i, l, want[i].line)
+		}
+	}
+	st := c.Stats()
+	if st.InvalidUTF8 != 1 || st.UnknownVersion != 1 || st.Malformed != 2 || st.Wrapped != 2 || st.Connections != 0 {
+		t.Fatalf("stats %+v", st)
+	}
+}
+
+// Magic is the batch magic, for building broken batches.
+func Magic() string { return wire.Magic }
+
+func TestHeartbeatOnItsOwnTopic(t *testing.T) {
+	ctx := testContext(t)
+	c := startCollector(t, Config{Heartbeat: 20 * time.Millisecond})
+	hb := subscribe(t, c.PubEndpoint(), HeartbeatTopic)
+	m, err := hb.Recv(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var body map[string]any
+	if err := json.Unmarshal(m.Frames[1], &body); err != nil || body["received"] == nil || body["time"] == nil {
+		t.Fatalf("heartbeat %s: %v", m.Frames[1], err)
+	}
+	for _, level := range []string{"DEBUG", "INFO", "WARN", "ERROR", "DPANIC", "PANIC", "FATAL", "CRITICAL"} {
+		if strings.HasPrefix(HeartbeatTopic, level) {
+			t.Fatalf("a %s subscription would receive the heartbeat", level)
+		}
+	}
+}
+
+// A store that cannot be written is never silent: the entries are counted.
+func TestStoreFailuresAreCounted(t *testing.T) {
+	if _, err := os.Stat("/dev/full"); err != nil {
+		t.Skip("no /dev/full")
+	}
+	ctx := testContext(t)
+	c := startCollector(t, Config{File: "/dev/full", NoPub: true})
+	s := ship(t, c.PullEndpoint())
+	for i := range 100 {
+		s.Ship("INFO", []byte(fmt.Sprintf(`{"i":%d}`, i)))
+	}
+	if err := s.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, ctx, "the failure to be counted", func() bool { return c.Stats().StoreFailed == 100 })
+	if st := c.Stats(); st.Stored != 0 || st.Received != 100 {
+		t.Fatalf("stats %+v", st)
+	}
+}
+
+// Tiers: everything a collector receives goes on to the next one, with
+// producer identities and sequence numbers intact.
+func TestForwardToTheNextTier(t *testing.T) {
+	ctx := testContext(t)
+	central := startCollector(t, Config{NoPub: true})
+	local := startCollector(t, Config{NoPub: true, Forward: central.PullEndpoint()})
+	s := ship(t, local.PullEndpoint(), zmqlog.WithApp("tiered"))
+	for i := range 500 {
+		s.Ship("INFO", []byte(fmt.Sprintf(`{"i":%d}`, i)))
+	}
+	if err := s.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, ctx, "the central collector", func() bool { return central.Stats().Received == 500 })
+	st := central.Stats()
+	if st.Gaps != 0 || len(st.Producers) != 1 || st.Producers[0].App != "tiered" {
+		t.Fatalf("central stats %+v", st)
+	}
+}
+
+func TestBadConfigIsRefused(t *testing.T) {
+	cases := []struct {
+		cfg  Config
+		says string
+	}{
+		{Config{Pull: "tcp://127.0.0.1"}, "--pull"},
+		{Config{Pull: "tcp://127.0.0.1:0", Pub: "udp://x:1"}, "--pub"},
+		{Config{Pull: "tcp://127.0.0.1:0", NoPub: true, Forward: "tcp://*:5557"}, "--forward"},
+	}
+	for _, tc := range cases {
+		tc.cfg.NoFile = true
+		_, err := New(tc.cfg)
+		var ee *EndpointError
+		if err == nil || !strings.Contains(err.Error(), tc.says) || !errorsAs(err, &ee) {
+			t.Errorf("New(%+v): %v", tc.cfg, err)
+		}
+	}
+}

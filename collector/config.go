@@ -1,0 +1,123 @@
+package collector
+
+import (
+	"fmt"
+	"io"
+	"log/slog"
+	"time"
+
+	"github.com/zmqlog/zmqlog/internal/zsock"
+)
+
+// Config configures a collector. The zero value of each field means its
+// default; New says what is wrong with a bad one.
+type Config struct {
+	// Pull is where apps send (a PULL socket binds here). Default
+	// tcp://127.0.0.1:5557; tcp://*:5557 accepts from other hosts.
+	Pull string
+	// Pub is where subscribers connect (a PUB socket binds here). Default
+	// tcp://127.0.0.1:5558. NoPub turns publishing off.
+	Pub   string
+	NoPub bool
+	// File is the store: one entry per line, appended, rotated by size.
+	// Default logs/zmqlog.jsonl. NoFile turns storing off.
+	File   string
+	NoFile bool
+	// MaxSizeMB, MaxBackups, MaxAgeDays and Compress rotate the file
+	// (lumberjack's settings; MaxSizeMB defaults to 100).
+	MaxSizeMB, MaxBackups, MaxAgeDays int
+	Compress                          bool
+	// Stdout, if set, receives every stored line too.
+	Stdout io.Writer
+	// Forward, if set, is another collector to send everything on to, in
+	// the same batch format (tiers: one collector per host, one central).
+	Forward string
+	// Log receives the collector's own messages (failed writes, rejected
+	// peers), each kind at most once per second. Default: discarded.
+	Log *slog.Logger
+	// SubscriberQueue is how many messages each subscriber may have
+	// waiting before it misses some (counted). Default 10000.
+	SubscriberQueue int
+	// MaxMessageSize bounds one incoming message. Default 16 MiB.
+	MaxMessageSize int64
+	// Heartbeat is how often the collector publishes its stats on the
+	// heartbeat topic. Default 1s.
+	Heartbeat time.Duration
+	// FlushInterval is how often the store's buffer is written out.
+	// Default 200ms.
+	FlushInterval time.Duration
+}
+
+// Default endpoints and file.
+const (
+	DefaultPull = "tcp://127.0.0.1:5557"
+	DefaultPub  = "tcp://127.0.0.1:5558"
+	DefaultFile = "logs/zmqlog.jsonl"
+)
+
+// HeartbeatTopic is the topic of the collector's heartbeat: it starts with
+// "_", which no level name does, so no level subscription receives it.
+const HeartbeatTopic = "_HEARTBEAT"
+
+type endpoints struct {
+	pull, pub zsock.Endpoint
+	forward   []zsock.Endpoint
+}
+
+func (c *Config) applyDefaults() (endpoints, error) {
+	var eps endpoints
+	if c.Pull == "" {
+		c.Pull = DefaultPull
+	}
+	if c.Pub == "" {
+		c.Pub = DefaultPub
+	}
+	if c.File == "" && !c.NoFile {
+		c.File = DefaultFile
+	}
+	if c.NoFile {
+		c.File = ""
+	}
+	if c.MaxSizeMB <= 0 {
+		c.MaxSizeMB = 100
+	}
+	if c.SubscriberQueue <= 0 {
+		c.SubscriberQueue = 10000
+	}
+	if c.MaxMessageSize <= 0 {
+		c.MaxMessageSize = 16 << 20
+	}
+	if c.Heartbeat <= 0 {
+		c.Heartbeat = time.Second
+	}
+	if c.FlushInterval <= 0 {
+		c.FlushInterval = 200 * time.Millisecond
+	}
+	if c.Log == nil {
+		c.Log = slog.New(slog.DiscardHandler)
+	}
+	var err error
+	if eps.pull, err = zsock.ParseEndpoint(c.Pull, true); err != nil {
+		return eps, &EndpointError{"pull", err}
+	}
+	if !c.NoPub {
+		if eps.pub, err = zsock.ParseEndpoint(c.Pub, true); err != nil {
+			return eps, &EndpointError{"pub", err}
+		}
+	}
+	if c.Forward != "" {
+		if eps.forward, err = zsock.ParseEndpoints(c.Forward); err != nil {
+			return eps, &EndpointError{"forward", err}
+		}
+	}
+	return eps, nil
+}
+
+// EndpointError is a malformed endpoint in a Config field.
+type EndpointError struct {
+	Field string // pull, pub or forward
+	Err   error
+}
+
+func (e *EndpointError) Error() string { return fmt.Sprintf("--%s: %v", e.Field, e.Err) }
+func (e *EndpointError) Unwrap() error { return e.Err }

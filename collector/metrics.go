@@ -1,0 +1,92 @@
+package collector
+
+import (
+	"fmt"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// The collector is a prometheus.Collector: register it and serve
+// promhttp.Handler. Metrics are read from Stats at scrape time, so
+// ingest pays nothing for them.
+var (
+	_ prometheus.Collector = (*Collector)(nil)
+
+	descReceived    = desc("entries_received_total", "Log entries received.")
+	descStored      = desc("entries_stored_total", "Entries written to the store file.")
+	descPublished   = desc("entries_published_total", "Entries queued for at least one subscriber.")
+	descWrapped     = desc("entries_wrapped_total", "Entries that were not JSON objects, stored wrapped in one.")
+	descDropped     = desc("entries_dropped_total", "Entries not stored, published or forwarded, by reason.", "reason")
+	descMessages    = desc("messages_total", "Messages received, by kind (batch, plain) or why they were skipped (malformed, unknown_version).", "kind")
+	descBytes       = desc("bytes_received_total", "Bytes of messages received.")
+	descForwarded   = desc("messages_forwarded_total", "Messages sent on to the next tier.")
+	descGaps        = desc("gap_entries_total", "Entries producers numbered that never arrived (lost in transit), all producers.")
+	descProdGaps    = desc("producer_gap_entries_total", "Entries a producer numbered that never arrived.", "producer")
+	descProdDropped = desc("producer_dropped_entries", "Entries a producer reports having dropped before sending.", "producer")
+	descProdRecv    = desc("producer_entries_received_total", "Entries received from a producer.", "producer")
+	descLive        = desc("live_producers", "Producers heard from in the last minute.")
+	descSubs        = desc("subscribers", "Subscribers connected.")
+	descConns       = desc("connections", "Producer connections open.")
+	descPeers       = desc("peers_rejected_total", "Peers dropped, by reason.", "reason")
+	descBatch       = desc("batch_entries", "Entries per batch received.")
+)
+
+func desc(name, help string, labels ...string) *prometheus.Desc {
+	return prometheus.NewDesc("zmqlog_collector_"+name, help, labels, nil)
+}
+
+// Describe implements prometheus.Collector.
+func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{descReceived, descStored, descPublished, descWrapped, descDropped, descMessages,
+		descBytes, descForwarded, descGaps, descProdGaps, descProdDropped, descProdRecv, descLive, descSubs, descConns, descPeers, descBatch} {
+		ch <- d
+	}
+}
+
+// Collect implements prometheus.Collector.
+func (c *Collector) Collect(ch chan<- prometheus.Metric) {
+	st := c.Stats()
+	counter := func(d *prometheus.Desc, v uint64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), labels...)
+	}
+	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
+	}
+	counter(descReceived, st.Received)
+	counter(descStored, st.Stored)
+	counter(descPublished, st.Published)
+	counter(descWrapped, st.Wrapped)
+	counter(descDropped, st.StoreFailed, "store_error")
+	counter(descDropped, st.InvalidUTF8, "invalid_utf8")
+	counter(descDropped, st.SubscriberDropped, "subscriber_queue_full")
+	counter(descDropped, st.ForwardDropped, "forward_queue_full")
+	counter(descMessages, st.Batches, "batch")
+	counter(descMessages, st.Plain, "plain")
+	counter(descMessages, st.Malformed, "malformed")
+	counter(descMessages, st.UnknownVersion, "unknown_version")
+	counter(descBytes, st.Bytes)
+	counter(descForwarded, st.Forwarded)
+	counter(descGaps, st.Gaps)
+	for _, p := range st.Producers {
+		id := fmt.Sprintf("%s/%d/%s", p.Host, p.PID, p.App)
+		counter(descProdGaps, p.Gaps, id)
+		gauge(descProdDropped, float64(p.Dropped), id)
+		counter(descProdRecv, p.Received, id)
+	}
+	gauge(descLive, float64(st.LiveProducers))
+	gauge(descSubs, float64(st.Subscribers))
+	gauge(descConns, float64(st.Connections))
+	counter(descPeers, st.HandshakeFailed, "handshake")
+	counter(descPeers, st.Oversized, "oversized")
+	counter(descPeers, st.PeerMalformed, "malformed")
+	counter(descPeers, st.Panics, "codec_panic")
+	counter(descPeers, st.OverLimit, "over_limit")
+	buckets := map[float64]uint64{}
+	var cum, total uint64
+	for i, b := range BatchSizeBuckets {
+		cum += st.BatchSizes[i]
+		buckets[float64(b)] = cum
+	}
+	total = cum + st.BatchSizes[len(BatchSizeBuckets)]
+	ch <- prometheus.MustNewConstHistogram(descBatch, total, float64(st.BatchEntrySum), buckets)
+}

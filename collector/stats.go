@@ -1,0 +1,105 @@
+package collector
+
+import (
+	"sync/atomic"
+	"time"
+)
+
+// Stats is a snapshot of what a collector has seen.
+type Stats struct {
+	// Messages received, of which Batches from zmqlog producers and Plain
+	// single entries from other ZeroMQ peers; Bytes their size.
+	Messages, Batches, Plain, Bytes uint64
+	// Received counts entries in those messages.
+	Received uint64
+	// Stored counts entries written to the file; StoreFailed entries lost
+	// to write errors (reported in the log too).
+	Stored, StoreFailed uint64
+	// Published counts entries queued for at least one subscriber;
+	// SubscriberDropped copies dropped because a subscriber's queue was
+	// full.
+	Published, SubscriberDropped uint64
+	Subscribers                  int
+	// Wrapped counts entries that were not JSON objects and were stored
+	// wrapped in one.
+	Wrapped uint64
+	// InvalidUTF8 counts entries skipped for invalid UTF-8; Malformed and
+	// UnknownVersion messages skipped whole.
+	InvalidUTF8, Malformed, UnknownVersion uint64
+	// Forwarded counts messages sent on to the next tier; ForwardDropped
+	// entries it could not take.
+	Forwarded, ForwardDropped uint64
+	// Gaps counts entries producers numbered that never arrived (lost in
+	// transit), over all producers.
+	Gaps uint64
+	// LiveProducers counts producers heard from in the last minute;
+	// Producers has each producer the collector remembers.
+	LiveProducers int
+	Producers     []ProducerStats
+	// Connections counts producer connections open now; the rest count
+	// peers dropped: no ZMTP handshake, a message over the size limit,
+	// other protocol errors, a codec panic (contained), too many
+	// connections.
+	Connections                                       int64
+	HandshakeFailed, Oversized, PeerMalformed, Panics uint64
+	OverLimit                                         uint64
+	// BatchSizes counts batches by entries per batch, bucketed by
+	// BatchSizeBuckets.
+	BatchSizes    [len(BatchSizeBuckets) + 1]uint64
+	BatchEntrySum uint64
+	Uptime        time.Duration
+}
+
+// BatchSizeBuckets are the upper bounds of Stats.BatchSizes' buckets; the
+// last bucket counts larger batches.
+var BatchSizeBuckets = [...]int{1, 10, 100, 1000, 10000}
+
+type batchSizes struct {
+	counts [len(BatchSizeBuckets) + 1]atomic.Uint64
+	sum    atomic.Uint64
+}
+
+func (h *batchSizes) observe(n int) {
+	i := 0
+	for i < len(BatchSizeBuckets) && n > BatchSizeBuckets[i] {
+		i++
+	}
+	h.counts[i].Add(1)
+	h.sum.Add(uint64(n))
+}
+
+// liveWindow is how recently a producer must have sent to count as live.
+const liveWindow = time.Minute
+
+// Stats returns the collector's counters.
+func (c *Collector) Stats() Stats {
+	st := Stats{
+		Messages: c.count.messages.Load(), Batches: c.count.batches.Load(), Plain: c.count.plain.Load(),
+		Bytes: c.count.bytes.Load(), Received: c.count.received.Load(), Published: c.count.published.Load(),
+		Wrapped: c.count.wrapped.Load(), InvalidUTF8: c.count.invalidUTF8.Load(), Malformed: c.count.malformed.Load(),
+		UnknownVersion: c.count.unknownVersion.Load(), Forwarded: c.count.forwarded.Load(),
+		ForwardDropped: c.count.forwardDropped.Load(), Uptime: time.Since(c.started),
+	}
+	st.Stored, st.StoreFailed = c.store.counts()
+	for i := range st.BatchSizes {
+		st.BatchSizes[i] = c.batchHis.counts[i].Load()
+	}
+	st.BatchEntrySum = c.batchHis.sum.Load()
+	ls := c.pull.Stats()
+	st.Connections, st.HandshakeFailed, st.Oversized, st.PeerMalformed, st.Panics, st.OverLimit =
+		ls.Active, ls.HandshakeFailed, ls.Oversized, ls.Malformed, ls.Panics, ls.OverLimit
+	if c.pub != nil {
+		ps := c.pub.Stats()
+		st.Subscribers, st.SubscriberDropped = len(ps.Subscribers), ps.Dropped
+	}
+	c.mu.Lock()
+	st.Gaps = c.streams.gaps
+	st.Producers = c.streams.producers()
+	c.mu.Unlock()
+	for _, p := range st.Producers {
+		if time.Since(p.LastSeen) < liveWindow {
+			st.LiveProducers++
+		}
+	}
+	return st
+}
