@@ -67,7 +67,10 @@ func New(cfg Config) (*Collector, error) {
 	if err != nil {
 		return nil, err
 	}
-	c.pull, err = zsock.ListenPull(eps.pull, zsock.Options{MaxMessageSize: cfg.MaxMessageSize, OnEvent: c.onPeerEvent})
+	// A short receive queue: messages are batches of up to 64 KiB, so the
+	// default of 1000 would hold 64 MiB; beyond the queue, TCP pushes back
+	// on the producers.
+	c.pull, err = zsock.ListenPull(eps.pull, zsock.Options{MaxMessageSize: cfg.MaxMessageSize, RecvQueue: 16, OnEvent: c.onPeerEvent})
 	if err != nil {
 		c.store.close()
 		return nil, err
@@ -200,17 +203,16 @@ func (c *Collector) handle(m zsock.Message) {
 			invalid++
 			continue
 		}
-		topicName := string(tp)
 		if len(tp) == 0 {
-			topicName = levelOf(data)
+			tp = []byte(levelOf(data))
 		}
 		if !isJSONObject(data) {
-			data = wrap(topicName, data)
+			data = wrap(string(tp), data)
 			wrapped++
 		}
 		c.store.writeLocked(data)
 		if c.pub != nil {
-			frames = append(frames, []byte(topicName), data)
+			frames = append(frames, tp, data) // both point into the received message, never reused
 		}
 	}
 	c.store.mu.Unlock()

@@ -12,18 +12,19 @@ import (
 )
 
 // store appends entries, one per line, to a rotated file and optionally
-// to a second writer (stdout). Writes are buffered and flushed every
-// flush interval and at Close. A failed write is never silent: the
-// entries it held are counted as failed and the error reported; the next
-// write tries again.
+// to a second writer (stdout). Lines are buffered and written out when
+// 256 KiB have gathered, every flush interval, and at close; each write
+// holds whole lines, so rotation never splits one. A failed write is
+// never silent: the entries it held are counted as failed and the error
+// reported; the next write tries again.
 type store struct {
 	mu       sync.Mutex
 	file     *lumberjack.Logger // nil: no file
-	fileBuf  *bufio.Writer
-	pending  int           // entries in fileBuf, not yet known to be on disk
-	stored   uint64        // entries known written to the file
-	failed   uint64        // entries lost to write errors
-	echo     *bufio.Writer // nil: no echo
+	fileBuf  []byte             // whole lines only: lumberjack rotates between writes, so a write must never end inside a line
+	pending  int                // entries in fileBuf, not yet known to be on disk
+	stored   uint64             // entries known written to the file
+	failed   uint64             // entries lost to write errors
+	echo     *bufio.Writer      // nil: no echo
 	echoTo   io.Writer
 	echoErrs uint64
 	report   func(kind string, err error)
@@ -50,7 +51,7 @@ func openStore(cfg *Config, report func(string, error)) (*store, error) {
 			MaxAge:     cfg.MaxAgeDays,
 			Compress:   cfg.Compress,
 		}
-		s.fileBuf = bufio.NewWriterSize(s.file, storeBufferSize)
+		s.fileBuf = make([]byte, 0, storeBufferSize+64<<10)
 	}
 	if cfg.Stdout != nil {
 		s.echo, s.echoTo = bufio.NewWriterSize(cfg.Stdout, 64<<10), cfg.Stdout
@@ -60,11 +61,11 @@ func openStore(cfg *Config, report func(string, error)) (*store, error) {
 
 // writeLocked appends one entry; the caller holds mu.
 func (s *store) writeLocked(line []byte) {
-	if s.fileBuf != nil {
+	if s.file != nil {
 		s.pending++
-		s.fileBuf.Write(line)
-		if err := s.fileBuf.WriteByte('\n'); err != nil {
-			s.failLocked(err)
+		s.fileBuf = append(append(s.fileBuf, line...), '\n')
+		if len(s.fileBuf) >= storeBufferSize {
+			s.writeFileLocked()
 		}
 	}
 	if s.echo != nil {
@@ -76,12 +77,20 @@ func (s *store) writeLocked(line []byte) {
 	}
 }
 
-// failLocked counts what the buffer held as lost and starts afresh.
-func (s *store) failLocked(err error) {
-	s.failed += uint64(s.pending)
-	s.report("store", fmt.Errorf("writing %d entries to %s failed: %w", s.pending, s.file.Filename, err))
+// writeFileLocked writes the buffered lines out in one write. On failure
+// the entries it held are counted as lost and reported.
+func (s *store) writeFileLocked() {
+	if s.pending == 0 {
+		return
+	}
+	if _, err := s.file.Write(s.fileBuf); err != nil {
+		s.failed += uint64(s.pending)
+		s.report("store", fmt.Errorf("writing %d entries to %s failed: %w", s.pending, s.file.Filename, err))
+	} else {
+		s.stored += uint64(s.pending)
+	}
 	s.pending = 0
-	s.fileBuf.Reset(s.file)
+	s.fileBuf = s.fileBuf[:0]
 }
 
 // flush writes buffered entries out.
@@ -92,13 +101,8 @@ func (s *store) flush() {
 }
 
 func (s *store) flushLocked() {
-	if s.fileBuf != nil && s.pending > 0 {
-		if err := s.fileBuf.Flush(); err != nil {
-			s.failLocked(err)
-		} else {
-			s.stored += uint64(s.pending)
-			s.pending = 0
-		}
+	if s.file != nil {
+		s.writeFileLocked()
 	}
 	if s.echo != nil {
 		if err := s.echo.Flush(); err != nil {

@@ -1,111 +1,19 @@
 package zsock
 
 import (
-	"bufio"
-	"context"
 	"fmt"
-	"io"
-	"os"
-	"os/exec"
 	"strings"
 	"testing"
+
+	"github.com/zmqlog/zmqlog/internal/pyzmq"
 )
 
-// Interop with libzmq 4.x through Debian's pyzmq. Each test runs a small
-// Python program as a subprocess, bounded by the test's context.
-
-const python = "/usr/bin/python3"
-
-func requireLibzmq(t *testing.T) {
-	t.Helper()
-	if err := exec.Command(python, "-c", "import zmq").Run(); err != nil {
-		if os.Getenv("ZMQLOG_REQUIRE_LIBZMQ") != "" {
-			t.Fatalf("pyzmq is required (ZMQLOG_REQUIRE_LIBZMQ is set) but %s cannot import zmq: %v", python, err)
-		}
-		t.Skipf("no pyzmq for %s (apt-get install python3-zmq): %v", python, err)
-	}
-}
-
-// pyPeer is a running Python program: its stdout lines arrive on lines.
-type pyPeer struct {
-	cmd   *exec.Cmd
-	stdin io.WriteCloser
-	lines chan string
-	done  chan error
-}
-
-func startPython(t *testing.T, ctx context.Context, script string, args ...string) *pyPeer {
-	t.Helper()
-	requireLibzmq(t)
-	cmd := exec.CommandContext(ctx, python, append([]string{"-c", script}, args...)...)
-	cmd.Stderr = &testWriter{t: t}
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	p := &pyPeer{cmd: cmd, stdin: stdin, lines: make(chan string, 100), done: make(chan error, 1)}
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			p.lines <- sc.Text()
-		}
-		close(p.lines)
-		p.done <- cmd.Wait()
-	}()
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		<-p.done
-	})
-	return p
-}
-
-func (p *pyPeer) line(t *testing.T, ctx context.Context) string {
-	t.Helper()
-	select {
-	case l, ok := <-p.lines:
-		if !ok {
-			t.Fatal("python peer exited early")
-		}
-		return l
-	case <-ctx.Done():
-		t.Fatal("no line from python peer in time")
-	}
-	return ""
-}
-
-type testWriter struct{ t *testing.T }
-
-func (w *testWriter) Write(p []byte) (int, error) {
-	w.t.Logf("python: %s", strings.TrimSpace(string(p)))
-	return len(p), nil
-}
-
-// libzmq heartbeats are on in every peer: a PING that surfaced as data or
-// went unanswered (libzmq then drops the connection) fails the tests.
-const pyPrelude = `
-import sys, time, zmq
-ctx = zmq.Context()
-def sock(kind):
-    s = ctx.socket(kind)
-    s.setsockopt(zmq.HEARTBEAT_IVL, 20)
-    s.setsockopt(zmq.HEARTBEAT_TIMEOUT, 200)
-    s.setsockopt(zmq.LINGER, 5000)
-    return s
-def say(*a):
-    print(*a, flush=True)
-`
+// Interop with libzmq 4.x through Debian's pyzmq; see internal/pyzmq.
 
 func TestInteropLibzmqPushToOurPull(t *testing.T) {
 	ctx := testContext(t)
 	pull := listenPull(t, "tcp://127.0.0.1:0", Options{})
-	py := startPython(t, ctx, pyPrelude+`
+	py := pyzmq.Start(t, ctx, pyzmq.Prelude+`
 s = sock(zmq.PUSH)
 s.connect(sys.argv[1])
 n = int(sys.argv[2])
@@ -125,8 +33,8 @@ say("done")
 			t.Fatalf("message %d: %q", i, m.Frames)
 		}
 	}
-	py.stdin.Close()
-	if l := py.line(t, ctx); l != "done" {
+	py.Stdin.Close()
+	if l := py.Line(t, ctx); l != "done" {
 		t.Fatalf("python said %q", l)
 	}
 	if st := pull.Stats(); st.Accepted != 1 || st.Messages != 1000 {
@@ -136,7 +44,7 @@ say("done")
 
 func TestInteropOurPushToLibzmqPull(t *testing.T) {
 	ctx := testContext(t)
-	py := startPython(t, ctx, pyPrelude+`
+	py := pyzmq.Start(t, ctx, pyzmq.Prelude+`
 s = sock(zmq.PULL)
 port = s.bind_to_random_port("tcp://127.0.0.1")
 say(port)
@@ -150,7 +58,7 @@ for i in range(n):
         time.sleep(0.5)   # heartbeats while we hold back
 say("got", n, total)
 `, "2000")
-	port := py.line(t, ctx)
+	port := py.Line(t, ctx)
 	push := dialPush(t, "tcp://127.0.0.1:"+port, Options{})
 	want := 0
 	for i := range 2000 {
@@ -160,7 +68,7 @@ say("got", n, total)
 			t.Fatal(err)
 		}
 	}
-	if l := py.line(t, ctx); l != fmt.Sprintf("got 2000 %d", want) {
+	if l := py.Line(t, ctx); l != fmt.Sprintf("got 2000 %d", want) {
 		t.Fatalf("python said %q", l)
 	}
 	if st := push.Stats(); st.Endpoints[0].Connects != 1 {
@@ -171,7 +79,7 @@ say("got", n, total)
 func TestInteropOurPubToLibzmqSub(t *testing.T) {
 	ctx := testContext(t)
 	pub := listenPub(t, "tcp://127.0.0.1:0", Options{})
-	py := startPython(t, ctx, pyPrelude+`
+	py := pyzmq.Start(t, ctx, pyzmq.Prelude+`
 s = sock(zmq.SUB)
 s.setsockopt(zmq.SUBSCRIBE, b"ERROR")
 s.setsockopt(zmq.SUBSCRIBE, b"FATAL")
@@ -192,7 +100,7 @@ sys.stdin.read()   # stay subscribed while the test reads the publisher's counte
 		}
 	}
 	pub.Publish([][]byte{[]byte("ERROR"), []byte("END")})
-	if l := py.line(t, ctx); l != "ERROR=300 ERROR+4=300 FATAL=300" {
+	if l := py.Line(t, ctx); l != "ERROR=300 ERROR+4=300 FATAL=300" {
 		t.Fatalf("python SUB received %q", l)
 	}
 	// Filtering happened at the publisher: nothing else was sent.
@@ -210,7 +118,7 @@ sys.stdin.read()   # stay subscribed while the test reads the publisher's counte
 
 func TestInteropLibzmqPubToOurSub(t *testing.T) {
 	ctx := testContext(t)
-	py := startPython(t, ctx, pyPrelude+`
+	py := pyzmq.Start(t, ctx, pyzmq.Prelude+`
 import threading
 s = sock(zmq.PUB)
 port = s.bind_to_random_port("tcp://127.0.0.1")
@@ -225,7 +133,7 @@ while not stop.is_set() and i < 200000:
     if i % 100 == 0:
         time.sleep(0.005)
 `)
-	port := py.line(t, ctx)
+	port := py.Line(t, ctx)
 	sub := dialSub(t, "tcp://127.0.0.1:"+port, []string{"ERROR"}, Options{})
 	last := -1
 	for _, m := range recvN(t, ctx, sub, 500) {
@@ -239,7 +147,7 @@ while not stop.is_set() and i < 200000:
 		}
 		last = i
 	}
-	py.stdin.Close()
+	py.Stdin.Close()
 	if st := sub.Stats(); st.Filtered != 0 || st.Endpoints[0].Connects != 1 {
 		t.Fatalf("stats %+v: libzmq should filter for us and keep the connection", st)
 	}

@@ -1,0 +1,470 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+	"go.uber.org/zap"
+
+	"github.com/zmqlog/zmqlog"
+	"github.com/zmqlog/zmqlog/internal/pyzmq"
+	"github.com/zmqlog/zmqlog/internal/zsock"
+	"github.com/zmqlog/zmqlog/slogzmq"
+	"github.com/zmqlog/zmqlog/zapzmq"
+)
+
+// binary is zmqcollect built once for these tests, which run it as a
+// subprocess the way a user does.
+var binary string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "zmqcollect")
+	if err != nil {
+		panic(err)
+	}
+	binary = filepath.Join(dir, "zmqcollect")
+	if out, err := exec.Command("go", "build", "-o", binary, ".").CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "building zmqcollect: %v\n%s", err, out)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	if code == 0 {
+		if err := goleak.Find(goleak.IgnoreTopFunction("gopkg.in/natefinch/lumberjack%2ev2.(*Logger).millRun")); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			code = 1
+		}
+	}
+	os.Exit(code)
+}
+
+func testContext(t *testing.T) context.Context {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// collectorProc is a running zmqcollect.
+type collectorProc struct {
+	cmd                *exec.Cmd
+	pull, pub, metrics string
+	file               string
+	stderr             chan string
+	done               chan error
+	stopped            map[string]uint64 // the counts of its "stopped" line
+}
+
+var kv = regexp.MustCompile(`(\w+)=("[^"]*"|\S+)`)
+
+func fields(line string) map[string]string {
+	out := map[string]string{}
+	for _, m := range kv.FindAllStringSubmatch(line, -1) {
+		out[m[1]] = strings.Trim(m[2], `"`)
+	}
+	return out
+}
+
+func startCollector(t testing.TB, ctx context.Context, args ...string) *collectorProc {
+	t.Helper()
+	file := filepath.Join(t.TempDir(), "store.jsonl")
+	args = append([]string{"--pull", "tcp://127.0.0.1:0", "--pub", "tcp://127.0.0.1:0", "--file", file, "--metrics", "127.0.0.1:0"}, args...)
+	cmd := exec.CommandContext(ctx, binary, args...)
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	p := &collectorProc{cmd: cmd, file: file, stderr: make(chan string, 1000), done: make(chan error, 1)}
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			p.stderr <- sc.Text()
+		}
+		close(p.stderr)
+		p.done <- cmd.Wait()
+	}()
+	t.Cleanup(func() {
+		if p.done != nil {
+			cmd.Process.Kill()
+			<-p.done
+		}
+	})
+	for p.pull == "" {
+		line := p.line(t, ctx)
+		f := fields(line)
+		switch f["msg"] {
+		case "serving metrics":
+			p.metrics = f["url"]
+		case "collecting":
+			p.pull, p.pub = f["pull"], f["pub"]
+		}
+	}
+	return p
+}
+
+func (p *collectorProc) line(t testing.TB, ctx context.Context) string {
+	t.Helper()
+	select {
+	case l, ok := <-p.stderr:
+		if !ok {
+			t.Fatal("zmqcollect exited")
+		}
+		t.Log("zmqcollect:", l)
+		return l
+	case <-ctx.Done():
+		t.Fatal("zmqcollect said nothing in time")
+	}
+	return ""
+}
+
+// terminate sends SIGTERM and waits for a clean exit, keeping the counts
+// of the "stopped" line.
+func (p *collectorProc) terminate(t testing.TB, ctx context.Context) {
+	t.Helper()
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	for p.stopped == nil {
+		f := fields(p.line(t, ctx))
+		if f["msg"] == "stopped" {
+			p.stopped = map[string]uint64{}
+			for k, v := range f {
+				if n, err := strconv.ParseUint(v, 10, 64); err == nil {
+					p.stopped[k] = n
+				}
+			}
+		}
+	}
+	for range p.stderr {
+	}
+	if err := <-p.done; err != nil {
+		t.Fatalf("zmqcollect exited with %v, want 0", err)
+	}
+	p.done = nil
+}
+
+func (p *collectorProc) metric(t testing.TB, name string) float64 {
+	t.Helper()
+	resp, err := http.Get(p.metrics)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	for _, line := range strings.Split(string(body), "\n") {
+		if strings.HasPrefix(line, name+" ") {
+			v, _ := strconv.ParseFloat(strings.TrimPrefix(line, name+" "), 64)
+			return v
+		}
+	}
+	t.Fatalf("no metric %q in:\n%s", name, body)
+	return 0
+}
+
+func fileLines(t testing.TB, path string) []string {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := strings.TrimSuffix(string(data), "\n")
+	if s == "" {
+		return nil
+	}
+	return strings.Split(s, "\n")
+}
+
+func subscribe(t testing.TB, endpoint string, topics ...string) *zsock.Subscriber {
+	t.Helper()
+	ep, err := zsock.ParseEndpoint(endpoint, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := zsock.DialSub([]zsock.Endpoint{ep}, topics, zsock.Options{})
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+// zap and slog apps, a pyzmq PUSH and two subscribers (ours and pyzmq's)
+// around one zmqcollect: everything is stored, errors reach both
+// subscribers, metrics count it all, SIGTERM leaves it all in the file.
+func TestCollectorEndToEnd(t *testing.T) {
+	ctx := testContext(t)
+	pyzmq.Require(t)
+	c := startCollector(t, ctx)
+
+	// Subscribers first; a probe tells when both receive.
+	ours := subscribe(t, c.pub, "ERROR")
+	pySub := pyzmq.Start(t, ctx, pyzmq.Prelude+`
+s = sock(zmq.SUB)
+s.setsockopt(zmq.SUBSCRIBE, b"ERROR")
+s.connect(sys.argv[1])
+load = {}
+ready = False
+while True:
+    topic, entry = s.recv_multipart()
+    if not ready:
+        ready = True
+        say("ready")
+    if b'"load"' not in entry:
+        continue
+    if b'"end"' in entry:
+        break
+    load[topic] = load.get(topic, 0) + 1
+say(" ".join("%s=%d" % (k.decode(), v) for k, v in sorted(load.items())))
+`, c.pub)
+
+	var zapCores []*zapzmq.Core
+	var slogHandlers []*slogzmq.Handler
+	for _, app := range []string{"zap-a", "zap-b"} {
+		core, err := zapzmq.NewCore(c.pull, zapzmq.WithApp(app))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer core.Close()
+		zapCores = append(zapCores, core)
+	}
+	for _, app := range []string{"slog-a", "slog-b"} {
+		h, err := slogzmq.NewHandler(c.pull, &slogzmq.Options{App: app, Level: slog.LevelDebug})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer h.Close()
+		slogHandlers = append(slogHandlers, h)
+	}
+	probe := zap.New(zapCores[0])
+	probes := 0
+	for pyReady, oursReady := false, false; !pyReady || !oursReady; {
+		probe.Error("probe")
+		probes++
+		select {
+		case l := <-pySub.Lines:
+			pyReady = l == "ready"
+		case <-time.After(20 * time.Millisecond):
+		}
+		short, cancel := context.WithTimeout(ctx, 5*time.Millisecond)
+		if _, err := ours.Recv(short); err == nil {
+			oursReady = true
+		}
+		cancel()
+	}
+
+	// The load: every level from every app, plain messages from pyzmq.
+	const perApp = 2000
+	var wg sync.WaitGroup
+	for _, core := range zapCores {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			l := zap.New(core)
+			for i := range perApp {
+				switch i % 4 {
+				case 0:
+					l.Debug("load", zap.Int("i", i))
+				case 1:
+					l.Info("load", zap.Int("i", i))
+				case 2:
+					l.Warn("load", zap.Int("i", i))
+				case 3:
+					l.Error("load", zap.Int("i", i))
+				}
+			}
+		}()
+	}
+	for _, h := range slogHandlers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			l := slog.New(h)
+			for i := range perApp {
+				l.Log(ctx, []slog.Level{slog.LevelDebug, slog.LevelInfo, slog.LevelWarn, slog.LevelError + 4}[i%4], "load", "i", i)
+			}
+		}()
+	}
+	pyPush := pyzmq.Start(t, ctx, pyzmq.Prelude+`
+s = sock(zmq.PUSH)
+s.connect(sys.argv[1])
+for i in range(100):
+    s.send_multipart([b"WARNING.legacy", b"plain text %d" % i])
+s.close()
+ctx.term()
+say("sent")
+`, c.pull)
+	if l := pyPush.Line(t, ctx); l != "sent" {
+		t.Fatalf("pyzmq PUSH said %q", l)
+	}
+	wg.Wait()
+	for _, core := range zapCores {
+		core.Sync()
+	}
+	for _, h := range slogHandlers {
+		h.Flush(ctx)
+	}
+	zap.New(zapCores[1]).Error("end", zap.Bool("load", true), zap.Bool("end", true))
+	zapCores[1].Sync()
+
+	// Our subscriber: every error of the load, nothing else.
+	wantErrors := 2*perApp/4 + 2*perApp/4 // zap ERROR + slog ERROR+4
+	gotErrors := 0
+	for gotErrors < wantErrors+1 {
+		m, err := ours.Recv(ctx)
+		if err != nil {
+			t.Fatalf("our subscriber got %d of %d errors: %v", gotErrors, wantErrors, err)
+		}
+		if !strings.HasPrefix(string(m.Frames[0]), "ERROR") {
+			t.Fatalf("subscribed to ERROR, got %q", m.Frames[0])
+		}
+		if strings.Contains(string(m.Frames[1]), `"load"`) {
+			gotErrors++
+		}
+	}
+	if l := pySub.Line(t, ctx); l != fmt.Sprintf("ERROR+4.slog-a=%d ERROR+4.slog-b=%d ERROR.zap-a=%d ERROR.zap-b=%d", perApp/4, perApp/4, perApp/4, perApp/4) {
+		t.Errorf("pyzmq SUB got %q", l)
+	}
+
+	total := 4*perApp + 100 + probes + 1
+	for c.metric(t, "zmqlog_collector_entries_received_total") < float64(total) {
+		select {
+		case <-ctx.Done():
+			t.Fatal("collector did not receive everything")
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	if got := c.metric(t, "zmqlog_collector_gap_entries_total"); got != 0 {
+		t.Errorf("gaps %v", got)
+	}
+	if got := c.metric(t, "zmqlog_collector_live_producers"); got != 4 {
+		t.Errorf("live producers %v, want 4", got)
+	}
+	if got := c.metric(t, `zmqlog_collector_messages_total{kind="plain"}`); got != 100 {
+		t.Errorf("plain messages %v, want 100", got)
+	}
+
+	c.terminate(t, ctx)
+	lines := fileLines(t, c.file)
+	if uint64(len(lines)) != c.stopped["received"] || c.stopped["stored"] != c.stopped["received"] || len(lines) != total {
+		t.Fatalf("file has %d lines; collector received %d, stored %d; %d were sent", len(lines), c.stopped["received"], c.stopped["stored"], total)
+	}
+	perSource := map[string]int{}
+	for _, l := range lines {
+		for _, src := range []string{`"wrapped":true`, `"level":"debug"`, `"level":"DEBUG"`} {
+			if strings.Contains(l, src) {
+				perSource[src]++
+			}
+		}
+	}
+	if perSource[`"wrapped":true`] != 100 || perSource[`"level":"debug"`] != perApp/2 || perSource[`"level":"DEBUG"`] != perApp/2 {
+		t.Errorf("lines by kind %v", perSource)
+	}
+}
+
+// SIGTERM while producers are sending: every entry the collector had
+// received is in the file when it exits.
+func TestSIGTERMUnderLoadLosesNothingReceived(t *testing.T) {
+	ctx := testContext(t)
+	c := startCollector(t, ctx)
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for p := range 4 {
+		s, err := zmqlog.NewShipper(c.pull, zmqlog.WithApp(fmt.Sprintf("load-%d", p)), zmqlog.WithCloseTimeout(time.Millisecond))
+		if err != nil {
+			t.Fatal(err)
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer s.Close()
+			entry := []byte(`{"level":"info","msg":"steady load","pad":"` + strings.Repeat("x", 100) + `"}`)
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+					s.Ship("INFO", entry)
+				}
+			}
+		}()
+	}
+	for c.metric(t, "zmqlog_collector_entries_received_total") < 200000 {
+		select {
+		case <-ctx.Done():
+			t.Fatal("load did not arrive")
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	c.terminate(t, ctx)
+	close(stop)
+	wg.Wait()
+	// The store may have rotated (100 MB by default): count every file.
+	files, _ := filepath.Glob(strings.TrimSuffix(c.file, ".jsonl") + "*.jsonl")
+	n := 0
+	for _, f := range files {
+		for _, l := range fileLines(t, f) {
+			if !strings.HasPrefix(l, "{") || !strings.HasSuffix(l, "}") {
+				t.Fatalf("%s holds a broken line: %.80q", f, l)
+			}
+			n++
+		}
+	}
+	if uint64(n) != c.stopped["received"] || c.stopped["stored"] != c.stopped["received"] {
+		t.Fatalf("%d files hold %d lines; collector received %d, stored %d", len(files), n, c.stopped["received"], c.stopped["stored"])
+	}
+}
+
+func TestBadFlagsAndBusyPorts(t *testing.T) {
+	ctx := testContext(t)
+	runIt := func(args ...string) (int, string) {
+		cmd := exec.CommandContext(ctx, binary, args...)
+		cmd.Dir = t.TempDir()
+		out, _ := cmd.CombinedOutput()
+		return cmd.ProcessState.ExitCode(), string(out)
+	}
+	for _, tc := range []struct {
+		args []string
+		code int
+		says string
+	}{
+		{[]string{"--bogus"}, 2, "flag provided but not defined: -bogus"},
+		{[]string{"--pull", "tcp://127.0.0.1"}, 2, `"tcp://127.0.0.1"`},
+		{[]string{"--pub", "udp://127.0.0.1:1"}, 2, `unsupported transport "udp"`},
+		{[]string{"--max-size", "-5"}, 2, "--max-size -5: must not be negative"},
+		{[]string{"extra"}, 2, "takes no arguments"},
+		{[]string{"--file", "/proc/no/such/dir/x.jsonl"}, 1, "store file"},
+	} {
+		code, out := runIt(tc.args...)
+		if code != tc.code || !strings.Contains(out, tc.says) {
+			t.Errorf("zmqcollect %v: exit %d, output %q; want exit %d saying %q", tc.args, code, out, tc.code, tc.says)
+		}
+	}
+	c := startCollector(t, ctx)
+	code, out := runIt("--pull", c.pull, "--pub", "tcp://127.0.0.1:0", "--file", "")
+	if code != 1 || !strings.Contains(out, "address already in use") || !strings.Contains(out, c.pull) {
+		t.Errorf("second collector on %s: exit %d, %q", c.pull, code, out)
+	}
+	code, out = runIt("--help")
+	for _, flag := range []string{"-pull", "-pub", "-file", "-max-size", "-max-backups", "-max-age", "-compress", "-stdout", "-forward", "-metrics"} {
+		if !strings.Contains(out, flag) {
+			t.Errorf("--help does not document %s", flag)
+		}
+	}
+	if code != 0 {
+		t.Errorf("--help exit %d", code)
+	}
+	c.terminate(t, ctx)
+}
