@@ -244,12 +244,12 @@ func TestPlainAndBrokenMessages(t *testing.T) {
 	badVersion := wire.AppendHeader(nil, wire.Producer{})
 	badVersion[3] = 9
 	msgs := [][][]byte{
-		{[]byte("WARNING.sub"), []byte("disk \"slow\"\n")},              // pyzmq PUBHandler style
-		{[]byte(`{"level":"error","msg":"plain json"}`)},                 // [entry], JSON
-		{[]byte("just text")},                                            // [entry], text
-		{[]byte("INFO"), []byte("\xff\xfe not utf-8")},                   // skipped
-		{badVersion},                                                     // skipped
-		{[]byte(Magic())},                                                // skipped, truncated
+		{[]byte("WARNING.sub"), []byte("disk \"slow\"\n")}, // pyzmq PUBHandler style
+		{[]byte(`{"level":"error","msg":"plain json"}`)},   // [entry], JSON
+		{[]byte("just text")},                              // [entry], text
+		{[]byte("INFO"), []byte("\xff\xfe not utf-8")},     // skipped
+		{badVersion},      // skipped
+		{[]byte(Magic())}, // skipped, truncated
 		{[]byte("INFO"), []byte(`{"msg":"still served"}`), []byte("x")}, // three frames: skipped
 		{[]byte("INFO"), []byte(`{"msg":"last"}`)},
 	}
