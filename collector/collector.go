@@ -206,10 +206,12 @@ func (c *Collector) handle(m zsock.Message) {
 		if len(tp) == 0 {
 			tp = []byte(levelOf(data))
 		}
-		if !isJSONObject(data) {
-			data = wrap(string(tp), data)
+		line, isObject := asStoredLine(data)
+		if !isObject {
+			line = wrap(string(tp), data)
 			wrapped++
 		}
+		data = line
 		c.store.writeLocked(data)
 		if c.pub != nil {
 			frames = append(frames, tp, data) // both point into the received message, never reused

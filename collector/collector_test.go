@@ -251,6 +251,7 @@ func TestPlainAndBrokenMessages(t *testing.T) {
 		{badVersion},      // skipped
 		{[]byte(Magic())}, // skipped, truncated
 		{[]byte("INFO"), []byte(`{"msg":"still served"}`), []byte("x")}, // three frames: skipped
+		{[]byte("INFO"), []byte("{\"msg\":\n \"two lines\"}")},          // legal JSON: compacted
 		{[]byte("INFO"), []byte(`{"msg":"last"}`)},
 	}
 	for _, m := range msgs {
@@ -262,6 +263,7 @@ func TestPlainAndBrokenMessages(t *testing.T) {
 		{"WARNING.sub", `{"level":"WARNING","topic":"WARNING.sub","msg":"disk \"slow\"","wrapped":true}`},
 		{"ERROR", `{"level":"error","msg":"plain json"}`},
 		{"UNKNOWN", `{"level":"UNKNOWN","topic":"UNKNOWN","msg":"just text","wrapped":true}`},
+		{"INFO", `{"msg":"two lines"}`},
 		{"INFO", `{"msg":"last"}`},
 	}
 	for _, w := range want {

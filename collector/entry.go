@@ -12,10 +12,19 @@ import (
 // unknownLevel is the topic of an entry whose level cannot be told.
 const unknownLevel = "UNKNOWN"
 
-// isJSONObject reports whether data is one JSON object, the shape every
-// stored line must have.
-func isJSONObject(data []byte) bool {
-	return len(data) >= 2 && data[0] == '{' && json.Valid(data)
+// asStoredLine returns data as the one-line JSON object the store and
+// subscribers get, and whether data was a JSON object at all. An object
+// spread over several lines (legal JSON) is compacted onto one.
+func asStoredLine(data []byte) ([]byte, bool) {
+	if len(data) < 2 || data[0] != '{' || !validObject(data) {
+		return data, false
+	}
+	if bytes.IndexByte(data, '\n') >= 0 || bytes.IndexByte(data, '\r') >= 0 {
+		var buf bytes.Buffer
+		json.Compact(&buf, data) // cannot fail: validObject said it is valid
+		return buf.Bytes(), true
+	}
+	return data, true
 }
 
 // levelOf reads the "level" field of a JSON entry, upper-cased as the
