@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -370,4 +371,42 @@ func TestBadConfigIsRefused(t *testing.T) {
 			t.Errorf("New(%+v): %v", tc.cfg, err)
 		}
 	}
+}
+
+// --stdout: every stored line is echoed too.
+func TestStdoutEchoesStoredLines(t *testing.T) {
+	ctx := testContext(t)
+	var out syncBuffer
+	c := startCollector(t, Config{NoPub: true, Stdout: &out})
+	s := ship(t, c.PullEndpoint())
+	s.Ship("INFO", []byte(`{"msg":"one"}`))
+	s.Ship("WARN", []byte(`{"msg":"two"}`))
+	if err := s.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, ctx, "both stored", func() bool { return c.Stats().Stored == 2 })
+	c.stop()
+	if got := out.String(); got != "{\"msg\":\"one\"}\n{\"msg\":\"two\"}\n" {
+		t.Fatalf("stdout got %q", got)
+	}
+	if lines := readLines(t, c.file); len(lines) != 2 {
+		t.Fatalf("file has %q", lines)
+	}
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

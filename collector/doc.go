@@ -1,0 +1,44 @@
+// Package collector is zmqcollect as a library: it receives log entries
+// from many producers, stores them, re-publishes them by level and
+// forwards them to another collector.
+//
+//	c, err := collector.New(collector.Config{}) // defaults: see Config
+//	if err != nil {
+//		return err // a malformed endpoint, a port in use, an unwritable file
+//	}
+//	err = c.Run(ctx) // until ctx ends; then everything received is stored
+//
+// # What is stored and published
+//
+// Each entry is stored as one line, exactly as the producer encoded it
+// when it is a JSON object (an object spread over several lines is
+// compacted). A body that is not a JSON object, such as a plain text
+// line from pyzmq's PUBHandler, is wrapped:
+//
+//	{"level":"WARNING","topic":"WARNING.sub","msg":"disk slow","wrapped":true}
+//
+// Entries that are not valid UTF-8 are skipped and counted. Every stored
+// entry is published on PUB as [topic, entry]; a plain [entry] message
+// with no topic gets the upper-cased "level" field of its JSON, or
+// UNKNOWN. Every second the collector publishes its counters as JSON on
+// HeartbeatTopic ("_HEARTBEAT"), which no level subscription matches.
+//
+// # Loss accounting
+//
+// Stats (and the Prometheus metrics, the collector being a
+// prometheus.Collector) say per producer (host, pid, app): entries
+// received, entries lost in transit (gaps in its sequence numbers), and
+// entries the producer reports it dropped itself. Failed writes to the
+// store, subscribers too slow to keep up and a next tier that cannot take
+// more are counted too; nothing is dropped silently. Problems are logged
+// to Config.Log, each kind at most once per second.
+//
+// # Limits
+//
+// A peer that does not complete a ZMTP handshake in 5s, sends a message
+// over MaxMessageSize, or breaks the protocol is disconnected and counted;
+// everyone else is served meanwhile. The collector remembers at most
+// 10000 producer streams (least recently seen forgotten first), so forged
+// identities cannot grow its memory. Its receive queue holds 16 messages;
+// beyond that TCP pushes back on producers, whose shippers drop and count.
+package collector
