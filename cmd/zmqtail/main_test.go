@@ -1,0 +1,224 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/creack/pty"
+	"go.uber.org/goleak"
+	"go.uber.org/zap"
+
+	"github.com/zmqlog/zmqlog"
+	"github.com/zmqlog/zmqlog/zapzmq"
+)
+
+// The zmqtail and zmqcollect binaries, built once: the tests run them as
+// a user does.
+var tailBin, collectBin string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "zmqtail")
+	if err != nil {
+		panic(err)
+	}
+	tailBin, collectBin = filepath.Join(dir, "zmqtail"), filepath.Join(dir, "zmqcollect")
+	for bin, pkg := range map[string]string{tailBin: ".", collectBin: "../zmqcollect"} {
+		if out, err := exec.Command("go", "build", "-o", bin, pkg).CombinedOutput(); err != nil {
+			fmt.Fprintf(os.Stderr, "building %s: %v\n%s", pkg, err, out)
+			os.Exit(1)
+		}
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	if code == 0 {
+		if err := goleak.Find(); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			code = 1
+		}
+	}
+	os.Exit(code)
+}
+
+func testContext(t *testing.T) context.Context {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// proc is a running binary whose output lines arrive on channels.
+type proc struct {
+	cmd            *exec.Cmd
+	stdout, stderr chan string
+}
+
+func lines(r io.Reader) chan string {
+	ch := make(chan string, 10000)
+	go func() {
+		sc := bufio.NewScanner(r)
+		for sc.Scan() {
+			ch <- sc.Text()
+		}
+		close(ch)
+	}()
+	return ch
+}
+
+func start(t *testing.T, ctx context.Context, bin string, args ...string) *proc {
+	t.Helper()
+	cmd := exec.CommandContext(ctx, bin, args...)
+	cmd.Env = append(os.Environ(), "NO_COLOR=")
+	out, _ := cmd.StdoutPipe()
+	errOut, _ := cmd.StderrPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	p := &proc{cmd: cmd, stdout: lines(out), stderr: lines(errOut)}
+	t.Cleanup(func() {
+		cmd.Process.Signal(syscall.SIGTERM)
+		cmd.Wait()
+	})
+	return p
+}
+
+// waitLine returns the first line on ch matching re: the whole line, then
+// the submatches.
+func waitLine(t *testing.T, ctx context.Context, ch chan string, re string) []string {
+	t.Helper()
+	rx := regexp.MustCompile(re)
+	for {
+		select {
+		case l, ok := <-ch:
+			if !ok {
+				t.Fatalf("output ended before a line matching %q", re)
+			}
+			if m := rx.FindStringSubmatch(l); m != nil {
+				m[0] = l
+				return m
+			}
+		case <-ctx.Done():
+			t.Fatalf("no line matching %q in time", re)
+		}
+	}
+}
+
+// zmqcollect → zmqtail --level error: errors (and worse) are printed,
+// filtered at the publisher, nothing else.
+func TestTailThroughTheCollector(t *testing.T) {
+	ctx := testContext(t)
+	col := start(t, ctx, collectBin, "--pull", "tcp://127.0.0.1:0", "--pub", "tcp://127.0.0.1:0", "--file", "")
+	m := waitLine(t, ctx, col.stderr, `msg=collecting pull=(\S+) pub=(\S+)`)
+	pull, pub := m[1], m[2]
+
+	tl := start(t, ctx, tailBin, "--level", "error", "--color", "never", "--utc", pub)
+	waitLine(t, ctx, tl.stderr, `connected to `+regexp.QuoteMeta(pub))
+
+	core, err := zapzmq.NewCore(pull, zapzmq.WithApp("shop"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer core.Close()
+	logger := zap.New(core)
+	// The subscription reaches the collector just after the connection:
+	// send errors until one is printed.
+	for seen := false; !seen; {
+		logger.Error("probe")
+		select {
+		case l := <-tl.stdout:
+			seen = strings.Contains(l, "probe")
+		case <-time.After(20 * time.Millisecond):
+		case <-ctx.Done():
+			t.Fatal("zmqtail printed nothing")
+		}
+	}
+	logger.Info("not shown", zap.Int("n", 1))
+	logger.Warn("not shown either")
+	logger.Error("payment declined", zap.String("reason", "card expired"), zap.Int("amount", 12))
+	logger.DPanic("state broken")
+	core.Sync()
+	l := waitLine(t, ctx, tl.stdout, `payment declined|not shown`)[0]
+	if strings.Contains(l, "not shown") {
+		t.Fatalf("zmqtail --level error printed %q", l)
+	}
+	if !regexp.MustCompile(`^\d\d:\d\d:\d\d\.\d{3} ERROR \[shop\] payment declined amount=12 reason="card expired"$`).MatchString(l) {
+		t.Errorf("line %q", l)
+	}
+	if l := waitLine(t, ctx, tl.stdout, `state broken|not shown`)[0]; !strings.Contains(l, "DPANIC [shop] state broken") {
+		t.Errorf("line %q", l)
+	}
+}
+
+// Colors on a terminal, none in a pipe, none with NO_COLOR.
+func TestColorOnATerminalOnly(t *testing.T) {
+	run := func(t *testing.T, terminal bool, env ...string) string {
+		ctx := testContext(t)
+		cmd := exec.CommandContext(ctx, tailBin, "--bind", "tcp://127.0.0.1:0")
+		cmd.Env = append(os.Environ(), env...)
+		errOut, _ := cmd.StderrPipe()
+		var out io.Reader
+		if terminal {
+			ptmx, tty, err := pty.Open()
+			if err != nil {
+				t.Skipf("no pseudo-terminal: %v", err)
+			}
+			defer ptmx.Close()
+			cmd.Stdout = tty
+			out = ptmx
+			defer tty.Close()
+		} else {
+			out, _ = cmd.StdoutPipe()
+		}
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		defer func() { cmd.Process.Signal(syscall.SIGTERM); cmd.Wait() }()
+		endpoint := waitLine(t, ctx, lines(errOut), `listening on (\S+)`)[1]
+		s, err := zmqlog.NewShipper(endpoint, zmqlog.WithLinger(time.Millisecond))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		s.Ship("ERROR.app", []byte(`{"level":"error","msg":"colored?"}`))
+		return waitLine(t, ctx, lines(out), `colored\?`)[0]
+	}
+	if l := run(t, true); !strings.Contains(l, "\x1b[31m") {
+		t.Errorf("on a terminal: %q, want red", l)
+	}
+	if l := run(t, false); strings.Contains(l, "\x1b[") {
+		t.Errorf("piped: %q, want no escape codes", l)
+	}
+	if l := run(t, true, "NO_COLOR=1"); strings.Contains(l, "\x1b[") {
+		t.Errorf("with NO_COLOR: %q, want no escape codes", l)
+	}
+}
+
+func TestBadFlagsExit2(t *testing.T) {
+	ctx := testContext(t)
+	for _, tc := range []struct {
+		args []string
+		says string
+	}{
+		{[]string{"--level", "verbose"}, "valid levels: debug, info, warn"},
+		{[]string{"--color", "sometimes"}, "want auto, always or never"},
+		{[]string{"--grep", "("}, "--grep"},
+		{[]string{"--nope"}, "flag provided but not defined"},
+		{[]string{"tcp://127.0.0.1"}, `"tcp://127.0.0.1"`},
+		{[]string{"--bind", "tcp://127.0.0.1:0", "tcp://127.0.0.1:1"}, "--bind takes no endpoints"},
+	} {
+		cmd := exec.CommandContext(ctx, tailBin, tc.args...)
+		out, _ := cmd.CombinedOutput()
+		if code := cmd.ProcessState.ExitCode(); code != 2 || !strings.Contains(string(out), tc.says) {
+			t.Errorf("zmqtail %v: exit %d, %q; want exit 2 saying %q", tc.args, code, out, tc.says)
+		}
+	}
+}
