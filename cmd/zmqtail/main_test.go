@@ -19,6 +19,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/zmqlog/zmqlog"
+	"github.com/zmqlog/zmqlog/internal/zsock"
 	"github.com/zmqlog/zmqlog/zapzmq"
 )
 
@@ -219,6 +220,71 @@ func TestBadFlagsExit2(t *testing.T) {
 		out, _ := cmd.CombinedOutput()
 		if code := cmd.ProcessState.ExitCode(); code != 2 || !strings.Contains(string(out), tc.says) {
 			t.Errorf("zmqtail %v: exit %d, %q; want exit 2 saying %q", tc.args, code, out, tc.says)
+		}
+	}
+}
+
+// Several publishers merged into one stream; --app and --json; the
+// connection state on stderr: connected, heartbeat missing, lost,
+// connected again after the publisher restarts.
+func TestMergedStreamsFiltersAndConnectionState(t *testing.T) {
+	ctx := testContext(t)
+	dir, err := os.MkdirTemp("", "zt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	epA, epB := "ipc://"+filepath.Join(dir, "a.sock"), "ipc://"+filepath.Join(dir, "b.sock")
+	a, b := listenPub(t, epA), listenPub(t, epB)
+	tl := start(t, ctx, tailBin, "--json", "--app", "keep", "--heartbeat-timeout", "300ms", epA, epB)
+	waitLine(t, ctx, tl.stderr, "connected to ")
+	waitLine(t, ctx, tl.stderr, "connected to ")
+	waitSubscribers(t, ctx, a)
+	waitSubscribers(t, ctx, b)
+	a.Publish([][]byte{[]byte("INFO.other"), []byte(`{"msg":"filtered out"}`)})
+	a.Publish([][]byte{[]byte("INFO.keep"), []byte(`{"msg":"from a"}`)})
+	b.Publish([][]byte{[]byte("ERROR.keep"), []byte(`{"msg":"from b"}`)})
+	got := map[string]bool{}
+	for len(got) < 2 {
+		got[waitLine(t, ctx, tl.stdout, `.`)[0]] = true
+	}
+	if !got[`{"msg":"from a"}`] || !got[`{"msg":"from b"}`] {
+		t.Fatalf("--json --app keep printed %v", got)
+	}
+	// No heartbeat from these publishers: zmqtail says so.
+	waitLine(t, ctx, tl.stderr, `no heartbeat from \S+ for`)
+	a.Close()
+	waitLine(t, ctx, tl.stderr, "lost "+regexp.QuoteMeta(epA)+", reconnecting")
+	a = listenPub(t, epA)
+	waitLine(t, ctx, tl.stderr, "connected to "+regexp.QuoteMeta(epA))
+}
+
+func listenPub(t *testing.T, endpoint string) *zsock.Publisher {
+	t.Helper()
+	ep, err := zsock.ParseEndpoint(endpoint, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := zsock.ListenPub(ep, zsock.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Close() })
+	return p
+}
+
+// waitSubscribers waits until a subscription has reached the publisher.
+func waitSubscribers(t *testing.T, ctx context.Context, p *zsock.Publisher) {
+	t.Helper()
+	for {
+		st := p.Stats()
+		if len(st.Subscribers) == 1 && len(st.Subscribers[0].Topics) > 0 {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatal("no subscription")
+		case <-time.After(2 * time.Millisecond):
 		}
 	}
 }
