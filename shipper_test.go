@@ -15,7 +15,10 @@ import (
 	"github.com/zmqlog/zmqlog/internal/testcollector"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) {
+	testcollector.RunDrainIfAsked() // the benchmarks' collector process
+	goleak.VerifyTestMain(m)
+}
 
 func testContext(t *testing.T) context.Context {
 	t.Helper()
