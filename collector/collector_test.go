@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/goleak"
 
 	"github.com/zmqlog/zmqlog"
@@ -409,4 +410,30 @@ func (s *syncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+// Two shippers in one process are two producers with the same host, pid
+// and app: the metrics still gather, one series each.
+func TestMetricsWithTwoShippersInOneProcess(t *testing.T) {
+	ctx := testContext(t)
+	c := startCollector(t, Config{NoPub: true, NoFile: true})
+	for range 2 {
+		s := ship(t, c.PullEndpoint(), zmqlog.WithApp("same"))
+		s.Ship("INFO", []byte(`{"msg":"x"}`))
+		if err := s.Flush(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, ctx, "both producers", func() bool { return len(c.Stats().Producers) == 2 })
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(c.Collector)
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatalf("gather: %v", err)
+	}
+	for _, f := range families {
+		if f.GetName() == "zmqlog_collector_producer_entries_received_total" && len(f.GetMetric()) != 2 {
+			t.Fatalf("%d series for two producers", len(f.GetMetric()))
+		}
+	}
 }

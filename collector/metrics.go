@@ -21,9 +21,9 @@ var (
 	descBytes       = desc("bytes_received_total", "Bytes of messages received.")
 	descForwarded   = desc("messages_forwarded_total", "Messages sent on to the next tier.")
 	descGaps        = desc("gap_entries_total", "Entries producers numbered that never arrived (lost in transit), all producers.")
-	descProdGaps    = desc("producer_gap_entries_total", "Entries a producer numbered that never arrived.", "producer")
-	descProdDropped = desc("producer_dropped_entries", "Entries a producer reports having dropped before sending.", "producer")
-	descProdRecv    = desc("producer_entries_received_total", "Entries received from a producer.", "producer")
+	descProdGaps    = desc("producer_gap_entries_total", "Entries a producer numbered that never arrived.", "producer", "instance")
+	descProdDropped = desc("producer_dropped_entries", "Entries a producer reports having dropped before sending.", "producer", "instance")
+	descProdRecv    = desc("producer_entries_received_total", "Entries received from a producer.", "producer", "instance")
 	descLive        = desc("live_producers", "Producers heard from in the last minute.")
 	descSubs        = desc("subscribers", "Subscribers connected.")
 	descConns       = desc("connections", "Producer connections open.")
@@ -67,11 +67,14 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	counter(descBytes, st.Bytes)
 	counter(descForwarded, st.Forwarded)
 	counter(descGaps, st.Gaps)
+	// A producer is host/pid/app; the instance label tells apart two
+	// shippers in one process (which would otherwise make the scrape fail
+	// on duplicate series) and a restarted process that reused a pid.
 	for _, p := range st.Producers {
-		id := fmt.Sprintf("%s/%d/%s", p.Host, p.PID, p.App)
-		counter(descProdGaps, p.Gaps, id)
-		gauge(descProdDropped, float64(p.Dropped), id)
-		counter(descProdRecv, p.Received, id)
+		id, inst := fmt.Sprintf("%s/%d/%s", p.Host, p.PID, p.App), fmt.Sprintf("%016x", p.Instance)
+		counter(descProdGaps, p.Gaps, id, inst)
+		gauge(descProdDropped, float64(p.Dropped), id, inst)
+		counter(descProdRecv, p.Received, id, inst)
 	}
 	gauge(descLive, float64(st.LiveProducers))
 	gauge(descSubs, float64(st.Subscribers))

@@ -1,0 +1,181 @@
+// Package libzmq compares zapzmq with what a user would write by hand with
+// libzmq (github.com/pebbe/zmq4, cgo, Debian's libzmq3-dev): a zap core
+// that sends each entry as a [topic, entry] message on a PUSH socket.
+//
+//	cd benchmarks/libzmq && go test -run '^$' -bench . -benchtime 2s
+//
+// Both send to the zmqcollect binary (built from this repository, storing
+// nothing), which counts what it received; the benchmark checks every
+// entry arrived, and reports entries/s and entries per CPU-second of the
+// benchmark process.
+package libzmq
+
+import (
+	"bufio"
+	"io"
+	"net/http"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	zmq "github.com/pebbe/zmq4"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	"github.com/zmqlog/zmqlog"
+	"github.com/zmqlog/zmqlog/zapzmq"
+)
+
+// collector is zmqcollect running as a child process.
+type collector struct {
+	cmd           *exec.Cmd
+	pull, metrics string
+}
+
+func startCollector(b *testing.B) *collector {
+	b.Helper()
+	bin := filepath.Join(b.TempDir(), "zmqcollect")
+	build := exec.Command("go", "build", "-o", bin, "./cmd/zmqcollect")
+	build.Dir = "../.." // in the main module, with its dependencies
+	if out, err := build.CombinedOutput(); err != nil {
+		b.Fatalf("building zmqcollect: %v\n%s", err, out)
+	}
+	cmd := exec.Command(bin, "--pull", "tcp://127.0.0.1:0", "--pub", "", "--file", "", "--metrics", "127.0.0.1:0")
+	stderr, _ := cmd.StderrPipe()
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	c := &collector{cmd: cmd}
+	b.Cleanup(func() { cmd.Process.Signal(syscall.SIGTERM); cmd.Wait() })
+	sc := bufio.NewScanner(stderr)
+	kv := regexp.MustCompile(`(pull|url)=(\S+)`)
+	for (c.pull == "" || c.metrics == "") && sc.Scan() {
+		for _, m := range kv.FindAllStringSubmatch(sc.Text(), -1) {
+			if m[1] == "pull" {
+				c.pull = m[2]
+			} else {
+				c.metrics = m[2]
+			}
+		}
+	}
+	go io.Copy(io.Discard, stderr)
+	return c
+}
+
+func (c *collector) received(b *testing.B) float64 {
+	resp, err := http.Get(c.metrics)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	for _, line := range strings.Split(string(body), "\n") {
+		if v, ok := strings.CutPrefix(line, "zmqlog_collector_entries_received_total "); ok {
+			f, _ := strconv.ParseFloat(v, 64)
+			return f
+		}
+	}
+	b.Fatalf("no received metric in: %.500s", body)
+	return 0
+}
+
+// waitReceived waits until the collector has n more entries than base.
+func (c *collector) waitReceived(b *testing.B, base float64, n int) {
+	deadline := time.Now().Add(time.Minute)
+	for c.received(b)-base < float64(n) {
+		if time.Now().After(deadline) {
+			b.Fatalf("collector received %v of %d entries", c.received(b)-base, n)
+		}
+		time.Sleep(time.Millisecond) // polling a counter: a benchmark, not a test
+	}
+}
+
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+func BenchmarkZapToCollector(b *testing.B) {
+	c := startCollector(b)
+	enc := func() zapcore.Encoder { return zapcore.NewJSONEncoder(zap.NewProductionEncoderConfig()) }
+	run := func(b *testing.B, core zapcore.Core, flush func()) {
+		logger := zap.New(core).With(zap.String("service", "checkout"))
+		base := c.received(b)
+		b.ResetTimer()
+		start, cpu0 := time.Now(), processCPU()
+		for i := range b.N {
+			logger.Info("request served", zap.String("path", "/v1/orders"), zap.Int("status", 200), zap.Int("attempt", i))
+		}
+		flush()
+		c.waitReceived(b, base, b.N)
+		b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "entries/s")
+		b.ReportMetric(float64(b.N)/(processCPU()-cpu0).Seconds(), "entries/cpu-s")
+	}
+
+	b.Run("zapzmq", func(b *testing.B) {
+		core, err := zapzmq.NewCore(c.pull, zapzmq.WithEncoder(enc()), zapzmq.WithShipperOptions(zmqlog.WithBlock(time.Minute)))
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer core.Close()
+		run(b, core, func() { core.Sync() })
+	})
+
+	b.Run("libzmq-per-entry", func(b *testing.B) {
+		push, err := zmq.NewSocket(zmq.PUSH)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer push.Close()
+		push.SetLinger(5 * time.Second)
+		push.SetSndhwm(100000)
+		if err := push.Connect(c.pull); err != nil {
+			b.Fatal(err)
+		}
+		run(b, &libzmqCore{LevelEnabler: zapcore.DebugLevel, enc: enc(), push: push}, func() {})
+	})
+}
+
+// libzmqCore is the zap core a user would write with libzmq: encode and
+// send each entry as [LEVEL, entry]. libzmq queues it (up to the send
+// high-water mark) and its I/O thread writes it.
+type libzmqCore struct {
+	zapcore.LevelEnabler
+	enc  zapcore.Encoder
+	push *zmq.Socket
+}
+
+func (c *libzmqCore) With(fields []zapcore.Field) zapcore.Core {
+	clone := *c
+	clone.enc = c.enc.Clone()
+	for _, f := range fields {
+		f.AddTo(clone.enc)
+	}
+	return &clone
+}
+
+func (c *libzmqCore) Check(e zapcore.Entry, ce *zapcore.CheckedEntry) *zapcore.CheckedEntry {
+	if c.Enabled(e.Level) {
+		return ce.AddCore(e, c)
+	}
+	return ce
+}
+
+func (c *libzmqCore) Write(e zapcore.Entry, fields []zapcore.Field) error {
+	buf, err := c.enc.EncodeEntry(e, fields)
+	if err != nil {
+		return err
+	}
+	defer buf.Free()
+	_, err = c.push.SendMessage(e.Level.CapitalString(), buf.Bytes())
+	return err
+}
+
+func (c *libzmqCore) Sync() error { return nil }
+
