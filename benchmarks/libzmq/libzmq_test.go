@@ -178,4 +178,3 @@ func (c *libzmqCore) Write(e zapcore.Entry, fields []zapcore.Field) error {
 }
 
 func (c *libzmqCore) Sync() error { return nil }
-

@@ -17,45 +17,16 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
-	"os/signal"
-	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/zmqlog/zmqlog/collector"
+	"github.com/zmqlog/zmqlog/internal/cli"
 )
 
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
-	stop()
-	var ue usageError
-	if err != nil && !errors.Is(err, flag.ErrHelp) && !(errors.As(err, &ue) && ue.printed) {
-		fmt.Fprintln(os.Stderr, err)
-	}
-	os.Exit(exitCode(err))
-}
-
-// usageError is a bad flag or flag value: exit status 2. printed is set
-// when the flag package has already said what is wrong.
-type usageError struct {
-	error
-	printed bool
-}
-
-func exitCode(err error) int {
-	var ue usageError
-	switch {
-	case err == nil, errors.Is(err, flag.ErrHelp):
-		return 0
-	case errors.As(err, &ue):
-		return 2
-	}
-	return 1
-}
+func main() { cli.Main(run) }
 
 func run(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("zmqcollect", flag.ContinueOnError)
@@ -87,21 +58,18 @@ Flags:
 `, collector.HeartbeatTopic)
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return usageError{err, true}
+	if err := cli.Parse(fs, args); err != nil {
+		return err
 	}
 	if fs.NArg() > 0 {
-		return usageError{fmt.Errorf("zmqcollect takes no arguments, got %q; see --help", fs.Args()), false}
+		return cli.Usage(fmt.Errorf("zmqcollect takes no arguments, got %q; see --help", fs.Args()))
 	}
 	for _, bad := range []struct {
 		name string
 		v    int
 	}{{"max-size", cfg.MaxSizeMB}, {"max-backups", cfg.MaxBackups}, {"max-age", cfg.MaxAgeDays}} {
 		if bad.v < 0 {
-			return usageError{fmt.Errorf("zmqcollect: --%s %d: must not be negative", bad.name, bad.v), false}
+			return cli.Usage(fmt.Errorf("zmqcollect: --%s %d: must not be negative", bad.name, bad.v))
 		}
 	}
 	cfg.File, cfg.NoFile = *file, *file == ""
@@ -116,7 +84,7 @@ Flags:
 	if err != nil {
 		// A malformed endpoint is a usage error; a port in use is not.
 		if isEndpointError(err) {
-			return usageError{fmt.Errorf("zmqcollect: %w", err), false}
+			return cli.Usage(fmt.Errorf("zmqcollect: %w", err))
 		}
 		return fmt.Errorf("zmqcollect: %w", err)
 	}

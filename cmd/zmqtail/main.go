@@ -18,50 +18,22 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
 	"regexp"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/mattn/go-isatty"
 
 	"github.com/zmqlog/zmqlog/collector"
+	"github.com/zmqlog/zmqlog/internal/cli"
 	"github.com/zmqlog/zmqlog/internal/zsock"
 	"github.com/zmqlog/zmqlog/tail"
 	"github.com/zmqlog/zmqlog/topic"
 	"github.com/zmqlog/zmqlog/wire"
 )
 
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
-	stop()
-	var ue usageError
-	if err != nil && !errors.Is(err, flag.ErrHelp) && !(errors.As(err, &ue) && ue.printed) {
-		fmt.Fprintln(os.Stderr, err)
-	}
-	os.Exit(exitCode(err))
-}
-
-// usageError is a bad flag or flag value: exit status 2. printed is set
-// when the flag package has already said what is wrong.
-type usageError struct {
-	error
-	printed bool
-}
-
-func exitCode(err error) int {
-	var ue usageError
-	switch {
-	case err == nil, errors.Is(err, flag.ErrHelp):
-		return 0
-	case errors.As(err, &ue):
-		return 2
-	}
-	return 1
-}
+func main() { cli.Main(run) }
 
 // DefaultEndpoint is where zmqcollect publishes by default.
 const DefaultEndpoint = "tcp://127.0.0.1:5558"
@@ -99,19 +71,16 @@ func run(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Writ
 		fmt.Fprintf(fs.Output(), "Usage: zmqtail [flags] [endpoint ...]   (default endpoint %s)\n\nFlags:\n", DefaultEndpoint)
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return usageError{err, true}
+	if err := cli.Parse(fs, args); err != nil {
+		return err
 	}
 	filter, prefixes, err := cfg.filterAndPrefixes()
 	if err != nil {
-		return usageError{fmt.Errorf("zmqtail: %w", err), false}
+		return cli.Usage(fmt.Errorf("zmqtail: %w", err))
 	}
 	useColor, err := cfg.color(stdout)
 	if err != nil {
-		return usageError{fmt.Errorf("zmqtail: %w", err), false}
+		return cli.Usage(fmt.Errorf("zmqtail: %w", err))
 	}
 	opts := tail.Options{Color: useColor, TimeLayout: cfg.timeFmt, UTC: cfg.utc, JSON: cfg.json}
 	if cfg.fields != "" {
@@ -129,7 +98,7 @@ func run(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Writ
 	}
 	if cfg.bind != "" {
 		if fs.NArg() > 0 {
-			return usageError{errors.New("zmqtail: --bind takes no endpoints to connect to"), false}
+			return cli.Usage(errors.New("zmqtail: --bind takes no endpoints to connect to"))
 		}
 		return runBind(ctx, cfg.bind, show, stderr)
 	}
@@ -191,7 +160,7 @@ func hasAnyPrefix(s string, prefixes []string) bool {
 func runSubscribe(ctx context.Context, endpoints string, prefixes []string, heartbeat time.Duration, show func(string, []byte), stderr io.Writer) error {
 	eps, err := zsock.ParseEndpoints(endpoints)
 	if err != nil {
-		return usageError{fmt.Errorf("zmqtail: %w", err), false}
+		return cli.Usage(fmt.Errorf("zmqtail: %w", err))
 	}
 	topics := []string{""}
 	if len(prefixes) > 0 {
@@ -226,7 +195,7 @@ func runSubscribe(ctx context.Context, endpoints string, prefixes []string, hear
 func runBind(ctx context.Context, endpoint string, show func(string, []byte), stderr io.Writer) error {
 	ep, err := zsock.ParseEndpoint(endpoint, true)
 	if err != nil {
-		return usageError{fmt.Errorf("zmqtail: --bind: %w", err), false}
+		return cli.Usage(fmt.Errorf("zmqtail: --bind: %w", err))
 	}
 	pull, err := zsock.ListenPull(ep, zsock.Options{OnEvent: func(e zsock.Event) {
 		switch e.Kind {
