@@ -35,8 +35,9 @@ type Collector struct {
 	host    string
 	started time.Time
 
-	mu      sync.Mutex // guards streams for Stats
-	streams *streams
+	mu         sync.Mutex // guards streams and stateDirty; taken after store.mu when both are
+	streams    *streams
+	stateDirty bool
 
 	count    counters
 	limiter  rateLimiter
@@ -63,6 +64,15 @@ func New(cfg Config) (*Collector, error) {
 	c.host, _ = os.Hostname()
 	c.limiter.last = map[string]time.Time{}
 	c.limiter.suppressed = map[string]int{}
+	if cfg.StateFile != "" {
+		st, err := loadState(cfg.StateFile)
+		if err != nil {
+			// A damaged state file must not keep the collector down: start
+			// afresh (gaps will be over-reported) and say so.
+			c.report("state", fmt.Errorf("%v; starting without producer positions", err))
+		}
+		c.streams.restore(st)
+	}
 	c.store, err = openStore(&c.cfg, c.report)
 	if err != nil {
 		return nil, err
@@ -137,10 +147,35 @@ func (c *Collector) Run(ctx context.Context) error {
 		cancel()
 		c.forward.Close()
 	}
+	c.flushAndSave()
 	if serr := c.store.close(); serr != nil {
 		err = serr
 	}
 	return err
+}
+
+// flushAndSave writes the store out and then, if producer positions
+// changed, the state file, from a snapshot taken under the store's lock:
+// the positions saved never run ahead of what the store holds.
+func (c *Collector) flushAndSave() {
+	c.store.mu.Lock()
+	c.store.flushLocked()
+	var snap *savedState
+	if c.cfg.StateFile != "" {
+		c.mu.Lock()
+		if c.stateDirty {
+			s := c.streams.snapshot()
+			snap = &s
+			c.stateDirty = false
+		}
+		c.mu.Unlock()
+	}
+	c.store.mu.Unlock()
+	if snap != nil {
+		if err := saveState(c.cfg.StateFile, *snap); err != nil {
+			c.report("state", fmt.Errorf("saving producer positions: %w", err))
+		}
+	}
 }
 
 // background flushes the store and publishes the heartbeat.
@@ -153,7 +188,7 @@ func (c *Collector) background() {
 	for {
 		select {
 		case <-flush.C:
-			c.store.flush()
+			c.flushAndSave()
 		case <-beat.C:
 			c.heartbeat()
 		case <-c.stop:
@@ -181,9 +216,6 @@ func (c *Collector) handle(m zsock.Message) {
 	} else {
 		c.count.batches.Add(1)
 		c.batchHis.observe(b.Count)
-		c.mu.Lock()
-		c.streams.observe(&b, time.Now())
-		c.mu.Unlock()
 	}
 	if c.forward != nil {
 		if c.forward.TrySend(m.Frames) {
@@ -196,7 +228,15 @@ func (c *Collector) handle(m zsock.Message) {
 	// One allocation for all the entries' [topic, entry] frames.
 	frames := make([][]byte, 0, 2*b.Count)
 	received, invalid, wrapped := 0, 0, 0
+	// The batch's position and its entries go in under the store's lock
+	// together, so a state snapshot never holds one without the other.
 	c.store.mu.Lock()
+	if !b.Plain {
+		c.mu.Lock()
+		c.streams.observe(&b, time.Now())
+		c.stateDirty = true
+		c.mu.Unlock()
+	}
 	for tp, data := range b.Entries() {
 		received++
 		if !validUTF8(tp, data) {

@@ -27,6 +27,11 @@ type Config struct {
 	// (lumberjack's settings; MaxSizeMB defaults to 100).
 	MaxSizeMB, MaxBackups, MaxAgeDays int
 	Compress                          bool
+	// StateFile, if set, keeps each producer stream's position across
+	// restarts (see state.go); without it a restarted collector counts
+	// everything producers sent before as lost. zmqcollect sets it to the
+	// store file's name plus ".state".
+	StateFile string
 	// Stdout, if set, receives every stored line too.
 	Stdout io.Writer
 	// Forward, if set, is another collector to send everything on to, in

@@ -33,6 +33,12 @@
 // more are counted too; nothing is dropped silently. Problems are logged
 // to Config.Log, each kind at most once per second.
 //
+// With Config.StateFile set (zmqcollect: the store file's name plus
+// ".state"), each producer stream's position survives restarts, so gaps
+// keep meaning loss. The state is saved after each store flush and never
+// runs ahead of the store: a collector killed outright can over-report
+// loss by at most one flush interval's entries, never under-report it.
+//
 // # Limits
 //
 // A peer that does not complete a ZMTP handshake in 5s, sends a message

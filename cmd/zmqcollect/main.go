@@ -37,6 +37,7 @@ func run(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Writ
 		pub     = fs.String("pub", collector.DefaultPub, `endpoint subscribers connect to (PUB, binds); "" turns publishing off`)
 		echo    = fs.Bool("stdout", false, "also write every stored line to stdout")
 		metrics = fs.String("metrics", "", "serve Prometheus metrics at http://ADDR/metrics, e.g. 127.0.0.1:9557")
+		state   = fs.String("state", "FILE.state", `where producer positions survive restarts (so gaps are counted right); "" turns it off`)
 	)
 	fs.StringVar(&cfg.Pull, "pull", collector.DefaultPull, "endpoint apps send to (PULL, binds); tcp://*:5557 accepts other hosts")
 	fs.StringVar(&cfg.Forward, "forward", "", "another collector to send everything on to, e.g. tcp://central:5557")
@@ -73,6 +74,13 @@ Flags:
 		}
 	}
 	cfg.File, cfg.NoFile = *file, *file == ""
+	cfg.StateFile = *state
+	if *state == "FILE.state" {
+		cfg.StateFile = ""
+		if *file != "" {
+			cfg.StateFile = *file + ".state"
+		}
+	}
 	cfg.Pub, cfg.NoPub = *pub, *pub == ""
 	if *echo {
 		cfg.Stdout = stdout

@@ -458,7 +458,7 @@ func TestBadFlagsAndBusyPorts(t *testing.T) {
 		t.Errorf("second collector on %s: exit %d, %q", c.pull, code, out)
 	}
 	code, out = runIt("--help")
-	for _, flag := range []string{"-pull", "-pub", "-file", "-max-size", "-max-backups", "-max-age", "-compress", "-stdout", "-forward", "-metrics"} {
+	for _, flag := range []string{"-pull", "-pub", "-file", "-max-size", "-max-backups", "-max-age", "-compress", "-stdout", "-forward", "-metrics", "-state"} {
 		if !strings.Contains(out, flag) {
 			t.Errorf("--help does not document %s", flag)
 		}

@@ -1,0 +1,105 @@
+package collector
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+)
+
+// The state file keeps, across restarts, where each producer stream was:
+// without it a restarted collector would count every entry a producer sent
+// before the restart as lost. It is written after each store flush, from a
+// snapshot taken while the flushed entries were the only ones received, so
+// it never claims an entry the store does not hold. A collector killed
+// between a flush and the next save loses its last few positions and, on
+// restart, reports the entries after them as gaps: it can over-report loss
+// by at most one flush interval's entries, and never under-report it.
+
+type savedStream struct {
+	Instance uint64    `json:"instance"`
+	Stream   uint16    `json:"stream"`
+	Host     string    `json:"host"`
+	PID      uint32    `json:"pid"`
+	App      string    `json:"app"`
+	Next     uint64    `json:"next"`
+	Received uint64    `json:"received"`
+	Gaps     uint64    `json:"gaps"`
+	Dropped  uint64    `json:"dropped"`
+	LastSeen time.Time `json:"last_seen"`
+}
+
+type savedState struct {
+	Version int           `json:"version"`
+	Gaps    uint64        `json:"gaps"` // all gaps, including forgotten streams'
+	Streams []savedStream `json:"streams"`
+}
+
+// snapshot returns the streams' positions; the caller holds c.mu.
+func (s *streams) snapshot() savedState {
+	st := savedState{Version: 1, Gaps: s.gaps}
+	for e := s.lru.Back(); e != nil; e = e.Prev() { // oldest first, so restore keeps the order
+		x := e.Value.(*stream)
+		st.Streams = append(st.Streams, savedStream{
+			Instance: x.key.instance, Stream: x.key.stream, Host: x.producer.Host, PID: x.producer.PID, App: x.producer.App,
+			Next: x.next, Received: x.received, Gaps: x.gaps, Dropped: x.dropped, LastSeen: x.lastSeen,
+		})
+	}
+	return st
+}
+
+func (s *streams) restore(st savedState) {
+	s.gaps = st.Gaps
+	for _, x := range st.Streams {
+		k := streamKey{x.Instance, x.Stream}
+		if _, dup := s.byKey[k]; dup || len(s.byKey) >= maxStreams {
+			continue
+		}
+		v := &stream{key: k, next: x.Next, received: x.Received, gaps: x.Gaps, dropped: x.Dropped, lastSeen: x.LastSeen}
+		v.producer.Instance, v.producer.Host, v.producer.PID, v.producer.App = x.Instance, x.Host, x.PID, x.App
+		v.elem = s.lru.PushFront(v)
+		s.byKey[k] = v
+	}
+}
+
+func loadState(path string) (savedState, error) {
+	var st savedState
+	data, err := os.ReadFile(path)
+	if os.IsNotExist(err) {
+		return st, nil
+	}
+	if err != nil {
+		return st, err
+	}
+	if err := json.Unmarshal(data, &st); err != nil {
+		return savedState{}, fmt.Errorf("state file %s: %w", path, err)
+	}
+	if st.Version != 1 {
+		return savedState{}, fmt.Errorf("state file %s: unknown version %d", path, st.Version)
+	}
+	return st, nil
+}
+
+// saveState writes the state next to its final place and renames it, so a
+// crash mid-write leaves the previous state whole.
+func saveState(path string, st savedState) error {
+	data, err := json.Marshal(st)
+	if err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".tmp*")
+	if err != nil {
+		return err
+	}
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		os.Remove(tmp.Name())
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		os.Remove(tmp.Name())
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
+}
