@@ -47,10 +47,10 @@ type Collector struct {
 }
 
 type counters struct {
-	messages, batches, plain, bytes          atomic.Uint64
-	received, published, wrapped             atomic.Uint64
-	invalidUTF8, malformed, unknownVersion   atomic.Uint64
-	forwarded, forwardDropped, subscribersNo atomic.Uint64
+	messages, batches, plain, bytes        atomic.Uint64
+	received, published, wrapped           atomic.Uint64
+	invalidUTF8, malformed, unknownVersion atomic.Uint64
+	forwarded, forwardDropped              atomic.Uint64
 }
 
 // New binds the sockets and opens the store. A malformed endpoint, a port

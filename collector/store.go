@@ -18,16 +18,15 @@ import (
 // never silent: the entries it held are counted as failed and the error
 // reported; the next write tries again.
 type store struct {
-	mu       sync.Mutex
-	file     *lumberjack.Logger // nil: no file
-	fileBuf  []byte             // whole lines only: lumberjack rotates between writes, so a write must never end inside a line
-	pending  int                // entries in fileBuf, not yet known to be on disk
-	stored   uint64             // entries known written to the file
-	failed   uint64             // entries lost to write errors
-	echo     *bufio.Writer      // nil: no echo
-	echoTo   io.Writer
-	echoErrs uint64
-	report   func(kind string, err error)
+	mu      sync.Mutex
+	file    *lumberjack.Logger // nil: no file
+	fileBuf []byte             // whole lines only: lumberjack rotates between writes, so a write must never end inside a line
+	pending int                // entries in fileBuf, not yet known to be on disk
+	stored  uint64             // entries known written to the file
+	failed  uint64             // entries lost to write errors
+	echo    *bufio.Writer      // nil: no echo
+	echoTo  io.Writer
+	report  func(kind string, err error)
 }
 
 const storeBufferSize = 256 << 10
@@ -71,8 +70,7 @@ func (s *store) writeLocked(line []byte) {
 	if s.echo != nil {
 		s.echo.Write(line)
 		if err := s.echo.WriteByte('\n'); err != nil {
-			s.echoErrs++
-			s.echo.Reset(s.echoTo)
+			s.echoFailedLocked(err)
 		}
 	}
 }
@@ -93,23 +91,22 @@ func (s *store) writeFileLocked() {
 	s.fileBuf = s.fileBuf[:0]
 }
 
-// flush writes buffered entries out.
-func (s *store) flush() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.flushLocked()
-}
-
 func (s *store) flushLocked() {
 	if s.file != nil {
 		s.writeFileLocked()
 	}
 	if s.echo != nil {
 		if err := s.echo.Flush(); err != nil {
-			s.echoErrs++
-			s.echo.Reset(s.echoTo)
+			s.echoFailedLocked(err)
 		}
 	}
+}
+
+// echoFailedLocked reports a failed write to the echo (stdout) and starts
+// its buffer afresh; the file is unaffected.
+func (s *store) echoFailedLocked(err error) {
+	s.report("stdout", fmt.Errorf("writing stored lines to stdout failed: %w", err))
+	s.echo.Reset(s.echoTo)
 }
 
 func (s *store) counts() (stored, failed uint64) {

@@ -255,7 +255,7 @@ func TestMergedStreamsFiltersAndConnectionState(t *testing.T) {
 	waitLine(t, ctx, tl.stderr, `no heartbeat from \S+ for`)
 	a.Close()
 	waitLine(t, ctx, tl.stderr, "lost "+regexp.QuoteMeta(epA)+", reconnecting")
-	a = listenPub(t, epA)
+	listenPub(t, epA)
 	waitLine(t, ctx, tl.stderr, "connected to "+regexp.QuoteMeta(epA))
 }
 

@@ -112,9 +112,6 @@ func unwrapOpError(err error) error {
 	return err
 }
 
-// Addr returns the address the socket listens on, useful with port 0.
-func (a *acceptor) addr() net.Addr { return a.ln.Addr() }
-
 // endpoint returns a connectable endpoint string for the listening address.
 func (a *acceptor) endpoint() string {
 	if a.ep.Transport == "ipc" {
