@@ -20,13 +20,6 @@ func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
 }
 
-func testContext(t *testing.T) context.Context {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	t.Cleanup(cancel)
-	return ctx
-}
-
 func newShipper(t *testing.T, endpoint string, opts ...Option) *Shipper {
 	t.Helper()
 	s, err := NewShipper(endpoint, opts...)
@@ -45,7 +38,7 @@ func checkInvariant(t *testing.T, st Stats) {
 }
 
 func TestShipDeliversInOrderWithProducerIdentity(t *testing.T) {
-	ctx := testContext(t)
+	ctx := testcollector.Context(t)
 	col := testcollector.Start(t, "tcp://127.0.0.1:0")
 	s := newShipper(t, col.Endpoint(), WithApp("checkout"), WithHost("web-1"))
 	const n = 20000
@@ -74,7 +67,7 @@ func TestShipDeliversInOrderWithProducerIdentity(t *testing.T) {
 
 // A lone entry leaves within the linger, without Flush.
 func TestLoneEntryLeavesAfterLinger(t *testing.T) {
-	ctx := testContext(t)
+	ctx := testcollector.Context(t)
 	col := testcollector.Start(t, "tcp://127.0.0.1:0")
 	s := newShipper(t, col.Endpoint(), WithLinger(time.Millisecond))
 	s.Ship("ERROR", []byte(`{"msg":"alone"}`))
@@ -84,7 +77,7 @@ func TestLoneEntryLeavesAfterLinger(t *testing.T) {
 }
 
 func TestNoCollectorShipNeverWaitsAndQueuedEntriesArriveInOrder(t *testing.T) {
-	ctx := testContext(t)
+	ctx := testcollector.Context(t)
 	ep := testcollector.IPC(t, "late.sock")
 	s := newShipper(t, ep, WithBudget(256<<10), WithBatchSize(16<<10), WithReconnect(10*time.Millisecond, 20*time.Millisecond))
 	body := []byte(strings.Repeat("d", 100))
@@ -122,7 +115,7 @@ func TestErrorsSurviveADebugStorm(t *testing.T) {
 		opt  Option
 	}{{"drop newest", WithBatchSize(16 << 10)}, {"drop oldest", WithDropOldest()}} {
 		t.Run(policy.name, func(t *testing.T) {
-			ctx := testContext(t)
+			ctx := testcollector.Context(t)
 			ep := testcollector.IPC(t, "storm.sock")
 			s := newShipper(t, ep, WithBudget(256<<10), WithBatchSize(16<<10), policy.opt)
 			debug := []byte(strings.Repeat("d", 200))
@@ -156,7 +149,7 @@ func TestErrorsSurviveADebugStorm(t *testing.T) {
 }
 
 func TestDropOldestKeepsTheNewest(t *testing.T) {
-	ctx := testContext(t)
+	ctx := testcollector.Context(t)
 	ep := testcollector.IPC(t, "oldest.sock")
 	s := newShipper(t, ep, WithBudget(128<<10), WithBatchSize(16<<10), WithDropOldest())
 	const n = 10000
@@ -176,7 +169,7 @@ func TestDropOldestKeepsTheNewest(t *testing.T) {
 }
 
 func TestBlockWaitsForRoom(t *testing.T) {
-	ctx := testContext(t)
+	ctx := testcollector.Context(t)
 	ep := testcollector.IPC(t, "block.sock")
 	s := newShipper(t, ep, WithBudget(64<<10), WithBatchSize(8<<10), WithBlock(30*time.Second), WithLinger(time.Millisecond))
 	body := []byte(strings.Repeat("b", 1000))
@@ -208,7 +201,7 @@ func TestBlockGivesUpAfterTimeout(t *testing.T) {
 }
 
 func TestTwoCollectorsShareWithoutDuplicatesAndFailOver(t *testing.T) {
-	ctx := testContext(t)
+	ctx := testcollector.Context(t)
 	a := testcollector.Start(t, "tcp://127.0.0.1:0")
 	b := testcollector.Start(t, testcollector.IPC(t, "b.sock"))
 	s := newShipper(t, a.Endpoint()+","+b.Endpoint(), WithBatchSize(4<<10))
@@ -292,7 +285,7 @@ func TestTwoCollectorsShareWithoutDuplicatesAndFailOver(t *testing.T) {
 }
 
 func TestFlushAndCloseWithoutCollectorAreBounded(t *testing.T) {
-	ctx := testContext(t)
+	ctx := testcollector.Context(t)
 	s := newShipper(t, testcollector.IPC(t, "nobody.sock"), WithCloseTimeout(50*time.Millisecond))
 	for range 100 {
 		s.Ship("ERROR", []byte("x"))
@@ -319,7 +312,7 @@ func TestFlushAndCloseWithoutCollectorAreBounded(t *testing.T) {
 }
 
 func TestTooLargeEntriesAreCountedAndLargeOnesTravelAlone(t *testing.T) {
-	ctx := testContext(t)
+	ctx := testcollector.Context(t)
 	col := testcollector.Start(t, "tcp://127.0.0.1:0")
 	s := newShipper(t, col.Endpoint(), WithMaxEntrySize(200<<10))
 	s.Ship("WARN", make([]byte, 300<<10))
@@ -338,7 +331,7 @@ func TestTooLargeEntriesAreCountedAndLargeOnesTravelAlone(t *testing.T) {
 }
 
 func TestErrorHandlerReportsDropsAndUnreachableCollectors(t *testing.T) {
-	ctx := testContext(t)
+	ctx := testcollector.Context(t)
 	reports := make(chan error, 100)
 	s := newShipper(t, testcollector.IPC(t, "absent.sock"), WithBudget(128<<10), WithBatchSize(16<<10),
 		WithErrorInterval(5*time.Millisecond), WithReconnect(time.Millisecond, 5*time.Millisecond), WithCloseTimeout(time.Millisecond),

@@ -16,6 +16,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/zmqlog/zmqlog"
+	"github.com/zmqlog/zmqlog/internal/testcollector"
 	"github.com/zmqlog/zmqlog/internal/zsock"
 	"github.com/zmqlog/zmqlog/wire"
 )
@@ -24,13 +25,6 @@ func TestMain(m *testing.M) {
 	// lumberjack v2.2.1 starts one goroutine per Logger that Close does not
 	// stop (its "mill"); a collector has one Logger for its lifetime.
 	goleak.VerifyTestMain(m, goleak.IgnoreTopFunction("gopkg.in/natefinch/lumberjack%2ev2.(*Logger).millRun"))
-}
-
-func testContext(t testing.TB) context.Context {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	t.Cleanup(cancel)
-	return ctx
 }
 
 // running is a collector running in the test, stopped at cleanup.
@@ -125,7 +119,7 @@ func ship(t testing.TB, endpoint string, opts ...zmqlog.Option) *zmqlog.Shipper 
 }
 
 func TestStoresAndPublishesEveryEntryByLevel(t *testing.T) {
-	ctx := testContext(t)
+	ctx := testcollector.Context(t)
 	c := startCollector(t, Config{})
 	errorsOnly := subscribe(t, c.PubEndpoint(), "ERROR", "FATAL")
 	waitFor(t, ctx, "the subscription", func() bool { return c.Stats().Subscribers == 1 })
@@ -193,7 +187,7 @@ func TestStoresAndPublishesEveryEntryByLevel(t *testing.T) {
 // Gaps in a producer stream's sequence numbers are counted as lost
 // entries, per producer; its own drop count is reported as it sent it.
 func TestCountsGapsPerProducer(t *testing.T) {
-	ctx := testContext(t)
+	ctx := testcollector.Context(t)
 	c := startCollector(t, Config{NoPub: true})
 	push := dialPush(t, c.PullEndpoint())
 	p := wire.Producer{Instance: 7, PID: 42, Host: "h", App: "gappy"}
@@ -238,7 +232,7 @@ func dialPush(t testing.TB, endpoint string) *zsock.Pusher {
 // JSON object is wrapped in one; invalid UTF-8 and broken batches are
 // counted and skipped while the peer stays connected.
 func TestPlainAndBrokenMessages(t *testing.T) {
-	ctx := testContext(t)
+	ctx := testcollector.Context(t)
 	c := startCollector(t, Config{})
 	all := subscribe(t, c.PubEndpoint(), "")
 	waitFor(t, ctx, "the subscriber", func() bool { return c.Stats().Subscribers == 1 })
@@ -297,7 +291,7 @@ func TestPlainAndBrokenMessages(t *testing.T) {
 func Magic() string { return wire.Magic }
 
 func TestHeartbeatOnItsOwnTopic(t *testing.T) {
-	ctx := testContext(t)
+	ctx := testcollector.Context(t)
 	c := startCollector(t, Config{Heartbeat: 20 * time.Millisecond})
 	hb := subscribe(t, c.PubEndpoint(), HeartbeatTopic)
 	m, err := hb.Recv(ctx)
@@ -320,7 +314,7 @@ func TestStoreFailuresAreCounted(t *testing.T) {
 	if _, err := os.Stat("/dev/full"); err != nil {
 		t.Skip("no /dev/full")
 	}
-	ctx := testContext(t)
+	ctx := testcollector.Context(t)
 	c := startCollector(t, Config{File: "/dev/full", NoPub: true})
 	s := ship(t, c.PullEndpoint())
 	for i := range 100 {
@@ -338,7 +332,7 @@ func TestStoreFailuresAreCounted(t *testing.T) {
 // Tiers: everything a collector receives goes on to the next one, with
 // producer identities and sequence numbers intact.
 func TestForwardToTheNextTier(t *testing.T) {
-	ctx := testContext(t)
+	ctx := testcollector.Context(t)
 	central := startCollector(t, Config{NoPub: true})
 	local := startCollector(t, Config{NoPub: true, Forward: central.PullEndpoint()})
 	s := ship(t, local.PullEndpoint(), zmqlog.WithApp("tiered"))
@@ -376,7 +370,7 @@ func TestBadConfigIsRefused(t *testing.T) {
 
 // --stdout: every stored line is echoed too.
 func TestStdoutEchoesStoredLines(t *testing.T) {
-	ctx := testContext(t)
+	ctx := testcollector.Context(t)
 	var out syncBuffer
 	c := startCollector(t, Config{NoPub: true, Stdout: &out})
 	s := ship(t, c.PullEndpoint())
@@ -415,7 +409,7 @@ func (s *syncBuffer) String() string {
 // Two shippers in one process are two producers with the same host, pid
 // and app: the metrics still gather, one series each.
 func TestMetricsWithTwoShippersInOneProcess(t *testing.T) {
-	ctx := testContext(t)
+	ctx := testcollector.Context(t)
 	c := startCollector(t, Config{NoPub: true, NoFile: true})
 	for range 2 {
 		s := ship(t, c.PullEndpoint(), zmqlog.WithApp("same"))
@@ -443,7 +437,7 @@ func TestMetricsWithTwoShippersInOneProcess(t *testing.T) {
 // skips shows exactly the entries skipped. Without the state, everything
 // before would count as lost.
 func TestStateFileKeepsPositionsAcrossRestarts(t *testing.T) {
-	ctx := testContext(t)
+	ctx := testcollector.Context(t)
 	dir := t.TempDir()
 	state := filepath.Join(dir, "store.jsonl.state")
 	p := wire.Producer{Instance: 99, PID: 1, Host: "h", App: "restarts"}

@@ -24,13 +24,6 @@ func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
 }
 
-func testContext(t *testing.T) context.Context {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	t.Cleanup(cancel)
-	return ctx
-}
-
 func openHandler(t *testing.T, endpoint string, opts *Options) *Handler {
 	t.Helper()
 	h, err := NewHandler(endpoint, opts)
@@ -44,7 +37,7 @@ func openHandler(t *testing.T, endpoint string, opts *Options) *Handler {
 // slog's conformance suite, with every record travelling through a real
 // collector socket on loopback and decoded back.
 func TestSlogtestThroughACollector(t *testing.T) {
-	ctx := testContext(t)
+	ctx := testcollector.Context(t)
 	col := testcollector.Start(t, "tcp://127.0.0.1:0")
 	var h *Handler
 	slogtest.Run(t, func(t *testing.T) slog.Handler {
@@ -99,7 +92,7 @@ func TestSameJSONAsSlogJSONHandler(t *testing.T) {
 	}
 	for name, opts := range optionSets {
 		t.Run(name, func(t *testing.T) {
-			ctx := testContext(t)
+			ctx := testcollector.Context(t)
 			col := testcollector.Start(t, "tcp://127.0.0.1:0")
 			h := openHandler(t, col.Endpoint(), opts)
 			var want bytes.Buffer
@@ -155,7 +148,7 @@ func saveDefaults(t *testing.T) {
 // slog docs' MultiHandler keeps its output and ships too.
 func TestOneLineOntoAProgramsDefaultHandler(t *testing.T) {
 	saveDefaults(t)
-	ctx := testContext(t)
+	ctx := testcollector.Context(t)
 	col := testcollector.Start(t, "tcp://127.0.0.1:0")
 	var existing bytes.Buffer
 	slog.SetDefault(slog.New(slog.NewTextHandler(&existing, &slog.HandlerOptions{
@@ -184,7 +177,7 @@ func TestOneLineOntoAProgramsDefaultHandler(t *testing.T) {
 // would deadlock), and log.Print output ships too.
 func TestAddToDefaultKeepsTheBuiltinOutput(t *testing.T) {
 	saveDefaults(t)
-	ctx := testContext(t)
+	ctx := testcollector.Context(t)
 	col := testcollector.Start(t, "tcp://127.0.0.1:0")
 	slog.SetDefault(slog.New(builtinDefaultHandler(t)))
 	var existing bytes.Buffer
@@ -236,7 +229,7 @@ func builtinDefaultHandler(t *testing.T) slog.Handler {
 }
 
 func TestLevelAndConcurrentClones(t *testing.T) {
-	ctx := testContext(t)
+	ctx := testcollector.Context(t)
 	col := testcollector.Start(t, "tcp://127.0.0.1:0")
 	level := new(slog.LevelVar)
 	level.Set(slog.LevelWarn)
@@ -302,7 +295,7 @@ func TestAllocationsMatchSlogJSONHandler(t *testing.T) {
 	if raceEnabled {
 		t.Skip("the race detector makes sync.Pool drop items; run without -race")
 	}
-	ctx := testContext(t)
+	ctx := testcollector.Context(t)
 	col := testcollector.Start(t, "tcp://127.0.0.1:0")
 	drained := make(chan struct{})
 	drainCtx, stop := context.WithCancel(ctx)

@@ -25,13 +25,6 @@ func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
 }
 
-func testContext(t *testing.T) context.Context {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	t.Cleanup(cancel)
-	return ctx
-}
-
 func openCore(t *testing.T, endpoint string, opts ...Option) *Core {
 	t.Helper()
 	c, err := NewCore(endpoint, opts...)
@@ -46,7 +39,7 @@ func openCore(t *testing.T, endpoint string, opts ...Option) *Core {
 // writes for the same entries (less the line ending), under the level's
 // topic.
 func TestEntriesAreZapsOwnEncoding(t *testing.T) {
-	ctx := testContext(t)
+	ctx := testcollector.Context(t)
 	col := testcollector.Start(t, "tcp://127.0.0.1:0")
 	core := openCore(t, col.Endpoint(), WithApp("svc"))
 	var ref bytes.Buffer
@@ -88,7 +81,7 @@ func TestEntriesAreZapsOwnEncoding(t *testing.T) {
 }
 
 func TestTeeKeepsTheExistingOutput(t *testing.T) {
-	ctx := testContext(t)
+	ctx := testcollector.Context(t)
 	col := testcollector.Start(t, "tcp://127.0.0.1:0")
 	obs, logs := observer.New(zapcore.InfoLevel)
 	logger := zap.New(obs)
@@ -105,7 +98,7 @@ func TestTeeKeepsTheExistingOutput(t *testing.T) {
 }
 
 func TestAtomicLevelChangesWhatIsShipped(t *testing.T) {
-	ctx := testContext(t)
+	ctx := testcollector.Context(t)
 	col := testcollector.Start(t, "tcp://127.0.0.1:0")
 	level := zap.NewAtomicLevelAt(zapcore.InfoLevel)
 	core := openCore(t, col.Endpoint(), WithLevel(level))
@@ -122,7 +115,7 @@ func TestAtomicLevelChangesWhatIsShipped(t *testing.T) {
 }
 
 func TestConsoleEncoderAndSharedShipper(t *testing.T) {
-	ctx := testContext(t)
+	ctx := testcollector.Context(t)
 	col := testcollector.Start(t, "tcp://127.0.0.1:0")
 	owner := openCore(t, col.Endpoint(), WithApp("a"))
 	cfg := zap.NewDevelopmentEncoderConfig()
@@ -169,7 +162,7 @@ func TestFatalEntryReachesTheCollector(t *testing.T) {
 		zap.New(core).Fatal("last words", zap.Int("code", 42))
 		os.Exit(4) // not reached
 	}
-	ctx := testContext(t)
+	ctx := testcollector.Context(t)
 	col := testcollector.Start(t, "tcp://127.0.0.1:0")
 	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^TestFatalEntryReachesTheCollector$")
 	cmd.Env = append(os.Environ(), "ZAPZMQ_FATAL_TO="+col.Endpoint())
@@ -187,7 +180,7 @@ func TestFatalEntryReachesTheCollector(t *testing.T) {
 // Per entry the core allocates nothing beyond what zap's ioCore does with
 // the same encoder writing to io.Discard.
 func TestAllocationsMatchZapsIOCore(t *testing.T) {
-	ctx := testContext(t)
+	ctx := testcollector.Context(t)
 	col := testcollector.Start(t, "tcp://127.0.0.1:0")
 	core := openCore(t, col.Endpoint())
 	drained := make(chan struct{})

@@ -20,7 +20,7 @@ func TestConfigOnlySink(t *testing.T) {
 		{"ipc console", "", "console"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			ctx := testContext(t)
+			ctx := testcollector.Context(t)
 			listen := tc.listen
 			if listen == "" {
 				listen = testcollector.IPC(t, "sink.sock")

@@ -23,6 +23,7 @@ import (
 
 	"github.com/zmqlog/zmqlog"
 	"github.com/zmqlog/zmqlog/internal/pyzmq"
+	"github.com/zmqlog/zmqlog/internal/testcollector"
 	"github.com/zmqlog/zmqlog/internal/zsock"
 	"github.com/zmqlog/zmqlog/slogzmq"
 	"github.com/zmqlog/zmqlog/zapzmq"
@@ -51,13 +52,6 @@ func TestMain(m *testing.M) {
 		}
 	}
 	os.Exit(code)
-}
-
-func testContext(t *testing.T) context.Context {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
-	t.Cleanup(cancel)
-	return ctx
 }
 
 // collectorProc is a running zmqcollect.
@@ -205,7 +199,7 @@ func subscribe(t testing.TB, endpoint string, topics ...string) *zsock.Subscribe
 // around one zmqcollect: everything is stored, errors reach both
 // subscribers, metrics count it all, SIGTERM leaves it all in the file.
 func TestCollectorEndToEnd(t *testing.T) {
-	ctx := testContext(t)
+	ctx := testcollector.Context(t)
 	pyzmq.Require(t)
 	c := startCollector(t, ctx)
 
@@ -377,7 +371,7 @@ say("sent")
 // SIGTERM while producers are sending: every entry the collector had
 // received is in the file when it exits.
 func TestSIGTERMUnderLoadLosesNothingReceived(t *testing.T) {
-	ctx := testContext(t)
+	ctx := testcollector.Context(t)
 	c := startCollector(t, ctx)
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
@@ -428,7 +422,7 @@ func TestSIGTERMUnderLoadLosesNothingReceived(t *testing.T) {
 }
 
 func TestBadFlagsAndBusyPorts(t *testing.T) {
-	ctx := testContext(t)
+	ctx := testcollector.Context(t)
 	runIt := func(args ...string) (int, string) {
 		cmd := exec.CommandContext(ctx, binary, args...)
 		cmd.Dir = t.TempDir()

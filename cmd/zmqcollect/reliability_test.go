@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/zmqlog/zmqlog"
+	"github.com/zmqlog/zmqlog/internal/testcollector"
 )
 
 // The collector is killed (SIGKILL) mid-stream and restarted: producers
@@ -20,7 +21,7 @@ import (
 // gaps by the second. That is bounded by what it received in one flush
 // interval (200ms) plus the save; the test allows half a second's worth.
 func TestCollectorKilledAndRestartedLosesNothingUncounted(t *testing.T) {
-	ctx := testContext(t)
+	ctx := testcollector.Context(t)
 	dir := t.TempDir()
 	pull := "ipc://" + filepath.Join(dir, "in.sock")
 	file := filepath.Join(dir, "store.jsonl")

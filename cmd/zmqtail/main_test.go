@@ -19,6 +19,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/zmqlog/zmqlog"
+	"github.com/zmqlog/zmqlog/internal/testcollector"
 	"github.com/zmqlog/zmqlog/internal/zsock"
 	"github.com/zmqlog/zmqlog/zapzmq"
 )
@@ -48,13 +49,6 @@ func TestMain(m *testing.M) {
 		}
 	}
 	os.Exit(code)
-}
-
-func testContext(t *testing.T) context.Context {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	t.Cleanup(cancel)
-	return ctx
 }
 
 // proc is a running binary whose output lines arrive on channels.
@@ -116,7 +110,7 @@ func waitLine(t *testing.T, ctx context.Context, ch chan string, re string) []st
 // zmqcollect → zmqtail --level error: errors (and worse) are printed,
 // filtered at the publisher, nothing else.
 func TestTailThroughTheCollector(t *testing.T) {
-	ctx := testContext(t)
+	ctx := testcollector.Context(t)
 	col := start(t, ctx, collectBin, "--pull", "tcp://127.0.0.1:0", "--pub", "tcp://127.0.0.1:0", "--file", "")
 	m := waitLine(t, ctx, col.stderr, `msg=collecting pull=(\S+) pub=(\S+)`)
 	pull, pub := m[1], m[2]
@@ -162,7 +156,7 @@ func TestTailThroughTheCollector(t *testing.T) {
 // Colors on a terminal, none in a pipe, none with NO_COLOR.
 func TestColorOnATerminalOnly(t *testing.T) {
 	run := func(t *testing.T, terminal bool, env ...string) string {
-		ctx := testContext(t)
+		ctx := testcollector.Context(t)
 		cmd := exec.CommandContext(ctx, tailBin, "--bind", "tcp://127.0.0.1:0")
 		cmd.Env = append(os.Environ(), env...)
 		errOut, _ := cmd.StderrPipe()
@@ -204,7 +198,7 @@ func TestColorOnATerminalOnly(t *testing.T) {
 }
 
 func TestBadFlagsExit2(t *testing.T) {
-	ctx := testContext(t)
+	ctx := testcollector.Context(t)
 	for _, tc := range []struct {
 		args []string
 		says string
@@ -228,7 +222,7 @@ func TestBadFlagsExit2(t *testing.T) {
 // connection state on stderr: connected, heartbeat missing, lost,
 // connected again after the publisher restarts.
 func TestMergedStreamsFiltersAndConnectionState(t *testing.T) {
-	ctx := testContext(t)
+	ctx := testcollector.Context(t)
 	dir, err := os.MkdirTemp("", "zt")
 	if err != nil {
 		t.Fatal(err)

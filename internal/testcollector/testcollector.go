@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/zmqlog/zmqlog/internal/zsock"
 	"github.com/zmqlog/zmqlog/wire"
@@ -105,4 +106,13 @@ func (c *Collector) ReceiveN(ctx context.Context, n int) []Entry {
 		c.t.Fatalf("received %d entries, want %d", len(out), n)
 	}
 	return out
+}
+
+// Context returns a context that bounds a test's waiting: it ends after
+// 90 seconds, or when the test does.
+func Context(t testing.TB) context.Context {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	t.Cleanup(cancel)
+	return ctx
 }
