@@ -441,8 +441,15 @@ func TestStateFileKeepsPositionsAcrossRestarts(t *testing.T) {
 	dir := t.TempDir()
 	state := filepath.Join(dir, "store.jsonl.state")
 	p := wire.Producer{Instance: 99, PID: 1, Host: "h", App: "restarts"}
+	// One connection per collector: batches on two connections may
+	// arrive in either order.
+	pushers := map[*running]*zsock.Pusher{}
 	send := func(c *running, first uint64, count int) {
-		push := dialPush(t, c.PullEndpoint())
+		push := pushers[c]
+		if push == nil {
+			push = dialPush(t, c.PullEndpoint())
+			pushers[c] = push
+		}
 		b := wire.AppendHeader(nil, p)
 		for range count {
 			b = wire.AppendEntry(b, "INFO", []byte(`{"m":1}`))
