@@ -184,6 +184,11 @@ func TestBlockWaitsForRoom(t *testing.T) {
 	col := testcollector.Start(t, ep)
 	col.ReceiveN(ctx, n)
 	<-done
+	// The collector can read a batch just before the writer's callback
+	// counts it as sent; Flush waits for that.
+	if err := s.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
 	if st := s.Stats(); st.Dropped != 0 || st.Sent != n {
 		t.Fatalf("stats %+v", st)
 	}
