@@ -10,7 +10,7 @@
 //	if err != nil {
 //		return err // only a malformed endpoint or option
 //	}
-//	defer s.Close() // flushes, waiting at most 5s
+//	defer s.Close() // flushes, waiting at most 5s; Shutdown(ctx) takes your deadline
 //	s.Ship("ERROR.checkout", []byte(`{"level":"error","msg":"payment declined"}`))
 //
 // # Delivery

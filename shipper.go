@@ -525,14 +525,23 @@ func (s *Shipper) waitingBeforeLocked(target uint64) int {
 // still waiting then are dropped and counted as closed, and the error says
 // how many. Ship after Close drops and counts. Close is idempotent.
 func (s *Shipper) Close() error {
+	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.closeTimeout)
+	defer cancel()
+	return s.Shutdown(ctx)
+}
+
+// Shutdown is Close with the caller's deadline instead of the close
+// timeout: it flushes until ctx ends, then closes. With a context that has
+// already ended it returns at once, dropping (and counting) what is still
+// queued. Only the first Close or Shutdown does the work; later calls
+// return its result.
+func (s *Shipper) Shutdown(ctx context.Context) error {
 	s.closeOnce.Do(func() {
 		s.mu.Lock()
 		s.closed = true
 		s.sealLocked()
 		s.mu.Unlock()
-		ctx, cancel := context.WithTimeout(context.Background(), s.cfg.closeTimeout)
 		err := s.Flush(ctx)
-		cancel()
 		s.cancel()
 		s.done.Wait()
 		s.push.Close() // reports what it still held through s.sent

@@ -13,6 +13,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/zmqlog/zmqlog/internal/testcollector"
+	"github.com/zmqlog/zmqlog/internal/zsock"
 )
 
 func TestMain(m *testing.M) {
@@ -386,5 +387,65 @@ func TestNewShipperRefusesBadInput(t *testing.T) {
 		if !strings.Contains(err.Error(), tc.says) {
 			t.Errorf("NewShipper(%q): %v, want it to say %s", tc.endpoint, err, tc.says)
 		}
+	}
+}
+
+// Shutdown with a context that has already ended returns at once, even
+// with a writer stuck on a collector that stopped reading and a write
+// timeout of an hour, and what it gave up is counted as closed.
+func TestShutdownWithExpiredContextReturnsAtOnce(t *testing.T) {
+	ctx := testcollector.Context(t)
+	ep := testcollector.IPC(t, "stalled.sock")
+	addr, err := zsock.ParseEndpoint(ep, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stalled, err := zsock.ListenPull(addr, zsock.Options{RecvQueue: 1}) // never read from
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stalled.Close()
+
+	s, err := NewShipper(ep, WithBudget(64<<20), WithWriteTimeout(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := []byte(strings.Repeat("s", 1000))
+	for range 40000 { // 40 MB: far more than the socket buffers hold
+		s.Ship("INFO", body)
+	}
+	// Wait until the connection is up and the writer has stopped making
+	// progress: some entries sent, most still queued.
+	for {
+		short, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
+		err := s.Flush(short)
+		cancel()
+		if err == nil {
+			t.Fatal("40 MB flushed into a collector that never reads")
+		}
+		if ctx.Err() != nil {
+			t.Fatal("the shipper never connected")
+		}
+		if st := s.Stats(); st.Sent > 0 {
+			break
+		}
+	}
+
+	expired, cancel := context.WithCancel(ctx)
+	cancel()
+	began := time.Now()
+	err = s.Shutdown(expired) // the test's own deadline catches a hang
+	took := time.Since(began)
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("Shutdown: %v, want the context's error", err)
+	}
+	st := s.Stats()
+	checkInvariant(t, st)
+	if st.Queued != 0 || st.DroppedClosed == 0 {
+		t.Fatalf("stats %+v: want nothing queued and the rest counted as closed", st)
+	}
+	t.Logf("Shutdown took %v; shipped %d, sent %d, dropped as closed %d", took, st.Shipped, st.Sent, st.DroppedClosed)
+	if err2 := s.Close(); err2 != err {
+		t.Fatalf("Close after Shutdown: %v, want %v", err2, err)
 	}
 }
