@@ -34,6 +34,7 @@ import (
 var binary string
 
 func TestMain(m *testing.M) {
+	runProducerIfAsked() // when this binary runs as a producer process
 	dir, err := os.MkdirTemp("", "zmqcollect")
 	if err != nil {
 		panic(err)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"path/filepath"
 	"strings"
@@ -110,5 +111,69 @@ func TestCollectorKilledAndRestartedLosesNothingUncounted(t *testing.T) {
 	}
 	if over := accounted - produced; float64(over) > rate/2 {
 		t.Fatalf("over-reported %d entries, more than half a second's worth (%.0f)", over, rate/2)
+	}
+}
+
+// Ten producer processes ship 100k entries each as fast as they can: the
+// store holds exactly the entries the producers report as sent, each
+// producer's in the order shipped, and the collector counts no gaps.
+func TestFloodOfProducerProcessesStoresExactlyWhatWasSent(t *testing.T) {
+	ctx := testcollector.Context(t)
+	c := startCollector(t, ctx)
+	const producers, entries = 10, 100000
+	procs := make([]*producerProc, producers)
+	for i := range procs {
+		procs[i] = startProducer(t, ctx, producerJob{Endpoint: c.pull, App: fmt.Sprint("flood", i), Entries: entries})
+	}
+	sent := map[string]uint64{}
+	var total producerReport
+	for _, p := range procs {
+		r := p.wait(t)
+		if r.Shipped != entries || r.Sent+r.Dropped != r.Shipped {
+			t.Fatalf("producer %s: %+v, want %d shipped, each sent or dropped", r.App, r, entries)
+		}
+		sent[r.App] = r.Sent
+		total.Shipped += r.Shipped
+		total.Sent += r.Sent
+		total.Dropped += r.Dropped
+		total.Slowest = max(total.Slowest, r.Slowest)
+		total.PeakRSSKiB = max(total.PeakRSSKiB, r.PeakRSSKiB)
+	}
+	// Everything sent has been written to the collector's connection;
+	// SIGTERM makes it store all it read before exiting.
+	collectorRSS := peakRSS(c.cmd.Process.Pid)
+	c.terminate(t, ctx)
+
+	// Rotated files ("store-<time>.jsonl") sort before the live one, oldest first.
+	files, _ := filepath.Glob(filepath.Join(filepath.Dir(c.file), "store*.jsonl"))
+	stored := map[string]uint64{}
+	last := map[string]int{}
+	for _, f := range files {
+		for _, line := range fileLines(t, f) {
+			var e struct {
+				App string
+				N   int
+			}
+			if err := json.Unmarshal([]byte(line), &e); err != nil {
+				t.Fatalf("stored line %q: %v", line, err)
+			}
+			if n, seen := last[e.App]; seen && e.N <= n {
+				t.Fatalf("%s: entry %d stored after %d", e.App, e.N, n)
+			}
+			last[e.App] = e.N
+			stored[e.App]++
+		}
+	}
+	var storedTotal uint64
+	for app, n := range sent {
+		if stored[app] != n {
+			t.Errorf("%s: stored %d entries, the producer reports %d sent", app, stored[app], n)
+		}
+		storedTotal += stored[app]
+	}
+	t.Logf("produced %d, sent %d, stored %d, dropped by producers %d, gaps %d; slowest Ship %v; peak RSS: collector %d MiB, producer %d MiB; %d store files",
+		total.Shipped, total.Sent, storedTotal, total.Dropped, c.stopped["gaps"], total.Slowest, collectorRSS>>20, total.PeakRSSKiB>>10, len(files))
+	if c.stopped["gaps"] != 0 || c.stopped["received"] != total.Sent {
+		t.Fatalf("collector stopped with %v, want %d received and no gaps", c.stopped, total.Sent)
 	}
 }
