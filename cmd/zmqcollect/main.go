@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/zmqlog/zmqlog/collector"
@@ -103,7 +104,10 @@ Flags:
 			return fmt.Errorf("zmqcollect: --metrics %s: %w", *metrics, err)
 		}
 		reg := prometheus.NewRegistry()
-		reg.MustRegister(c)
+		// The collector's own counters, and the Go runtime's and the
+		// process's (goroutines, heap, RSS, open fds) that operators
+		// watch beside them.
+		reg.MustRegister(c, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 		mux := http.NewServeMux()
 		mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 		srv = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
