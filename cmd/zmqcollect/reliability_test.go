@@ -12,6 +12,7 @@ import (
 
 	"github.com/zmqlog/zmqlog"
 	"github.com/zmqlog/zmqlog/internal/testcollector"
+	"github.com/zmqlog/zmqlog/internal/zsock"
 )
 
 // The collector is killed (SIGKILL) mid-stream and restarted: producers
@@ -175,5 +176,145 @@ func TestFloodOfProducerProcessesStoresExactlyWhatWasSent(t *testing.T) {
 		total.Shipped, total.Sent, storedTotal, total.Dropped, c.stopped["gaps"], total.Slowest, collectorRSS>>20, total.PeakRSSKiB>>10, len(files))
 	if c.stopped["gaps"] != 0 || c.stopped["received"] != total.Sent {
 		t.Fatalf("collector stopped with %v, want %d received and no gaps", c.stopped, total.Sent)
+	}
+}
+
+// slowSubscriberRun is one run of the slow-subscriber scenario: a paced
+// load into a collector with a normal subscriber and, if slow, a second
+// subscriber that never reads.
+type slowSubscriberRun struct {
+	stored, normalGot      int
+	subscriberDrops        float64
+	ingestRate, normalRate float64 // entries/s
+	peakRSS                int64
+}
+
+func runWithSlowSubscriber(t *testing.T, ctx context.Context, slow bool) slowSubscriberRun {
+	c := startCollector(t, ctx, "--file", "")
+	normal := subscribe(t, c.pub, "")
+	if slow {
+		ep, err := zsock.ParseEndpoint(c.pub, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Its reader stops after one message; then the kernel's buffers
+		// fill and the collector's queue for it overflows.
+		never := zsock.DialSub([]zsock.Endpoint{ep}, []string{""}, zsock.Options{RecvQueue: 1})
+		defer never.Close()
+	}
+	want := 1.0
+	if slow {
+		want = 2
+	}
+	for c.metric(t, "zmqlog_collector_subscribers") < want {
+		select {
+		case <-ctx.Done():
+			t.Fatal("subscribers did not connect")
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+	s, err := zmqlog.NewShipper(c.pull, zmqlog.WithApp("load"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	// Probe until the normal subscriber receives: then its subscription
+	// is in place at the collector.
+	probes := 0
+	for {
+		s.Ship("PROBE", []byte(`{"level":"probe"}`))
+		probes++
+		s.Flush(ctx)
+		short, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+		m, err := normal.Recv(short)
+		cancel()
+		if err == nil && string(m.Frames[0]) == "PROBE" {
+			break
+		}
+		if ctx.Err() != nil {
+			t.Fatal("the normal subscriber never received")
+		}
+	}
+
+	const entries = 200000
+	received := make(chan int)
+	go func() {
+		got := 0
+		for got < entries {
+			short, cancel := context.WithTimeout(ctx, 2*time.Second)
+			m, err := normal.Recv(short)
+			cancel()
+			if err != nil {
+				break // nothing for 2s: the rest is not coming
+			}
+			if string(m.Frames[0]) == "INFO" {
+				got++
+			}
+		}
+		received <- got
+	}()
+	began := time.Now()
+	line := []byte(`{"level":"info","msg":"steady load","pad":"` + strings.Repeat("x", 60) + `"}`)
+	for n := range entries {
+		s.Ship("INFO", line)
+		if n%2000 == 1999 {
+			// A steady 100-200k entries/s, which one subscriber keeps up with: the
+			// point is what a second, stuck one costs, not the ceiling.
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	if err := s.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if st := s.Stats(); st.Dropped != 0 {
+		t.Fatalf("the producer dropped %d entries: the collector did not keep up with a steady load", st.Dropped)
+	}
+	for c.metric(t, "zmqlog_collector_entries_received_total") < float64(probes+entries) {
+		select {
+		case <-ctx.Done():
+			t.Fatal("the load did not arrive")
+		case <-time.After(time.Millisecond):
+		}
+	}
+	ingest := time.Since(began)
+	got := <-received
+	normalTook := time.Since(began)
+	r := slowSubscriberRun{
+		normalGot:       got,
+		subscriberDrops: c.metric(t, `zmqlog_collector_entries_dropped_total{reason="subscriber_queue_full"}`),
+		ingestRate:      entries / ingest.Seconds(),
+		normalRate:      float64(got) / normalTook.Seconds(),
+		peakRSS:         peakRSS(c.cmd.Process.Pid),
+	}
+	c.terminate(t, ctx)
+	return r
+}
+
+// A subscriber that never reads costs only itself: beside it, the normal
+// subscriber still gets every entry and ingest keeps its pace, compared
+// with a run without it; the stuck one's misses are counted, and the
+// collector's memory stays bounded by its per-subscriber queue.
+func TestSlowSubscriberCostsOnlyItself(t *testing.T) {
+	ctx := testcollector.Context(t)
+	without := runWithSlowSubscriber(t, ctx, false)
+	with := runWithSlowSubscriber(t, ctx, true)
+	for _, r := range []struct {
+		name string
+		slowSubscriberRun
+	}{{"without the slow subscriber", without}, {"with it", with}} {
+		t.Logf("%s: ingest %.0f entries/s, normal subscriber got %d at %.0f entries/s, subscriber drops %.0f, collector peak RSS %d MiB",
+			r.name, r.ingestRate, r.normalGot, r.normalRate, r.subscriberDrops, r.peakRSS>>20)
+	}
+	if without.normalGot != 200000 || without.subscriberDrops != 0 {
+		t.Fatalf("without a slow subscriber the normal one got %d of 200000, %.0f dropped: the load is too fast for this machine", without.normalGot, without.subscriberDrops)
+	}
+	if with.normalGot != 200000 {
+		t.Fatalf("beside a slow subscriber the normal one got %d of 200000", with.normalGot)
+	}
+	if with.subscriberDrops == 0 {
+		t.Fatal("the slow subscriber missed nothing: it was not slow")
+	}
+	if with.peakRSS > 64<<20 {
+		t.Fatalf("collector peak RSS %d MiB beside a stuck subscriber, want at most 64", with.peakRSS>>20)
 	}
 }
