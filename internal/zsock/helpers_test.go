@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"go.uber.org/goleak"
+
+	"github.com/zmqlog/zmqlog/internal/zmtpraw"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -140,39 +142,19 @@ func dialRaw(t *testing.T, endpoint string) *rawPeer {
 	return &rawPeer{t: t, nc: nc}
 }
 
-func greetingBytes() []byte {
-	g := make([]byte, greetingSize)
-	g[0], g[9], g[10], g[11] = 0xFF, 0x7F, 3, 0
-	copy(g[12:], "NULL")
-	return g
-}
-
-func readyBody(props ...string) []byte {
-	b := []byte("\x05READY")
-	for i := 0; i+1 < len(props); i += 2 {
-		b = append(b, byte(len(props[i])))
-		b = append(b, props[i]...)
-		b = binary.BigEndian.AppendUint32(b, uint32(len(props[i+1])))
-		b = append(b, props[i+1]...)
-	}
-	return b
-}
+// The raw peer's bytes come from zmtpraw, shared with the collector's
+// hostile-peer tests.
+var (
+	greetingBytes = zmtpraw.Greeting
+	readyBody     = zmtpraw.Ready
+	frame         = zmtpraw.Frame
+)
 
 func (r *rawPeer) write(b []byte) {
 	r.t.Helper()
 	if _, err := r.nc.Write(b); err != nil {
 		r.t.Fatalf("raw write: %v", err)
 	}
-}
-
-func frame(flags byte, body []byte) []byte {
-	if len(body) > 255 {
-		h := make([]byte, 9, 9+len(body))
-		h[0] = flags | flagLong
-		binary.BigEndian.PutUint64(h[1:], uint64(len(body)))
-		return append(h, body...)
-	}
-	return append([]byte{flags, byte(len(body))}, body...)
 }
 
 // handshake completes a NULL handshake as the given socket type.

@@ -3,10 +3,11 @@ package zsock
 import (
 	"bytes"
 	"context"
-	"encoding/binary"
 	"errors"
 	"testing"
 	"time"
+
+	"github.com/zmqlog/zmqlog/internal/zmtpraw"
 )
 
 // sendSome pushes n messages through a fresh pusher and checks they all
@@ -28,11 +29,7 @@ func sendSome(t *testing.T, ctx context.Context, pull *Puller, n int) {
 }
 
 func TestListenerDropsHostilePeersAndServesOthers(t *testing.T) {
-	longFrame := func(flags byte, size uint64) []byte {
-		b := []byte{flags | flagLong, 0, 0, 0, 0, 0, 0, 0, 0}
-		binary.BigEndian.PutUint64(b[1:], size)
-		return b
-	}
+	longFrame := zmtpraw.LongHeader
 	cases := []struct {
 		name    string
 		send    func(r *rawPeer)
