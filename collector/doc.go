@@ -42,8 +42,11 @@
 // # Limits
 //
 // A peer that does not complete a ZMTP handshake in 5s, sends a message
-// over MaxMessageSize, or breaks the protocol is disconnected and counted;
-// everyone else is served meanwhile. The collector remembers at most
+// over MaxMessageSize, or breaks the protocol is disconnected and counted
+// (Stats.ProducerPeers and SubscriberPeers; the metric
+// zmqlog_collector_peers_rejected_total by port and reason); everyone else
+// is served meanwhile. A subscriber that sends data other than
+// subscriptions is ignored and counted, as libzmq does. The collector remembers at most
 // 10000 producer streams (least recently seen forgotten first), so forged
 // identities cannot grow its memory. Its receive queue holds 16 messages;
 // beyond that TCP pushes back on producers, whose shippers drop and count.

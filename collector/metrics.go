@@ -27,7 +27,7 @@ var (
 	descLive        = desc("live_producers", "Producers heard from in the last minute.")
 	descSubs        = desc("subscribers", "Subscribers connected.")
 	descConns       = desc("connections", "Producer connections open.")
-	descPeers       = desc("peers_rejected_total", "Peers dropped, by reason.", "reason")
+	descPeers       = desc("peers_rejected_total", "Peers dropped, by port (pull, pub) and reason.", "port", "reason")
 	descBatch       = desc("batch_entries", "Entries per batch received.")
 )
 
@@ -79,11 +79,16 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	gauge(descLive, float64(st.LiveProducers))
 	gauge(descSubs, float64(st.Subscribers))
 	gauge(descConns, float64(st.Connections))
-	counter(descPeers, st.HandshakeFailed, "handshake")
-	counter(descPeers, st.Oversized, "oversized")
-	counter(descPeers, st.PeerMalformed, "malformed")
-	counter(descPeers, st.Panics, "codec_panic")
-	counter(descPeers, st.OverLimit, "over_limit")
+	for _, port := range []struct {
+		name string
+		r    RejectedPeers
+	}{{"pull", st.ProducerPeers}, {"pub", st.SubscriberPeers}} {
+		counter(descPeers, port.r.HandshakeFailed, port.name, "handshake")
+		counter(descPeers, port.r.Oversized, port.name, "oversized")
+		counter(descPeers, port.r.Malformed, port.name, "malformed")
+		counter(descPeers, port.r.Panics, port.name, "codec_panic")
+		counter(descPeers, port.r.OverLimit, port.name, "over_limit")
+	}
 	buckets := map[float64]uint64{}
 	var cum, total uint64
 	for i, b := range BatchSizeBuckets {

@@ -3,6 +3,8 @@ package collector
 import (
 	"sync/atomic"
 	"time"
+
+	"github.com/zmqlog/zmqlog/internal/zsock"
 )
 
 // Stats is a snapshot of what a collector has seen.
@@ -36,18 +38,36 @@ type Stats struct {
 	// Producers has each producer the collector remembers.
 	LiveProducers int
 	Producers     []ProducerStats
-	// Connections counts producer connections open now; the rest count
-	// peers dropped: no ZMTP handshake, a message over the size limit,
-	// other protocol errors, a codec panic (contained), too many
-	// connections.
-	Connections                                       int64
-	HandshakeFailed, Oversized, PeerMalformed, Panics uint64
-	OverLimit                                         uint64
+	// Connections counts producer connections open now.
+	Connections int64
+	// ProducerPeers and SubscriberPeers count the peers dropped on the
+	// PULL and the PUB port.
+	ProducerPeers, SubscriberPeers RejectedPeers
 	// BatchSizes counts batches by entries per batch, bucketed by
 	// BatchSizeBuckets.
 	BatchSizes    [len(BatchSizeBuckets) + 1]uint64
 	BatchEntrySum uint64
 	Uptime        time.Duration
+}
+
+// RejectedPeers counts the peers a port dropped, by reason.
+type RejectedPeers struct {
+	// HandshakeFailed: no complete ZMTP handshake in time (silence,
+	// garbage, a wrong socket type, malformed metadata).
+	HandshakeFailed uint64
+	// Oversized: a message announced over the size limit.
+	Oversized uint64
+	// Malformed: other protocol errors after the handshake.
+	Malformed uint64
+	// Panics: the ZMTP codec panicked on the peer's bytes (contained to
+	// that connection).
+	Panics uint64
+	// OverLimit: turned away at the connection limit.
+	OverLimit uint64
+}
+
+func rejectedPeers(ls zsock.ListenerStats) RejectedPeers {
+	return RejectedPeers{ls.HandshakeFailed, ls.Oversized, ls.Malformed, ls.Panics, ls.OverLimit}
 }
 
 // BatchSizeBuckets are the upper bounds of Stats.BatchSizes' buckets; the
@@ -86,11 +106,11 @@ func (c *Collector) Stats() Stats {
 	}
 	st.BatchEntrySum = c.batchHis.sum.Load()
 	ls := c.pull.Stats()
-	st.Connections, st.HandshakeFailed, st.Oversized, st.PeerMalformed, st.Panics, st.OverLimit =
-		ls.Active, ls.HandshakeFailed, ls.Oversized, ls.Malformed, ls.Panics, ls.OverLimit
+	st.Connections, st.ProducerPeers = ls.Active, rejectedPeers(ls)
 	if c.pub != nil {
 		ps := c.pub.Stats()
 		st.Subscribers, st.SubscriberDropped = len(ps.Subscribers), ps.Dropped
+		st.SubscriberPeers = rejectedPeers(ps.ListenerStats)
 	}
 	c.mu.Lock()
 	st.Gaps = c.streams.gaps
