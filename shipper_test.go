@@ -2,9 +2,11 @@ package zmqlog
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -447,5 +449,76 @@ func TestShutdownWithExpiredContextReturnsAtOnce(t *testing.T) {
 	t.Logf("Shutdown took %v; shipped %d, sent %d, dropped as closed %d", took, st.Shipped, st.Sent, st.DroppedClosed)
 	if err2 := s.Close(); err2 != err {
 		t.Fatalf("Close after Shutdown: %v, want %v", err2, err)
+	}
+}
+
+// A million entries with no collector: every Ship returns promptly (the
+// slowest call is logged; BenchmarkShipNoCollector reports percentiles),
+// the heap grows by no more than the budget's worth, drops are counted by
+// level with no error lost, and once a collector starts, what was queued
+// arrives in the order shipped.
+func TestMillionEntriesWithNoCollectorStayInBudget(t *testing.T) {
+	ctx := testcollector.Context(t)
+	ep := testcollector.IPC(t, "million.sock")
+	const budget = 8 << 20
+	s := newShipper(t, ep, WithBudget(budget), WithReconnect(10*time.Millisecond, 20*time.Millisecond))
+	levels := [...]string{"DEBUG", "INFO", "INFO", "WARN"}
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	const n = 1000000
+	var slowest time.Duration
+	buf := make([]byte, 0, 128)
+	for i := range n {
+		level := levels[i%len(levels)]
+		if i%100 == 0 {
+			level = "ERROR"
+		}
+		buf = fmt.Appendf(buf[:0], `{"level":%q,"n":%d,"msg":"no collector yet, the app goes on"}`, level, i)
+		began := time.Now()
+		s.Ship(level, buf)
+		slowest = max(slowest, time.Since(began))
+	}
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	st := s.Stats()
+	checkInvariant(t, st)
+	growth := int64(after.HeapAlloc) - int64(before.HeapAlloc)
+	t.Logf("1M entries: slowest Ship %v; queued %d (%d bytes), dropped %d %v; heap grew %d KiB against a %d KiB budget",
+		slowest, st.Queued, st.QueuedBytes, st.Dropped, st.DroppedByLevel, growth>>10, budget>>10)
+	if st.QueuedBytes > budget || growth > budget+budget/2 {
+		t.Fatalf("queued %d bytes, heap grew %d: the budget is %d", st.QueuedBytes, growth, budget)
+	}
+	var byLevel uint64
+	for _, d := range st.DroppedByLevel {
+		byLevel += d
+	}
+	if st.Dropped == 0 || byLevel != st.Dropped || st.DroppedByLevel["ERROR"] != 0 {
+		t.Fatalf("dropped %d, by level %v: want drops, all counted by level, no error among them", st.Dropped, st.DroppedByLevel)
+	}
+
+	col := testcollector.Start(t, ep)
+	last, errorsSeen := -1, 0
+	for _, e := range col.ReceiveN(ctx, st.Queued) {
+		var got struct {
+			Level string
+			N     int
+		}
+		if err := json.Unmarshal([]byte(e.Data), &got); err != nil {
+			t.Fatal(err)
+		}
+		if got.N <= last {
+			t.Fatalf("entry %d arrived after %d", got.N, last)
+		}
+		last = got.N
+		if got.Level == "ERROR" {
+			errorsSeen++
+		}
+	}
+	if errorsSeen != n/100 {
+		t.Fatalf("%d errors arrived, want all %d", errorsSeen, n/100)
+	}
+	if err := s.Flush(ctx); err != nil {
+		t.Fatal(err)
 	}
 }
