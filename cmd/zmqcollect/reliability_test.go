@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -316,5 +317,102 @@ func TestSlowSubscriberCostsOnlyItself(t *testing.T) {
 	}
 	if with.peakRSS > 64<<20 {
 		t.Fatalf("collector peak RSS %d MiB beside a stuck subscriber, want at most 64", with.peakRSS>>20)
+	}
+}
+
+// Two collectors share a producer's load; one is killed (SIGKILL). While
+// both live no entry is stored twice; once the producer has noticed the
+// death, every entry goes to the survivor. What the dead one had read but
+// not yet stored is the only loss, and scenario 2's state file is what
+// counts it when that collector comes back.
+func TestTwoCollectorsOneKilledNoDuplicatesSurvivorGetsTheRest(t *testing.T) {
+	ctx := testcollector.Context(t)
+	a := startCollector(t, ctx, "--pub", "")
+	b := startCollector(t, ctx, "--pub", "")
+	s, err := zmqlog.NewShipper(a.pull+","+b.pull, zmqlog.WithApp("two"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	// The producer ships a steady stream until told to stop; shipped is
+	// how many entries it has shipped so far, numbered 0, 1, ...
+	var shipped atomic.Int64
+	stop := make(chan struct{})
+	stopped := make(chan struct{})
+	go func() {
+		defer close(stopped)
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			s.Ship("INFO", []byte(fmt.Sprintf(`{"level":"info","n":%d}`, i)))
+			shipped.Store(int64(i + 1))
+			if i%1000 == 999 {
+				time.Sleep(time.Millisecond) // a steady load, so both collectors get a share
+			}
+		}
+	}()
+	waitFor := func(what string, cond func() bool) {
+		for !cond() {
+			select {
+			case <-ctx.Done():
+				t.Fatal(what)
+			case <-time.After(time.Millisecond):
+			}
+		}
+	}
+	waitFor("the load did not reach both collectors", func() bool {
+		return a.metric(t, "zmqlog_collector_entries_received_total") > 50000 && b.metric(t, "zmqlog_collector_entries_received_total") > 50000
+	})
+	a.cmd.Process.Kill() // mid-stream
+	<-a.done
+	a.done = nil
+	waitFor("the producer did not notice the collector's death", func() bool { return !s.Stats().Endpoints[0].Connected })
+	noticed := int(shipped.Load()) // entries numbered from here on were shipped after the producer noticed
+	waitFor("the producer stalled", func() bool { return int(shipped.Load()) >= noticed+100000 })
+	close(stop)
+	<-stopped
+	n := int(shipped.Load())
+	if err := s.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	st := s.Stats()
+	b.terminate(t, ctx)
+
+	numbers := func(p *collectorProc) map[int]bool {
+		files, _ := filepath.Glob(filepath.Join(filepath.Dir(p.file), "store*.jsonl"))
+		out := map[int]bool{}
+		for _, f := range files {
+			for _, l := range fileLines(t, f) {
+				var e struct{ N int }
+				if err := json.Unmarshal([]byte(l), &e); err != nil {
+					t.Fatalf("stored line %q: %v", l, err)
+				}
+				out[e.N] = true
+			}
+		}
+		return out
+	}
+	inA, inB := numbers(a), numbers(b)
+	lost := 0
+	for i := range n {
+		switch {
+		case inA[i] && inB[i]:
+			t.Fatalf("entry %d stored by both collectors", i)
+		case i >= noticed && !inB[i]:
+			t.Fatalf("entry %d, shipped after the producer noticed, is not at the survivor", i)
+		case !inA[i] && !inB[i]:
+			lost++
+		}
+	}
+	t.Logf("produced %d (%d before the producer noticed the kill, %d after), sent %d, dropped %d; stored: killed collector %d, survivor %d; lost with the killed one %d",
+		n, noticed, n-noticed, st.Sent, st.Dropped, len(inA), len(inB), lost)
+	if st.Sent+st.Dropped != uint64(n) {
+		t.Fatalf("producer stats %+v for %d entries", st, n)
+	}
+	if len(inA) == 0 || len(inB) == 0 {
+		t.Fatalf("the load was not shared: %d and %d", len(inA), len(inB))
 	}
 }
