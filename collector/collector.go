@@ -111,7 +111,9 @@ func (c *Collector) PubEndpoint() string {
 	return c.pub.Endpoint()
 }
 
-// Run collects until ctx ends. Then it stops accepting, handles every
+// Run collects until ctx ends. Then it drains: it goes on reading what
+// producers have already written, until the connections are quiet for
+// drainIdle or Config.Drain passes. Then it stops accepting, handles every
 // message already read, writes the store out and closes everything; what
 // was received is in the store when Run returns.
 func (c *Collector) Run(ctx context.Context) error {
@@ -120,6 +122,20 @@ func (c *Collector) Run(ctx context.Context) error {
 	var err error
 	for {
 		m, rerr := c.pull.Recv(ctx)
+		if rerr != nil {
+			break
+		}
+		c.handle(m)
+	}
+	// Drain: entries producers wrote before they stopped (say, just
+	// before their own shutdown) sit in socket buffers; closing now would
+	// lose them with nobody to count them, as no later batch of theirs
+	// would reveal the gap.
+	deadline := time.Now().Add(c.cfg.Drain)
+	for time.Now().Before(deadline) {
+		dctx, cancel := context.WithTimeout(context.Background(), min(drainIdle, time.Until(deadline)))
+		m, rerr := c.pull.Recv(dctx)
+		cancel()
 		if rerr != nil {
 			break
 		}
@@ -153,6 +169,11 @@ func (c *Collector) Run(ctx context.Context) error {
 	}
 	return err
 }
+
+// drainIdle is how long the connections must be quiet for a drain to end
+// before Config.Drain: well above a shipper's 5ms linger. A variable for
+// the test that needs it longer on a loaded machine.
+var drainIdle = 100 * time.Millisecond
 
 // flushAndSave writes the store out and then, if producer positions
 // changed, the state file, from a snapshot taken under the store's lock:

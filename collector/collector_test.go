@@ -494,3 +494,50 @@ func TestDamagedStateFileStartsAfresh(t *testing.T) {
 		t.Fatalf("stats %+v", st)
 	}
 }
+
+// Entries producers send just as the collector is told to stop are still
+// stored: Run drains its connections before closing them. With the drain
+// turned off they are lost, which is why it exists.
+func TestStopDrainsWhatProducersSendMeanwhile(t *testing.T) {
+	defer func(idle time.Duration) { drainIdle = idle }(drainIdle)
+	drainIdle = time.Second // room for a loaded machine between stop and send
+	for _, drain := range []time.Duration{0, -1} {
+		t.Run(fmt.Sprint("drain=", drain), func(t *testing.T) {
+			ctx := testcollector.Context(t)
+			c, err := New(Config{Pull: "tcp://127.0.0.1:0", NoPub: true, File: filepath.Join(t.TempDir(), "store.jsonl"), Drain: drain})
+			if err != nil {
+				t.Fatal(err)
+			}
+			runCtx, stop := context.WithCancel(ctx)
+			done := make(chan error, 1)
+			go func() { done <- c.Run(runCtx) }()
+			s := ship(t, c.PullEndpoint(), zmqlog.WithReconnect(time.Hour, time.Hour))
+			s.Ship("INFO", []byte(`{"level":"info","msg":"connected"}`))
+			waitFor(t, ctx, "the first entry", func() bool { return c.Stats().Received == 1 })
+
+			stop()
+			for range 10000 {
+				s.Ship("INFO", []byte(`{"level":"info","msg":"sent as the collector stops"}`))
+			}
+			short, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
+			s.Flush(short)
+			cancel()
+			if err := <-done; err != nil {
+				t.Fatal(err)
+			}
+			s.Shutdown(short) // expired: what could not go is dropped, at once
+			sent, st := s.Stats().Sent, c.Stats()
+			t.Logf("sent %d, received %d, stored %d", sent, st.Received, st.Stored)
+			if st.Stored != st.Received {
+				t.Fatalf("received %d, stored %d", st.Received, st.Stored)
+			}
+			lossless := sent == 10001 && st.Received == sent
+			if drain >= 0 && !lossless {
+				t.Fatalf("sent %d of 10001, the collector received %d", sent, st.Received)
+			}
+			if drain < 0 && lossless {
+				t.Fatal("without a drain nothing was lost: the test does not exercise the drain")
+			}
+		})
+	}
+}

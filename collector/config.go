@@ -48,6 +48,10 @@ type Config struct {
 	// Heartbeat is how often the collector publishes its stats on the
 	// heartbeat topic. Default 1s.
 	Heartbeat time.Duration
+	// Drain bounds how long Run goes on reading, once its context ends,
+	// what producers have already written; it stops sooner when nothing
+	// arrives for 100ms. Default 2s; negative: stop at once.
+	Drain time.Duration
 	// FlushInterval is how often the store's buffer is written out.
 	// Default 200ms.
 	FlushInterval time.Duration
@@ -97,6 +101,9 @@ func (c *Config) applyDefaults() (endpoints, error) {
 	}
 	if c.FlushInterval <= 0 {
 		c.FlushInterval = 200 * time.Millisecond
+	}
+	if c.Drain == 0 {
+		c.Drain = 2 * time.Second
 	}
 	if c.Log == nil {
 		c.Log = slog.New(slog.DiscardHandler)

@@ -8,6 +8,11 @@
 //	}
 //	err = c.Run(ctx) // until ctx ends; then everything received is stored
 //
+// When ctx ends, Run first drains: it keeps reading what producers have
+// already written (up to Config.Drain, 2s, or until 100ms pass quiet),
+// because entries left in socket buffers would be lost with nobody able
+// to count them.
+//
 // # What is stored and published
 //
 // Each entry is stored as one line, exactly as the producer encoded it

@@ -47,14 +47,16 @@ func run(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Writ
 	fs.IntVar(&cfg.MaxAgeDays, "max-age", 0, "days to keep rotated files (0 keeps them)")
 	fs.BoolVar(&cfg.Compress, "compress", false, "gzip rotated files")
 	fs.IntVar(&cfg.SubscriberQueue, "subscriber-queue", 10000, "messages a subscriber may have waiting before it misses some")
+	fs.DurationVar(&cfg.Drain, "drain", 2*time.Second, "on SIGTERM, keep reading what producers already sent for at most this long (less once 100ms pass quiet); 0 stops at once")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), `Usage: zmqcollect [flags]
 
 Receives log entries from zmqlog producers and any ZeroMQ PUSH, stores them
 one per line, and re-publishes each as [topic, entry] with its level as
 the topic (subscribe to "ERROR" for errors). Publishes its stats every
-second on the topic %q. Stops cleanly on SIGINT or SIGTERM, with
-everything received written to the store.
+second on the topic %q. Stops cleanly on SIGINT or SIGTERM: it first
+reads what producers have already sent (--drain), then writes everything
+received to the store.
 
 Flags:
 `, collector.HeartbeatTopic)
@@ -73,6 +75,12 @@ Flags:
 		if bad.v < 0 {
 			return cli.Usage(fmt.Errorf("zmqcollect: --%s %d: must not be negative", bad.name, bad.v))
 		}
+	}
+	switch {
+	case cfg.Drain < 0:
+		return cli.Usage(fmt.Errorf("zmqcollect: --drain %v: must not be negative", cfg.Drain))
+	case cfg.Drain == 0:
+		cfg.Drain = -1 // Config's zero means its default
 	}
 	cfg.File, cfg.NoFile = *file, *file == ""
 	cfg.StateFile = *state
