@@ -354,6 +354,8 @@ func runCollector(ctx context.Context, dir string) error {
 		Pub:       "tcp://127.0.0.1:0",
 		File:      dir + "/soak.jsonl",
 		StateFile: dir + "/soak.jsonl.state",
+		// A flood writes gigabytes a minute: keep the last few files only.
+		MaxBackups: 3,
 	})
 	if err != nil {
 		return err
