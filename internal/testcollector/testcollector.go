@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"go.uber.org/goleak"
+
 	"github.com/zmqlog/zmqlog/internal/zsock"
 	"github.com/zmqlog/zmqlog/wire"
 )
@@ -109,9 +111,18 @@ func (c *Collector) ReceiveN(ctx context.Context, n int) []Entry {
 }
 
 // Context returns a context that bounds a test's waiting: it ends after
-// 90 seconds, or when the test does.
+// 90 seconds, or when the test does. It also checks, after the test and
+// all its cleanups, that the test left no goroutine behind (goleak),
+// besides lumberjack's file mill, which its Close does not stop.
 func Context(t testing.TB) context.Context {
 	t.Helper()
+	if tt, ok := t.(*testing.T); ok {
+		// Registered first, so it runs after every other cleanup.
+		before := goleak.IgnoreCurrent()
+		tt.Cleanup(func() {
+			goleak.VerifyNone(tt, before, goleak.IgnoreTopFunction("gopkg.in/natefinch/lumberjack%2ev2.(*Logger).millRun"))
+		})
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	t.Cleanup(cancel)
 	return ctx
