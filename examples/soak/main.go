@@ -71,6 +71,7 @@ func main() {
 type producerStats struct {
 	Shipped, Sent, Dropped uint64
 	Final                  bool
+	PeakRSSKiB             int64 // in the final report
 }
 
 // collectorStats is what the collector child prints after it stopped.
@@ -217,7 +218,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		if err := p.cmd.Wait(); err != nil {
 			return fmt.Errorf("producer %d: %w", i, err)
 		}
-		producerPeak = append(producerPeak, mib(maxRSSKiB(p.cmd)))
+		producerPeak = append(producerPeak, mib(st.PeakRSSKiB))
 		total.Shipped += st.Shipped
 		total.Sent += st.Sent
 		total.Dropped += st.Dropped
@@ -308,14 +309,6 @@ func residentKiB(pid int, field string) int64 {
 	return -1
 }
 
-// maxRSSKiB is an exited child's peak RSS.
-func maxRSSKiB(cmd *exec.Cmd) int64 {
-	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
-		return ru.Maxrss
-	}
-	return -1
-}
-
 func mib(kib int64) string {
 	if kib < 0 {
 		return "-"
@@ -378,7 +371,12 @@ func runProducer(ctx context.Context, pull, app string, rate int) error {
 	enc := json.NewEncoder(os.Stdout)
 	report := func(final bool) {
 		st := core.Shipper().Stats()
-		enc.Encode(producerStats{Shipped: st.Shipped, Sent: st.Sent, Dropped: st.Dropped, Final: final})
+		ps := producerStats{Shipped: st.Shipped, Sent: st.Sent, Dropped: st.Dropped, Final: final}
+		if final {
+			// Its own peak: a child's ru_maxrss can carry its parent's.
+			ps.PeakRSSKiB = residentKiB(os.Getpid(), "VmHWM")
+		}
+		enc.Encode(ps)
 	}
 	// Reports come five times a second, so the parent's once-a-second
 	// line is at most 200ms behind.
