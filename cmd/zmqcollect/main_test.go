@@ -403,7 +403,9 @@ func TestSIGTERMUnderLoadLosesNothingReceived(t *testing.T) {
 		case <-time.After(10 * time.Millisecond):
 		}
 	}
-	c.terminate(t, ctx)
+	began := time.Now()
+	c.terminate(t, ctx) // under a load that never quiets: drains for --drain (2s), then stops
+	took := time.Since(began)
 	close(stop)
 	wg.Wait()
 	// The store may have rotated (100 MB by default): count every file.
@@ -417,6 +419,7 @@ func TestSIGTERMUnderLoadLosesNothingReceived(t *testing.T) {
 			n++
 		}
 	}
+	t.Logf("SIGTERM to exit %v; received %d, stored %d, lines in %d files %d", took, c.stopped["received"], c.stopped["stored"], len(files), n)
 	if uint64(n) != c.stopped["received"] || c.stopped["stored"] != c.stopped["received"] {
 		t.Fatalf("%d files hold %d lines; collector received %d, stored %d", len(files), n, c.stopped["received"], c.stopped["stored"])
 	}
