@@ -173,6 +173,20 @@ func (h *Handler) Flush(ctx context.Context) error {
 	return nil
 }
 
+// Shutdown is Close with the caller's deadline instead of FlushTimeout:
+// it flushes until ctx ends, then closes the shipper if NewHandler created
+// it; with a context that has already ended it returns at once, counting
+// what was still queued as dropped. Derived handlers only flush.
+func (h *Handler) Shutdown(ctx context.Context) error {
+	if !h.c.owned {
+		return h.Flush(ctx)
+	}
+	if err := h.c.ship.Shutdown(ctx); err != nil {
+		return fmt.Errorf("slogzmq: %w", err)
+	}
+	return nil
+}
+
 // Close flushes, waiting at most Options.FlushTimeout, and closes the
 // shipper if NewHandler created it. Handlers derived with WithAttrs and
 // WithGroup share the shipper: close the one NewHandler returned, once.

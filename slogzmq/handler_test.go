@@ -325,3 +325,21 @@ func TestNewHandlerRefusesABadEndpoint(t *testing.T) {
 	}
 
 }
+
+// Shutdown with an expired context returns at once, even with records
+// queued for a collector that is not there, and counts them as dropped.
+func TestShutdownWithExpiredContext(t *testing.T) {
+	h, err := NewHandler(testcollector.IPC(t, "absent.sock"), &Options{FlushTimeout: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	slog.New(h).Info("queued, never sent")
+	expired, cancel := context.WithCancel(testcollector.Context(t))
+	cancel()
+	if err := h.Shutdown(expired); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Shutdown: %v, want the context's error", err)
+	}
+	if st := h.Shipper().Stats(); st.DroppedClosed != 1 || st.Queued != 0 {
+		t.Fatalf("stats %+v: want the record counted as dropped at close", st)
+	}
+}

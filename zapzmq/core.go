@@ -195,6 +195,24 @@ func (c *Core) Close() error {
 	return c.ship.Close()
 }
 
+// Shutdown is Close with the caller's deadline instead of the sync
+// timeout: it flushes until ctx ends, then closes the shipper if NewCore
+// created it; with a context that has already ended it returns at once,
+// counting what was still queued as dropped. Cores made by With only
+// flush.
+func (c *Core) Shutdown(ctx context.Context) error {
+	var err error
+	if c.owned {
+		err = c.ship.Shutdown(ctx)
+	} else {
+		err = c.ship.Flush(ctx)
+	}
+	if err != nil {
+		return fmt.Errorf("zapzmq: %w", err)
+	}
+	return nil
+}
+
 // levelTopics holds the topic string of each zap level, made once.
 type levelTopics struct {
 	app   string

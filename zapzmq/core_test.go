@@ -206,3 +206,21 @@ func TestAllocationsMatchZapsIOCore(t *testing.T) {
 		t.Fatalf("%v allocations per entry, zap's ioCore to io.Discard makes %v", got, base)
 	}
 }
+
+// Shutdown with an expired context returns at once, even with entries
+// queued for a collector that is not there, and counts them as dropped.
+func TestShutdownWithExpiredContext(t *testing.T) {
+	core, err := NewCore(testcollector.IPC(t, "absent.sock"), WithShipperOptions(zmqlog.WithCloseTimeout(time.Hour)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	zap.New(core).Info("queued, never sent")
+	expired, cancel := context.WithCancel(testcollector.Context(t))
+	cancel()
+	if err := core.Shutdown(expired); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Shutdown: %v, want the context's error", err)
+	}
+	if st := core.Shipper().Stats(); st.DroppedClosed != 1 || st.Queued != 0 {
+		t.Fatalf("stats %+v: want the entry counted as dropped at close", st)
+	}
+}
