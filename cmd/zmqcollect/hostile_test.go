@@ -80,6 +80,7 @@ func TestHostilePeersCannotStopDelivery(t *testing.T) {
 	baseGoroutines := c.metric(t, "go_goroutines")
 
 	// The normal producer: a steady stream for as long as the attack lasts.
+	var slowest slowestCall
 	attackOver := make(chan struct{})
 	produced := make(chan int)
 	go func() {
@@ -94,7 +95,7 @@ func TestHostilePeersCannotStopDelivery(t *testing.T) {
 			default:
 			}
 			for range 250 {
-				s.Ship("INFO", line)
+				slowest.ship(s, "INFO", line)
 			}
 			n += 250
 			time.Sleep(5 * time.Millisecond) // a steady load, not a flood
@@ -286,8 +287,8 @@ func TestHostilePeersCannotStopDelivery(t *testing.T) {
 	st := s.Stats()
 	c.terminate(t, ctx)
 	stored := len(fileLines(t, c.file))
-	t.Logf("%d attacks, %d connections churned, 100 silent peers; the producer shipped %d entries, sent %d, dropped %d; stored %d, gaps %d",
-		attacks, churn, n, st.Sent, st.Dropped, stored, c.stopped["gaps"])
+	t.Logf("%d attacks, %d connections churned, 100 silent peers; the producer shipped %d entries, sent %d, dropped %d, slowest Ship %v; stored %d, gaps %d",
+		attacks, churn, n, st.Sent, st.Dropped, &slowest, stored, c.stopped["gaps"])
 	t.Logf("rejected peers %v, malformed messages %v; goroutines: %v before, at most %v during, %v after; collector peak RSS %d MiB",
 		rejected, malformedMessages, baseGoroutines, maxGoroutines, goroutines, rss>>20)
 	if st.Shipped != uint64(n) || st.Sent != uint64(n) || uint64(stored) != st.Sent {

@@ -376,6 +376,7 @@ func TestSIGTERMUnderLoadLosesNothingReceived(t *testing.T) {
 	c := startCollector(t, ctx)
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
+	var slowest slowestCall
 	for p := range 4 {
 		s, err := zmqlog.NewShipper(c.pull, zmqlog.WithApp(fmt.Sprintf("load-%d", p)), zmqlog.WithCloseTimeout(time.Millisecond))
 		if err != nil {
@@ -391,7 +392,7 @@ func TestSIGTERMUnderLoadLosesNothingReceived(t *testing.T) {
 				case <-stop:
 					return
 				default:
-					s.Ship("INFO", entry)
+					slowest.ship(s, "INFO", entry)
 				}
 			}
 		}()
@@ -403,6 +404,7 @@ func TestSIGTERMUnderLoadLosesNothingReceived(t *testing.T) {
 		case <-time.After(10 * time.Millisecond):
 		}
 	}
+	rss := peakRSS(c.cmd.Process.Pid)
 	began := time.Now()
 	c.terminate(t, ctx) // under a load that never quiets: drains for --drain (2s), then stops
 	took := time.Since(began)
@@ -419,7 +421,8 @@ func TestSIGTERMUnderLoadLosesNothingReceived(t *testing.T) {
 			n++
 		}
 	}
-	t.Logf("SIGTERM to exit %v; received %d, stored %d, lines in %d files %d", took, c.stopped["received"], c.stopped["stored"], len(files), n)
+	t.Logf("SIGTERM to exit %v; received %d, stored %d, lines in %d files %d, gaps %d; slowest Ship %v; collector peak RSS %d MiB",
+		took, c.stopped["received"], c.stopped["stored"], len(files), n, c.stopped["gaps"], &slowest, rss>>20)
 	if uint64(n) != c.stopped["received"] || c.stopped["stored"] != c.stopped["received"] {
 		t.Fatalf("%d files hold %d lines; collector received %d, stored %d", len(files), n, c.stopped["received"], c.stopped["stored"])
 	}

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -116,3 +117,21 @@ func (p *producerProc) wait(t testing.TB) producerReport {
 	}
 	return r
 }
+
+// slowestCall keeps the longest time a Ship call took, across goroutines:
+// the figure that says whether the app ever waited.
+type slowestCall struct{ ns atomic.Int64 }
+
+func (sc *slowestCall) ship(s *zmqlog.Shipper, topic string, entry []byte) {
+	began := time.Now()
+	s.Ship(topic, entry)
+	d := int64(time.Since(began))
+	for {
+		cur := sc.ns.Load()
+		if d <= cur || sc.ns.CompareAndSwap(cur, d) {
+			return
+		}
+	}
+}
+
+func (sc *slowestCall) String() string { return time.Duration(sc.ns.Load()).String() }

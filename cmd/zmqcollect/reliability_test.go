@@ -32,6 +32,7 @@ func TestCollectorKilledAndRestartedLosesNothingUncounted(t *testing.T) {
 	first := startCollector(t, ctx, args...)
 
 	const producers = 3
+	var slowest slowestCall
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	shippers := make([]*zmqlog.Shipper, producers)
@@ -50,7 +51,7 @@ func TestCollectorKilledAndRestartedLosesNothingUncounted(t *testing.T) {
 					return
 				default:
 				}
-				s.Ship("INFO", []byte(fmt.Sprintf(`{"p":%d,"n":%d,"pad":"%s"}`, p, n, strings.Repeat("x", 80))))
+				slowest.ship(s, "INFO", []byte(fmt.Sprintf(`{"p":%d,"n":%d,"pad":"%s"}`, p, n, strings.Repeat("x", 80))))
 				if n%1000 == 999 {
 					time.Sleep(time.Millisecond) // a steady load, not a flood: this test is about the restart
 				}
@@ -68,6 +69,7 @@ func TestCollectorKilledAndRestartedLosesNothingUncounted(t *testing.T) {
 	}
 	receivedBeforeKill := first.metric(t, "zmqlog_collector_entries_received_total")
 	rate := receivedBeforeKill / time.Since(start).Seconds()
+	firstRSS := peakRSS(first.cmd.Process.Pid)
 	first.cmd.Process.Kill()
 	<-first.done
 	first.done = nil
@@ -97,6 +99,7 @@ func TestCollectorKilledAndRestartedLosesNothingUncounted(t *testing.T) {
 		dropped += st.Dropped
 		s.Close()
 	}
+	secondRSS := peakRSS(second.cmd.Process.Pid)
 	second.terminate(t, ctx)
 
 	files, _ := filepath.Glob(filepath.Join(dir, "store*.jsonl"))
@@ -106,8 +109,8 @@ func TestCollectorKilledAndRestartedLosesNothingUncounted(t *testing.T) {
 	}
 	gaps := second.stopped["gaps"]
 	accounted := uint64(stored) + dropped + gaps
-	t.Logf("produced %d; stored %d, dropped by producers %d, gaps %d; received before the kill %.0f at %.0f entries/s",
-		produced, stored, dropped, gaps, receivedBeforeKill, rate)
+	t.Logf("produced %d; stored %d, dropped by producers %d, gaps %d (over-reported %d); received before the kill %.0f at %.0f entries/s; slowest Ship %v; peak RSS: killed collector %d MiB, restarted %d MiB",
+		produced, stored, dropped, gaps, int64(uint64(stored)+dropped+gaps)-int64(produced), receivedBeforeKill, rate, &slowest, firstRSS>>20, secondRSS>>20)
 	if accounted < produced {
 		t.Fatalf("%d entries unaccounted for: stored %d + dropped %d + gaps %d < produced %d", produced-accounted, stored, dropped, gaps, produced)
 	}
@@ -184,7 +187,8 @@ func TestFloodOfProducerProcessesStoresExactlyWhatWasSent(t *testing.T) {
 // load into a collector with a normal subscriber and, if slow, a second
 // subscriber that never reads.
 type slowSubscriberRun struct {
-	stored, normalGot      int
+	normalGot              int
+	slowest                string // the slowest Ship call
 	subscriberDrops        float64
 	ingestRate, normalRate float64 // entries/s
 	peakRSS                int64
@@ -258,8 +262,9 @@ func runWithSlowSubscriber(t *testing.T, ctx context.Context, slow bool) slowSub
 	}()
 	began := time.Now()
 	line := []byte(`{"level":"info","msg":"steady load","pad":"` + strings.Repeat("x", 60) + `"}`)
+	var slowest slowestCall
 	for n := range entries {
-		s.Ship("INFO", line)
+		slowest.ship(s, "INFO", line)
 		if n%1000 == 999 {
 			// A steady load of at most 50k entries/s, which one subscriber keeps
 			// up with even on a loaded machine: the point is what a second,
@@ -284,6 +289,7 @@ func runWithSlowSubscriber(t *testing.T, ctx context.Context, slow bool) slowSub
 	got := <-received
 	normalTook := time.Since(began)
 	r := slowSubscriberRun{
+		slowest:         slowest.String(),
 		normalGot:       got,
 		subscriberDrops: c.metric(t, `zmqlog_collector_entries_dropped_total{reason="subscriber_queue_full"}`),
 		ingestRate:      entries / ingest.Seconds(),
@@ -306,8 +312,8 @@ func TestSlowSubscriberCostsOnlyItself(t *testing.T) {
 		name string
 		slowSubscriberRun
 	}{{"without the slow subscriber", without}, {"with it", with}} {
-		t.Logf("%s: ingest %.0f entries/s, normal subscriber got %d at %.0f entries/s, subscriber drops %.0f, collector peak RSS %d MiB",
-			r.name, r.ingestRate, r.normalGot, r.normalRate, r.subscriberDrops, r.peakRSS>>20)
+		t.Logf("%s: ingest %.0f entries/s, normal subscriber got %d at %.0f entries/s, subscriber drops %.0f, slowest Ship %s, collector peak RSS %d MiB",
+			r.name, r.ingestRate, r.normalGot, r.normalRate, r.subscriberDrops, r.slowest, r.peakRSS>>20)
 	}
 	if without.normalGot != slowSubscriberEntries || without.subscriberDrops != 0 {
 		t.Fatalf("without a slow subscriber the normal one got %d of %d, %.0f dropped: the load is too fast for this machine", without.normalGot, slowSubscriberEntries, without.subscriberDrops)
@@ -340,6 +346,7 @@ func TestTwoCollectorsOneKilledNoDuplicatesSurvivorGetsTheRest(t *testing.T) {
 	// The producer ships a steady stream until told to stop; shipped is
 	// how many entries it has shipped so far, numbered 0, 1, ...
 	var shipped atomic.Int64
+	var slowest slowestCall
 	stop := make(chan struct{})
 	stopped := make(chan struct{})
 	go func() {
@@ -350,7 +357,7 @@ func TestTwoCollectorsOneKilledNoDuplicatesSurvivorGetsTheRest(t *testing.T) {
 				return
 			default:
 			}
-			s.Ship("INFO", []byte(fmt.Sprintf(`{"level":"info","n":%d}`, i)))
+			slowest.ship(s, "INFO", []byte(fmt.Sprintf(`{"level":"info","n":%d}`, i)))
 			shipped.Store(int64(i + 1))
 			if i%1000 == 999 {
 				time.Sleep(time.Millisecond) // a steady load, so both collectors get a share
@@ -369,6 +376,7 @@ func TestTwoCollectorsOneKilledNoDuplicatesSurvivorGetsTheRest(t *testing.T) {
 	waitFor("the load did not reach both collectors", func() bool {
 		return a.metric(t, "zmqlog_collector_entries_received_total") > 50000 && b.metric(t, "zmqlog_collector_entries_received_total") > 50000
 	})
+	aRSS := peakRSS(a.cmd.Process.Pid)
 	a.cmd.Process.Kill() // mid-stream
 	<-a.done
 	a.done = nil
@@ -382,6 +390,7 @@ func TestTwoCollectorsOneKilledNoDuplicatesSurvivorGetsTheRest(t *testing.T) {
 		t.Fatal(err)
 	}
 	st := s.Stats()
+	bRSS := peakRSS(b.cmd.Process.Pid)
 	b.terminate(t, ctx)
 
 	numbers := func(p *collectorProc) map[int]bool {
@@ -410,8 +419,8 @@ func TestTwoCollectorsOneKilledNoDuplicatesSurvivorGetsTheRest(t *testing.T) {
 			lost++
 		}
 	}
-	t.Logf("produced %d (%d before the producer noticed the kill, %d after), sent %d, dropped %d; stored: killed collector %d, survivor %d; lost with the killed one %d",
-		n, noticed, n-noticed, st.Sent, st.Dropped, len(inA), len(inB), lost)
+	t.Logf("produced %d (%d before the producer noticed the kill, %d after), sent %d, dropped %d; stored: killed collector %d, survivor %d (gaps %d); lost with the killed one %d; slowest Ship %v; peak RSS: killed %d MiB, survivor %d MiB",
+		n, noticed, n-noticed, st.Sent, st.Dropped, len(inA), len(inB), b.stopped["gaps"], lost, &slowest, aRSS>>20, bRSS>>20)
 	if st.Sent+st.Dropped != uint64(n) {
 		t.Fatalf("producer stats %+v for %d entries", st, n)
 	}
