@@ -213,13 +213,7 @@ func TestTwoCollectorsShareWithoutDuplicatesAndFailOver(t *testing.T) {
 	a := testcollector.Start(t, "tcp://127.0.0.1:0")
 	b := testcollector.Start(t, testcollector.IPC(t, "b.sock"))
 	s := newShipper(t, a.Endpoint()+","+b.Endpoint(), WithBatchSize(4<<10))
-	for s.Stats().Endpoints[0].Connected == false || s.Stats().Endpoints[1].Connected == false {
-		select {
-		case <-ctx.Done():
-			t.Fatal("not connected")
-		case <-time.After(time.Millisecond):
-		}
-	}
+	testcollector.WaitFor(t, ctx, "both connections", func() bool { st := s.Stats(); return st.Endpoints[0].Connected && st.Endpoints[1].Connected })
 
 	var mu sync.Mutex
 	seen := map[string]string{}
@@ -275,13 +269,7 @@ func TestTwoCollectorsShareWithoutDuplicatesAndFailOver(t *testing.T) {
 
 	// a dies: everything after goes to b.
 	a.Pull.Close()
-	for s.Stats().Endpoints[0].Connected {
-		select {
-		case <-ctx.Done():
-			t.Fatal("shipper did not notice the collector leaving")
-		case <-time.After(time.Millisecond):
-		}
-	}
+	testcollector.WaitFor(t, ctx, "the shipper to notice the collector leaving", func() bool { return !s.Stats().Endpoints[0].Connected })
 	for i := range 5000 {
 		s.Ship("INFO", []byte(fmt.Sprintf("after %d", i)))
 	}

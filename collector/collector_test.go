@@ -85,29 +85,6 @@ func readLines(t testing.TB, path string) []string {
 	return lines
 }
 
-// waitFor polls a condition another goroutine makes true.
-func waitFor(t testing.TB, ctx context.Context, what string, cond func() bool) {
-	t.Helper()
-	for !cond() {
-		select {
-		case <-ctx.Done():
-			t.Fatalf("timed out waiting for %s", what)
-		case <-time.After(2 * time.Millisecond):
-		}
-	}
-}
-
-func subscribe(t testing.TB, endpoint string, topics ...string) *zsock.Subscriber {
-	t.Helper()
-	ep, err := zsock.ParseEndpoint(endpoint, false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := zsock.DialSub([]zsock.Endpoint{ep}, topics, zsock.Options{})
-	t.Cleanup(func() { s.Close() })
-	return s
-}
-
 func ship(t testing.TB, endpoint string, opts ...zmqlog.Option) *zmqlog.Shipper {
 	t.Helper()
 	s, err := zmqlog.NewShipper(endpoint, opts...)
@@ -121,8 +98,8 @@ func ship(t testing.TB, endpoint string, opts ...zmqlog.Option) *zmqlog.Shipper 
 func TestStoresAndPublishesEveryEntryByLevel(t *testing.T) {
 	ctx := testcollector.Context(t)
 	c := startCollector(t, Config{})
-	errorsOnly := subscribe(t, c.PubEndpoint(), "ERROR", "FATAL")
-	waitFor(t, ctx, "the subscription", func() bool { return c.Stats().Subscribers == 1 })
+	errorsOnly := testcollector.Subscribe(t, c.PubEndpoint(), zsock.Options{}, "ERROR", "FATAL")
+	testcollector.WaitFor(t, ctx, "the subscription", func() bool { return c.Stats().Subscribers == 1 })
 	// The subscription reaches the publisher after the connection: probe.
 	probe := ship(t, c.PullEndpoint(), zmqlog.WithApp("probe"))
 	for {
@@ -169,7 +146,7 @@ func TestStoresAndPublishesEveryEntryByLevel(t *testing.T) {
 			t.Fatalf("subscriber got %q %q, want %s", m.Frames[0], m.Frames[1], want)
 		}
 	}
-	waitFor(t, ctx, "every entry stored", func() bool { return c.Stats().Stored == before+n })
+	testcollector.WaitFor(t, ctx, "every entry stored", func() bool { return c.Stats().Stored == before+n })
 	c.stop()
 	lines := readLines(t, c.file)
 	lines = lines[len(lines)-n:]
@@ -207,7 +184,7 @@ func TestCountsGapsPerProducer(t *testing.T) {
 	send(1, 0, 4, 3)   // another stream of the same producer
 	send(0, 20, 1, 3)  // 20
 	send(0, 30, 2, 11) // 30-31: 9 lost
-	waitFor(t, ctx, "all batches", func() bool { return c.Stats().Batches == 5 })
+	testcollector.WaitFor(t, ctx, "all batches", func() bool { return c.Stats().Batches == 5 })
 	st := c.Stats()
 	if st.Gaps != 14 || len(st.Producers) != 1 {
 		t.Fatalf("stats %+v", st)
@@ -234,8 +211,8 @@ func dialPush(t testing.TB, endpoint string) *zsock.Pusher {
 func TestPlainAndBrokenMessages(t *testing.T) {
 	ctx := testcollector.Context(t)
 	c := startCollector(t, Config{})
-	all := subscribe(t, c.PubEndpoint(), "")
-	waitFor(t, ctx, "the subscriber", func() bool { return c.Stats().Subscribers == 1 })
+	all := testcollector.Subscribe(t, c.PubEndpoint(), zsock.Options{}, "")
+	testcollector.WaitFor(t, ctx, "the subscriber", func() bool { return c.Stats().Subscribers == 1 })
 	push := dialPush(t, c.PullEndpoint())
 	badVersion := wire.AppendHeader(nil, wire.Producer{})
 	badVersion[3] = 9
@@ -293,7 +270,7 @@ func Magic() string { return wire.Magic }
 func TestHeartbeatOnItsOwnTopic(t *testing.T) {
 	ctx := testcollector.Context(t)
 	c := startCollector(t, Config{Heartbeat: 20 * time.Millisecond})
-	hb := subscribe(t, c.PubEndpoint(), HeartbeatTopic)
+	hb := testcollector.Subscribe(t, c.PubEndpoint(), zsock.Options{}, HeartbeatTopic)
 	m, err := hb.Recv(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -323,7 +300,7 @@ func TestStoreFailuresAreCounted(t *testing.T) {
 	if err := s.Flush(ctx); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, ctx, "the failure to be counted", func() bool { return c.Stats().StoreFailed == 100 })
+	testcollector.WaitFor(t, ctx, "the failure to be counted", func() bool { return c.Stats().StoreFailed == 100 })
 	if st := c.Stats(); st.Stored != 0 || st.Received != 100 {
 		t.Fatalf("stats %+v", st)
 	}
@@ -342,7 +319,7 @@ func TestForwardToTheNextTier(t *testing.T) {
 	if err := s.Flush(ctx); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, ctx, "the central collector", func() bool { return central.Stats().Received == 500 })
+	testcollector.WaitFor(t, ctx, "the central collector", func() bool { return central.Stats().Received == 500 })
 	st := central.Stats()
 	if st.Gaps != 0 || len(st.Producers) != 1 || st.Producers[0].App != "tiered" {
 		t.Fatalf("central stats %+v", st)
@@ -379,7 +356,7 @@ func TestStdoutEchoesStoredLines(t *testing.T) {
 	if err := s.Flush(ctx); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, ctx, "both stored", func() bool { return c.Stats().Stored == 2 })
+	testcollector.WaitFor(t, ctx, "both stored", func() bool { return c.Stats().Stored == 2 })
 	c.stop()
 	if got := out.String(); got != "{\"msg\":\"one\"}\n{\"msg\":\"two\"}\n" {
 		t.Fatalf("stdout got %q", got)
@@ -418,7 +395,7 @@ func TestMetricsWithTwoShippersInOneProcess(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	waitFor(t, ctx, "both producers", func() bool { return len(c.Stats().Producers) == 2 })
+	testcollector.WaitFor(t, ctx, "both producers", func() bool { return len(c.Stats().Producers) == 2 })
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(c.Collector)
 	families, err := reg.Gather()
@@ -462,13 +439,13 @@ func TestStateFileKeepsPositionsAcrossRestarts(t *testing.T) {
 	}
 	first := startCollector(t, Config{NoPub: true, File: filepath.Join(dir, "store.jsonl"), StateFile: state})
 	send(first, 0, 100)
-	waitFor(t, ctx, "the first batch", func() bool { return first.Stats().Stored == 100 })
+	testcollector.WaitFor(t, ctx, "the first batch", func() bool { return first.Stats().Stored == 100 })
 	first.stop()
 
 	second := startCollector(t, Config{NoPub: true, File: filepath.Join(dir, "store.jsonl"), StateFile: state})
 	send(second, 100, 10) // continues: no gap
 	send(second, 130, 5)  // skips 20
-	waitFor(t, ctx, "both batches", func() bool { return second.Stats().Stored == 15 })
+	testcollector.WaitFor(t, ctx, "both batches", func() bool { return second.Stats().Stored == 15 })
 	st := second.Stats()
 	if st.Gaps != 20 || len(st.Producers) != 1 || st.Producers[0].Received != 115 || st.Producers[0].Gaps != 20 {
 		t.Fatalf("after restart: stats %+v", st)
@@ -477,7 +454,7 @@ func TestStateFileKeepsPositionsAcrossRestarts(t *testing.T) {
 
 	stateless := startCollector(t, Config{NoPub: true, NoFile: true})
 	send(stateless, 135, 1)
-	waitFor(t, ctx, "the batch", func() bool { return stateless.Stats().Received == 1 })
+	testcollector.WaitFor(t, ctx, "the batch", func() bool { return stateless.Stats().Received == 1 })
 	if g := stateless.Stats().Gaps; g != 135 {
 		t.Fatalf("without state: %d gaps, want all 135 earlier entries counted as lost", g)
 	}
@@ -513,7 +490,7 @@ func TestStopDrainsWhatProducersSendMeanwhile(t *testing.T) {
 			go func() { done <- c.Run(runCtx) }()
 			s := ship(t, c.PullEndpoint(), zmqlog.WithReconnect(time.Hour, time.Hour))
 			s.Ship("INFO", []byte(`{"level":"info","msg":"connected"}`))
-			waitFor(t, ctx, "the first entry", func() bool { return c.Stats().Received == 1 })
+			testcollector.WaitFor(t, ctx, "the first entry", func() bool { return c.Stats().Received == 1 })
 
 			stop()
 			for range 10000 {

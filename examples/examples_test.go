@@ -9,44 +9,21 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
-	"go.uber.org/goleak"
-
 	"github.com/zmqlog/zmqlog"
 	"github.com/zmqlog/zmqlog/internal/testcollector"
 	"github.com/zmqlog/zmqlog/internal/zsock"
 )
 
-var bin = map[string]string{}
+// bin has the examples, built once (testcollector.BuildAndRun).
+var bin = map[string]string{"./zap-writer": "", "./slog-writer": "", "./reader": "", "./broadcaster": ""}
 
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "zmqlog-examples")
-	if err != nil {
-		panic(err)
-	}
-	for _, name := range []string{"zap-writer", "slog-writer", "reader", "broadcaster"} {
-		bin[name] = filepath.Join(dir, name)
-		if out, err := exec.Command("go", "build", "-o", bin[name], "./"+name).CombinedOutput(); err != nil {
-			fmt.Fprintf(os.Stderr, "building %s: %v\n%s", name, err, out)
-			os.Exit(1)
-		}
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	if code == 0 {
-		if err := goleak.Find(); err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			code = 1
-		}
-	}
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { os.Exit(testcollector.BuildAndRun(m, bin)) }
 
 // server is a running reader or broadcaster.
 type server struct {
@@ -59,7 +36,7 @@ type server struct {
 // endpoints it names on its first line of stderr.
 func startServer(t *testing.T, ctx context.Context, name string, args ...string) (*server, []string) {
 	t.Helper()
-	s := &server{cmd: exec.CommandContext(ctx, bin[name], args...), done: make(chan error, 1)}
+	s := &server{cmd: exec.CommandContext(ctx, bin["./"+name], args...), done: make(chan error, 1)}
 	s.cmd.Stdout = &s.stdout
 	stderr, err := s.cmd.StderrPipe()
 	if err != nil {
@@ -102,7 +79,7 @@ func (s *server) interrupt(t *testing.T) string {
 // write runs a writer example to completion and checks its report.
 func write(t *testing.T, ctx context.Context, name, endpoint string, count int) {
 	t.Helper()
-	out, err := exec.CommandContext(ctx, bin[name], "--endpoint", endpoint, "--count", fmt.Sprint(count), "--every", "0").Output()
+	out, err := exec.CommandContext(ctx, bin["./"+name], "--endpoint", endpoint, "--count", fmt.Sprint(count), "--every", "0").Output()
 	if err != nil {
 		t.Fatalf("%s: %v", name, err)
 	}
@@ -146,12 +123,7 @@ func TestWriterThroughBroadcaster(t *testing.T) {
 	if len(eps) != 2 {
 		t.Fatalf("broadcaster named endpoints %v", eps)
 	}
-	pub, err := zsock.ParseEndpoint(eps[1], false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sub := zsock.DialSub([]zsock.Endpoint{pub}, []string{"ERROR"}, zsock.Options{})
-	defer sub.Close()
+	sub := testcollector.Subscribe(t, eps[1], zsock.Options{}, "ERROR")
 	// Probe until the subscription is in place at the broadcaster.
 	probe, err := zmqlog.NewShipper(eps[0])
 	if err != nil {

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/zmqlog/zmqlog"
+	"github.com/zmqlog/zmqlog/internal/testcollector"
+	"github.com/zmqlog/zmqlog/internal/zsock"
 )
 
 // BenchmarkCollector runs the zmqcollect binary and measures, for b.N
@@ -25,7 +27,7 @@ func BenchmarkCollector(b *testing.B) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	c := startCollector(b, ctx, "--max-size", "100000")
-	sub := subscribe(b, c.pub, "INFO") // not "": that would count heartbeats
+	sub := testcollector.Subscribe(b, c.pub, zsock.Options{}, "INFO") // not "": that would count heartbeats
 	entry := []byte(`{"level":"info","ts":1764259200.123456,"caller":"api/handler.go:42","msg":"request served","method":"GET","path":"/v1/orders","status":200}`)
 
 	// The subscription reaches the collector after the connection: probe

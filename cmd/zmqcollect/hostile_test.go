@@ -16,6 +16,7 @@ import (
 	"github.com/zmqlog/zmqlog"
 	"github.com/zmqlog/zmqlog/internal/testcollector"
 	"github.com/zmqlog/zmqlog/internal/zmtpraw"
+	"github.com/zmqlog/zmqlog/internal/zsock"
 )
 
 // dialRaw opens a plain TCP connection to a tcp:// endpoint, for playing
@@ -64,19 +65,15 @@ func randomBytes(n int) []byte {
 func TestHostilePeersCannotStopDelivery(t *testing.T) {
 	ctx := testcollector.Context(t)
 	c := startCollector(t, ctx)
-	sub := subscribe(t, c.pub, "INFO")
+	sub := testcollector.Subscribe(t, c.pub, zsock.Options{}, "INFO")
 	s, err := zmqlog.NewShipper(c.pull, zmqlog.WithApp("steady"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	for c.metric(t, "zmqlog_collector_connections") < 1 || c.metric(t, "zmqlog_collector_subscribers") < 1 {
-		select {
-		case <-ctx.Done():
-			t.Fatal("producer and subscriber did not connect")
-		case <-time.After(5 * time.Millisecond):
-		}
-	}
+	testcollector.WaitFor(t, ctx, "the producer and the subscriber to connect", func() bool {
+		return c.metric(t, "zmqlog_collector_connections") >= 1 && c.metric(t, "zmqlog_collector_subscribers") >= 1
+	})
 	baseGoroutines := c.metric(t, "go_goroutines")
 
 	// The normal producer: a steady stream for as long as the attack lasts.

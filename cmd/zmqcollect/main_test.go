@@ -29,30 +29,13 @@ import (
 	"github.com/zmqlog/zmqlog/zapzmq"
 )
 
-// binary is zmqcollect built once for these tests, which run it as a
+// bins holds zmqcollect, built once for these tests, which run it as a
 // subprocess the way a user does.
-var binary string
+var bins = map[string]string{".": ""}
 
 func TestMain(m *testing.M) {
 	runProducerIfAsked() // when this binary runs as a producer process
-	dir, err := os.MkdirTemp("", "zmqcollect")
-	if err != nil {
-		panic(err)
-	}
-	binary = filepath.Join(dir, "zmqcollect")
-	if out, err := exec.Command("go", "build", "-o", binary, ".").CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "building zmqcollect: %v\n%s", err, out)
-		os.Exit(1)
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	if code == 0 {
-		if err := goleak.Find(goleak.IgnoreTopFunction("gopkg.in/natefinch/lumberjack%2ev2.(*Logger).millRun")); err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			code = 1
-		}
-	}
-	os.Exit(code)
+	os.Exit(testcollector.BuildAndRun(m, bins, goleak.IgnoreTopFunction("gopkg.in/natefinch/lumberjack%2ev2.(*Logger).millRun")))
 }
 
 // collectorProc is a running zmqcollect.
@@ -79,7 +62,7 @@ func startCollector(t testing.TB, ctx context.Context, args ...string) *collecto
 	t.Helper()
 	file := filepath.Join(t.TempDir(), "store.jsonl")
 	args = append([]string{"--pull", "tcp://127.0.0.1:0", "--pub", "tcp://127.0.0.1:0", "--file", file, "--metrics", "127.0.0.1:0"}, args...)
-	cmd := exec.CommandContext(ctx, binary, args...)
+	cmd := exec.CommandContext(ctx, bins["."], args...)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -185,17 +168,6 @@ func fileLines(t testing.TB, path string) []string {
 	return strings.Split(s, "\n")
 }
 
-func subscribe(t testing.TB, endpoint string, topics ...string) *zsock.Subscriber {
-	t.Helper()
-	ep, err := zsock.ParseEndpoint(endpoint, false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := zsock.DialSub([]zsock.Endpoint{ep}, topics, zsock.Options{})
-	t.Cleanup(func() { s.Close() })
-	return s
-}
-
 // zap and slog apps, a pyzmq PUSH and two subscribers (ours and pyzmq's)
 // around one zmqcollect: everything is stored, errors reach both
 // subscribers, metrics count it all, SIGTERM leaves it all in the file.
@@ -205,7 +177,7 @@ func TestCollectorEndToEnd(t *testing.T) {
 	c := startCollector(t, ctx)
 
 	// Subscribers first; a probe tells when both receive.
-	ours := subscribe(t, c.pub, "ERROR")
+	ours := testcollector.Subscribe(t, c.pub, zsock.Options{}, "ERROR")
 	pySub := pyzmq.Start(t, ctx, pyzmq.Prelude+`
 s = sock(zmq.SUB)
 s.setsockopt(zmq.SUBSCRIBE, b"ERROR")
@@ -334,13 +306,7 @@ say("sent")
 	}
 
 	total := 4*perApp + 100 + probes + 1
-	for c.metric(t, "zmqlog_collector_entries_received_total") < float64(total) {
-		select {
-		case <-ctx.Done():
-			t.Fatal("collector did not receive everything")
-		case <-time.After(10 * time.Millisecond):
-		}
-	}
+	testcollector.WaitFor(t, ctx, "the collector to receive everything", func() bool { return c.metric(t, "zmqlog_collector_entries_received_total") >= float64(total) })
 	if got := c.metric(t, "zmqlog_collector_gap_entries_total"); got != 0 {
 		t.Errorf("gaps %v", got)
 	}
@@ -397,13 +363,7 @@ func TestSIGTERMUnderLoadLosesNothingReceived(t *testing.T) {
 			}
 		}()
 	}
-	for c.metric(t, "zmqlog_collector_entries_received_total") < 200000 {
-		select {
-		case <-ctx.Done():
-			t.Fatal("load did not arrive")
-		case <-time.After(10 * time.Millisecond):
-		}
-	}
+	testcollector.WaitFor(t, ctx, "the load", func() bool { return c.metric(t, "zmqlog_collector_entries_received_total") >= 200000 })
 	rss := peakRSS(c.cmd.Process.Pid)
 	began := time.Now()
 	c.terminate(t, ctx) // under a load that never quiets: drains for --drain (2s), then stops
@@ -431,7 +391,7 @@ func TestSIGTERMUnderLoadLosesNothingReceived(t *testing.T) {
 func TestBadFlagsAndBusyPorts(t *testing.T) {
 	ctx := testcollector.Context(t)
 	runIt := func(args ...string) (int, string) {
-		cmd := exec.CommandContext(ctx, binary, args...)
+		cmd := exec.CommandContext(ctx, bins["."], args...)
 		cmd.Dir = t.TempDir()
 		out, _ := cmd.CombinedOutput()
 		return cmd.ProcessState.ExitCode(), string(out)

@@ -60,13 +60,7 @@ func TestCollectorKilledAndRestartedLosesNothingUncounted(t *testing.T) {
 	}
 
 	start := time.Now()
-	for first.metric(t, "zmqlog_collector_entries_received_total") < 100000 {
-		select {
-		case <-ctx.Done():
-			t.Fatal("load did not arrive")
-		case <-time.After(5 * time.Millisecond):
-		}
-	}
+	testcollector.WaitFor(t, ctx, "the load", func() bool { return first.metric(t, "zmqlog_collector_entries_received_total") >= 100000 })
 	receivedBeforeKill := first.metric(t, "zmqlog_collector_entries_received_total")
 	rate := receivedBeforeKill / time.Since(start).Seconds()
 	firstRSS := peakRSS(first.cmd.Process.Pid)
@@ -75,13 +69,7 @@ func TestCollectorKilledAndRestartedLosesNothingUncounted(t *testing.T) {
 	first.done = nil
 
 	second := startCollector(t, ctx, args...)
-	for second.metric(t, "zmqlog_collector_entries_received_total") < 50000 {
-		select {
-		case <-ctx.Done():
-			t.Fatal("producers did not come back")
-		case <-time.After(5 * time.Millisecond):
-		}
-	}
+	testcollector.WaitFor(t, ctx, "the producers to come back", func() bool { return second.metric(t, "zmqlog_collector_entries_received_total") >= 50000 })
 	close(stop)
 	wg.Wait()
 	var produced, dropped uint64
@@ -198,7 +186,7 @@ const slowSubscriberEntries = 100000
 
 func runWithSlowSubscriber(t *testing.T, ctx context.Context, slow bool) slowSubscriberRun {
 	c := startCollector(t, ctx, "--file", "")
-	normal := subscribe(t, c.pub, "INFO", "PROBE") // not the heartbeat: a quiet 2s must end the count
+	normal := testcollector.Subscribe(t, c.pub, zsock.Options{}, "INFO", "PROBE") // not the heartbeat: a quiet 2s must end the count
 	if slow {
 		ep, err := zsock.ParseEndpoint(c.pub, false)
 		if err != nil {
@@ -213,13 +201,7 @@ func runWithSlowSubscriber(t *testing.T, ctx context.Context, slow bool) slowSub
 	if slow {
 		want = 2
 	}
-	for c.metric(t, "zmqlog_collector_subscribers") < want {
-		select {
-		case <-ctx.Done():
-			t.Fatal("subscribers did not connect")
-		case <-time.After(5 * time.Millisecond):
-		}
-	}
+	testcollector.WaitFor(t, ctx, "the subscribers", func() bool { return c.metric(t, "zmqlog_collector_subscribers") >= want })
 	s, err := zmqlog.NewShipper(c.pull, zmqlog.WithApp("load"))
 	if err != nil {
 		t.Fatal(err)
@@ -278,13 +260,7 @@ func runWithSlowSubscriber(t *testing.T, ctx context.Context, slow bool) slowSub
 	if st := s.Stats(); st.Dropped != 0 {
 		t.Fatalf("the producer dropped %d entries: the collector did not keep up with a steady load", st.Dropped)
 	}
-	for c.metric(t, "zmqlog_collector_entries_received_total") < float64(probes+entries) {
-		select {
-		case <-ctx.Done():
-			t.Fatal("the load did not arrive")
-		case <-time.After(time.Millisecond):
-		}
-	}
+	testcollector.WaitFor(t, ctx, "the load", func() bool { return c.metric(t, "zmqlog_collector_entries_received_total") >= float64(probes+entries) })
 	ingest := time.Since(began)
 	got := <-received
 	normalTook := time.Since(began)
@@ -364,25 +340,16 @@ func TestTwoCollectorsOneKilledNoDuplicatesSurvivorGetsTheRest(t *testing.T) {
 			}
 		}
 	}()
-	waitFor := func(what string, cond func() bool) {
-		for !cond() {
-			select {
-			case <-ctx.Done():
-				t.Fatal(what)
-			case <-time.After(time.Millisecond):
-			}
-		}
-	}
-	waitFor("the load did not reach both collectors", func() bool {
+	testcollector.WaitFor(t, ctx, "the load to reach both collectors", func() bool {
 		return a.metric(t, "zmqlog_collector_entries_received_total") > 50000 && b.metric(t, "zmqlog_collector_entries_received_total") > 50000
 	})
 	aRSS := peakRSS(a.cmd.Process.Pid)
 	a.cmd.Process.Kill() // mid-stream
 	<-a.done
 	a.done = nil
-	waitFor("the producer did not notice the collector's death", func() bool { return !s.Stats().Endpoints[0].Connected })
+	testcollector.WaitFor(t, ctx, "the producer to notice the collector's death", func() bool { return !s.Stats().Endpoints[0].Connected })
 	noticed := int(shipped.Load()) // entries numbered from here on were shipped after the producer noticed
-	waitFor("the producer stalled", func() bool { return int(shipped.Load()) >= noticed+100000 })
+	testcollector.WaitFor(t, ctx, "100k more entries", func() bool { return int(shipped.Load()) >= noticed+100000 })
 	close(stop)
 	<-stopped
 	n := int(shipped.Load())

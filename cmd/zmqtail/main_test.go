@@ -3,7 +3,6 @@ package main
 import (
 	"bufio"
 	"context"
-	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -15,7 +14,6 @@ import (
 	"time"
 
 	"github.com/creack/pty"
-	"go.uber.org/goleak"
 	"go.uber.org/zap"
 
 	"github.com/zmqlog/zmqlog"
@@ -26,30 +24,10 @@ import (
 
 // The zmqtail and zmqcollect binaries, built once: the tests run them as
 // a user does.
-var tailBin, collectBin string
+// The binaries under test, built once (testcollector.BuildAndRun).
+var bins = map[string]string{".": "", "../zmqcollect": ""}
 
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "zmqtail")
-	if err != nil {
-		panic(err)
-	}
-	tailBin, collectBin = filepath.Join(dir, "zmqtail"), filepath.Join(dir, "zmqcollect")
-	for bin, pkg := range map[string]string{tailBin: ".", collectBin: "../zmqcollect"} {
-		if out, err := exec.Command("go", "build", "-o", bin, pkg).CombinedOutput(); err != nil {
-			fmt.Fprintf(os.Stderr, "building %s: %v\n%s", pkg, err, out)
-			os.Exit(1)
-		}
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	if code == 0 {
-		if err := goleak.Find(); err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			code = 1
-		}
-	}
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { os.Exit(testcollector.BuildAndRun(m, bins)) }
 
 // proc is a running binary whose output lines arrive on channels.
 type proc struct {
@@ -111,11 +89,11 @@ func waitLine(t *testing.T, ctx context.Context, ch chan string, re string) []st
 // filtered at the publisher, nothing else.
 func TestTailThroughTheCollector(t *testing.T) {
 	ctx := testcollector.Context(t)
-	col := start(t, ctx, collectBin, "--pull", "tcp://127.0.0.1:0", "--pub", "tcp://127.0.0.1:0", "--file", "")
+	col := start(t, ctx, bins["../zmqcollect"], "--pull", "tcp://127.0.0.1:0", "--pub", "tcp://127.0.0.1:0", "--file", "")
 	m := waitLine(t, ctx, col.stderr, `msg=collecting pull=(\S+) pub=(\S+)`)
 	pull, pub := m[1], m[2]
 
-	tl := start(t, ctx, tailBin, "--level", "error", "--color", "never", "--utc", pub)
+	tl := start(t, ctx, bins["."], "--level", "error", "--color", "never", "--utc", pub)
 	waitLine(t, ctx, tl.stderr, `connected to `+regexp.QuoteMeta(pub))
 
 	core, err := zapzmq.NewCore(pull, zapzmq.WithApp("shop"))
@@ -157,7 +135,7 @@ func TestTailThroughTheCollector(t *testing.T) {
 func TestColorOnATerminalOnly(t *testing.T) {
 	run := func(t *testing.T, terminal bool, env ...string) string {
 		ctx := testcollector.Context(t)
-		cmd := exec.CommandContext(ctx, tailBin, "--bind", "tcp://127.0.0.1:0")
+		cmd := exec.CommandContext(ctx, bins["."], "--bind", "tcp://127.0.0.1:0")
 		cmd.Env = append(os.Environ(), env...)
 		errOut, _ := cmd.StderrPipe()
 		var out io.Reader
@@ -210,7 +188,7 @@ func TestBadFlagsExit2(t *testing.T) {
 		{[]string{"tcp://127.0.0.1"}, `"tcp://127.0.0.1"`},
 		{[]string{"--bind", "tcp://127.0.0.1:0", "tcp://127.0.0.1:1"}, "--bind takes no endpoints"},
 	} {
-		cmd := exec.CommandContext(ctx, tailBin, tc.args...)
+		cmd := exec.CommandContext(ctx, bins["."], tc.args...)
 		out, _ := cmd.CombinedOutput()
 		if code := cmd.ProcessState.ExitCode(); code != 2 || !strings.Contains(string(out), tc.says) {
 			t.Errorf("zmqtail %v: exit %d, %q; want exit 2 saying %q", tc.args, code, out, tc.says)
@@ -230,7 +208,7 @@ func TestMergedStreamsFiltersAndConnectionState(t *testing.T) {
 	defer os.RemoveAll(dir)
 	epA, epB := "ipc://"+filepath.Join(dir, "a.sock"), "ipc://"+filepath.Join(dir, "b.sock")
 	a, b := listenPub(t, epA), listenPub(t, epB)
-	tl := start(t, ctx, tailBin, "--json", "--app", "keep", "--heartbeat-timeout", "300ms", epA, epB)
+	tl := start(t, ctx, bins["."], "--json", "--app", "keep", "--heartbeat-timeout", "300ms", epA, epB)
 	waitLine(t, ctx, tl.stderr, "connected to ")
 	waitLine(t, ctx, tl.stderr, "connected to ")
 	waitSubscribers(t, ctx, a)
@@ -270,15 +248,8 @@ func listenPub(t *testing.T, endpoint string) *zsock.Publisher {
 // waitSubscribers waits until a subscription has reached the publisher.
 func waitSubscribers(t *testing.T, ctx context.Context, p *zsock.Publisher) {
 	t.Helper()
-	for {
+	testcollector.WaitFor(t, ctx, "a subscription", func() bool {
 		st := p.Stats()
-		if len(st.Subscribers) == 1 && len(st.Subscribers[0].Topics) > 0 {
-			return
-		}
-		select {
-		case <-ctx.Done():
-			t.Fatal("no subscription")
-		case <-time.After(2 * time.Millisecond):
-		}
-	}
+		return len(st.Subscribers) == 1 && len(st.Subscribers[0].Topics) > 0
+	})
 }
