@@ -61,7 +61,8 @@ func init() {
 // console encoding the first tab-separated field that is a level name.
 type sink struct {
 	ship     *zmqlog.Shipper
-	app      string
+	topics   *levelTopics // made once, as the core's
+	unknown  string       // the topic of an entry whose level cannot be read
 	levelKey []byte
 	timeout  time.Duration
 }
@@ -85,7 +86,8 @@ func newSink(u *url.URL) (zap.Sink, error) {
 		return nil, fmt.Errorf("zapzmq: sink %q: user and fragment are not allowed", u)
 	}
 	q := u.Query()
-	s := &sink{app: q.Get("app"), levelKey: []byte(`"level":"`), timeout: 5 * time.Second}
+	app := q.Get("app")
+	s := &sink{topics: newLevelTopics(app), unknown: topic.Make("UNKNOWN", app), levelKey: []byte(`"level":"`), timeout: 5 * time.Second}
 	if k := q.Get("levelKey"); k != "" {
 		s.levelKey = []byte(`"` + k + `":"`)
 	}
@@ -95,8 +97,8 @@ func newSink(u *url.URL) (zap.Sink, error) {
 		}
 	}
 	var opts []zmqlog.Option
-	if s.app != "" {
-		opts = append(opts, zmqlog.WithApp(s.app))
+	if app != "" {
+		opts = append(opts, zmqlog.WithApp(app))
 	}
 	ship, err := zmqlog.NewShipper(endpoint, opts...)
 	if err != nil {
@@ -111,29 +113,33 @@ func newSink(u *url.URL) (zap.Sink, error) {
 
 func (s *sink) Write(p []byte) (int, error) {
 	entry := bytes.TrimSuffix(p, []byte("\n"))
-	s.ship.Ship(topic.Make(s.levelOf(entry), s.app), entry)
+	name := s.unknown
+	if l, ok := s.levelOf(entry); ok {
+		name = s.topics.of(l)
+	}
+	s.ship.Ship(name, entry)
 	return len(p), nil
 }
 
-// levelOf finds the entry's level and returns it upper-case, as zap's
-// CapitalString writes it, or UNKNOWN.
-func (s *sink) levelOf(entry []byte) string {
+// levelOf finds the entry's level: the JSON level key's value, or a
+// console line's level field.
+func (s *sink) levelOf(entry []byte) (zapcore.Level, bool) {
 	if i := bytes.Index(entry, s.levelKey); i >= 0 {
 		v := entry[i+len(s.levelKey):]
 		if j := bytes.IndexByte(v, '"'); j >= 0 {
 			if l, err := zapcore.ParseLevel(string(v[:j])); err == nil {
-				return l.CapitalString()
+				return l, true
 			}
 		}
 	}
 	for field := range bytes.SplitSeq(entry, []byte("\t")) {
 		if len(field) > 0 && len(field) <= len("DPANIC") {
 			if l, err := zapcore.ParseLevel(string(field)); err == nil {
-				return l.CapitalString()
+				return l, true
 			}
 		}
 	}
-	return "UNKNOWN"
+	return 0, false
 }
 
 // Sync waits (at most 5s) until what was written has reached a collector.
