@@ -47,9 +47,6 @@ func BenchmarkHandler(b *testing.B) {
 		b.StopTimer()
 		h.Close()
 		st := h.Shipper().Stats()
-		b.ReportMetric(float64(st.Dropped)/float64(st.Shipped)*100, "%dropped")
-		if got := drain.Stop(); got != st.Sent {
-			b.Errorf("collector received %d records, shipper sent %d", got, st.Sent)
-		}
+		drain.StopAndCheck(b, st.Shipped, st.Sent, st.Dropped)
 	})
 }

@@ -49,9 +49,6 @@ func BenchmarkCore(b *testing.B) {
 		b.StopTimer()
 		core.Close()
 		st := core.Shipper().Stats()
-		b.ReportMetric(float64(st.Dropped)/float64(st.Shipped)*100, "%dropped")
-		if got := drain.Stop(); got != st.Sent {
-			b.Errorf("collector received %d entries, shipper sent %d", got, st.Sent)
-		}
+		drain.StopAndCheck(b, st.Shipped, st.Sent, st.Dropped)
 	})
 }

@@ -110,3 +110,14 @@ func (d *Drain) Stop() uint64 {
 	d.cmd.Wait()
 	return n
 }
+
+// StopAndCheck ends the child, reports the share of shipped entries the
+// producer dropped, and fails b unless the child received every entry the
+// producer counts as sent.
+func (d *Drain) StopAndCheck(b *testing.B, shipped, sent, dropped uint64) {
+	b.Helper()
+	b.ReportMetric(float64(dropped)/float64(shipped)*100, "%dropped")
+	if got := d.Stop(); got != sent {
+		b.Errorf("collector received %d entries, the producer sent %d", got, sent)
+	}
+}
