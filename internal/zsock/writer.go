@@ -18,6 +18,7 @@ type batchWriter struct {
 	scratch []byte
 	segs    []segment
 	ends    []int64 // cumulative byte offset at which each message ends
+	pending int64   // bytes of the message being added, not yet in ends
 	bufs    net.Buffers
 }
 
@@ -34,6 +35,7 @@ func (b *batchWriter) reset() {
 	b.scratch = b.scratch[:0]
 	b.segs = b.segs[:0]
 	b.ends = b.ends[:0]
+	b.pending = 0
 }
 
 // size is the number of bytes queued.
@@ -48,21 +50,31 @@ func (b *batchWriter) messages() int { return len(b.ends) }
 
 // add queues one message.
 func (b *batchWriter) add(frames [][]byte) {
-	total := b.size()
 	for i, f := range frames {
 		flags := byte(0)
 		if i < len(frames)-1 {
 			flags = flagMore
 		}
-		total += int64(b.appendHeader(flags, len(f)))
-		if len(f) <= copyLimit {
-			b.appendScratch(f)
-		} else {
-			b.segs = append(b.segs, segment{ext: f})
-		}
-		total += int64(len(f))
+		b.addFrame(flags, f)
 	}
-	b.ends = append(b.ends, total)
+	b.end()
+}
+
+// addFrame queues one frame of the message being added; end closes the
+// message.
+func (b *batchWriter) addFrame(flags byte, f []byte) {
+	b.pending += int64(b.appendHeader(flags, len(f)))
+	if len(f) <= copyLimit {
+		b.appendScratch(f)
+	} else {
+		b.segs = append(b.segs, segment{ext: f})
+	}
+	b.pending += int64(len(f))
+}
+
+func (b *batchWriter) end() {
+	b.ends = append(b.ends, b.size()+b.pending)
+	b.pending = 0
 }
 
 func (b *batchWriter) appendHeader(flags byte, size int) int {
@@ -89,9 +101,13 @@ func (b *batchWriter) appendScratch(p []byte) {
 	b.segs = append(b.segs, segment{off: off, n: len(p)})
 }
 
-// writeTo writes the queued messages to c in one vectored write, with a
-// deadline when timeout > 0. It returns how many queued messages were
-// written whole; on error the rest did not reach the connection intact.
+// writeTo writes the queued messages to c in one vectored write. The
+// write gets a deadline of its own, timeout from now (none when timeout
+// <= 0), never one left over from an earlier write: after a quiet spell
+// longer than the timeout, an old deadline would fail the next small
+// write (say, the PONG to a heartbeat) at once. It returns how many queued
+// messages were written whole; on error the rest did not reach the
+// connection intact.
 func (b *batchWriter) writeTo(c *conn, timeout time.Duration) (int, error) {
 	b.bufs = b.bufs[:0]
 	for _, s := range b.segs {
@@ -104,9 +120,11 @@ func (b *batchWriter) writeTo(c *conn, timeout time.Duration) (int, error) {
 	bufs := b.bufs // WriteTo consumes the slice it is called on
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
+	var deadline time.Time
 	if timeout > 0 {
-		c.nc.SetWriteDeadline(time.Now().Add(timeout))
+		deadline = time.Now().Add(timeout)
 	}
+	c.nc.SetWriteDeadline(deadline)
 	n, err := bufs.WriteTo(c.nc)
 	if err == nil {
 		return len(b.ends), nil
