@@ -4,9 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io/fs"
 	"net"
-	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -21,26 +19,36 @@ type ListenerStats struct {
 	// Active is the number of handshaken connections now open.
 	Active int64
 	// HandshakeFailed counts connections dropped before a complete ZMTP
-	// handshake: silence past the deadline, garbage, a wrong socket type.
+	// handshake for no reason counted below: silence past the deadline,
+	// garbage, a wrong socket type.
 	HandshakeFailed uint64
 	// Oversized counts peers dropped for announcing a message over the
-	// maximum size.
+	// maximum size, or sending more than a handshake needs before READY.
 	Oversized uint64
-	// Malformed counts peers dropped for other protocol violations.
+	// Malformed counts peers dropped for other protocol violations, such
+	// as a data frame, or a command with MORE set, before READY.
 	Malformed uint64
 	// Panics counts codec panics on hostile bytes, each contained to its
 	// connection.
 	Panics uint64
 	// OverLimit counts connections closed at once because MaxConns were
-	// already open.
-	OverLimit uint64
+	// already open; OverHostLimit those closed because their host already
+	// held MaxConnsPerHost.
+	OverLimit, OverHostLimit uint64
+	// Silent counts peers dropped for answering neither traffic nor a
+	// heartbeat PING (Options.Heartbeat).
+	Silent uint64
 	// Messages and Bytes count received data messages and their frame
 	// bytes.
 	Messages, Bytes uint64
+	// Buffered is the receive budget in use now (PULL): bytes of messages
+	// read, or being read, and not yet returned by Recv.
+	Buffered uint64
 }
 
 type listenerCounters struct {
 	accepted, handshakeFailed, oversized, malformed, panics, overLimit atomic.Uint64
+	overHostLimit, silent                                              atomic.Uint64
 	messages, bytes                                                    atomic.Uint64
 	active                                                             atomic.Int64
 }
@@ -50,6 +58,7 @@ func (c *listenerCounters) snapshot() ListenerStats {
 		Accepted: c.accepted.Load(), Active: c.active.Load(),
 		HandshakeFailed: c.handshakeFailed.Load(), Oversized: c.oversized.Load(),
 		Malformed: c.malformed.Load(), Panics: c.panics.Load(), OverLimit: c.overLimit.Load(),
+		OverHostLimit: c.overHostLimit.Load(), Silent: c.silent.Load(),
 		Messages: c.messages.Load(), Bytes: c.bytes.Load(),
 	}
 }
@@ -67,22 +76,35 @@ type acceptor struct {
 	wg     sync.WaitGroup
 	serve  func(*conn) error
 	count  listenerCounters
+	// budget, if set before start, is the receive budget every accepted
+	// connection reads messages into (PULL).
+	budget *recvBudget
 
-	mu    sync.Mutex
-	conns map[net.Conn]struct{}
+	// ipc is the socket file this acceptor created (ipc endpoints only),
+	// the one file Close may unlink.
+	ipc *ipcFile
+
+	mu     sync.Mutex
+	conns  map[net.Conn]struct{}
+	byHost map[string]int
 }
 
 // listen binds ep; call start to begin accepting.
 func listen(ep Endpoint, typ zmq4.SocketType, opts Options, serve func(*conn) error) (*acceptor, error) {
+	var ln net.Listener
+	var ipc *ipcFile
+	var err error
 	if ep.Transport == "ipc" {
-		removeStaleSocket(ep.Address)
+		ln, ipc, err = listenIPC(ep.Address)
+	} else {
+		ln, err = net.Listen(ep.network(), ep.Address)
 	}
-	ln, err := net.Listen(ep.network(), ep.Address)
 	if err != nil {
 		return nil, fmt.Errorf("zsock: listen on %s: %w", ep, unwrapOpError(err))
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	a := &acceptor{ep: ep, typ: typ, opts: opts, ln: ln, ctx: ctx, cancel: cancel, serve: serve, conns: map[net.Conn]struct{}{}}
+	a := &acceptor{ep: ep, typ: typ, opts: opts, ln: ln, ipc: ipc, ctx: ctx, cancel: cancel, serve: serve,
+		conns: map[net.Conn]struct{}{}, byHost: map[string]int{}}
 	return a, nil
 }
 
@@ -91,15 +113,6 @@ func listen(ep Endpoint, typ zmq4.SocketType, opts Options, serve func(*conn) er
 func (a *acceptor) start() {
 	a.wg.Add(1)
 	go a.acceptLoop()
-}
-
-// removeStaleSocket unlinks a Unix socket file left by a process that
-// died, as libzmq does before binding an ipc endpoint. Only sockets are
-// removed; any other file makes the bind fail with a clear error.
-func removeStaleSocket(path string) {
-	if fi, err := os.Lstat(path); err == nil && fi.Mode()&fs.ModeSocket != 0 {
-		os.Remove(path)
-	}
 }
 
 // unwrapOpError drops net.OpError's repetition of the address, which the
@@ -143,8 +156,8 @@ func (a *acceptor) acceptLoop() {
 		}
 		delay = 0
 		a.count.accepted.Add(1)
-		if !a.track(nc) {
-			a.count.overLimit.Add(1)
+		if full := a.track(nc); full != nil {
+			full.Add(1)
 			nc.Close()
 			continue
 		}
@@ -157,19 +170,34 @@ func (a *acceptor) acceptLoop() {
 	}
 }
 
-func (a *acceptor) track(nc net.Conn) bool {
+// track admits a new connection, or returns the counter of the limit it
+// is over: MaxConns in all, or MaxConnsPerHost for its host.
+func (a *acceptor) track(nc net.Conn) (over *atomic.Uint64) {
+	host := hostOf(nc.RemoteAddr())
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if a.ctx.Err() != nil || len(a.conns) >= a.opts.MaxConns {
-		return false
+	switch {
+	case a.ctx.Err() != nil || len(a.conns) >= a.opts.MaxConns:
+		return &a.count.overLimit
+	case host != "" && a.byHost[host] >= a.opts.MaxConnsPerHost:
+		return &a.count.overHostLimit
 	}
 	a.conns[nc] = struct{}{}
-	return true
+	if host != "" {
+		a.byHost[host]++
+	}
+	return nil
 }
 
 func (a *acceptor) untrack(nc net.Conn) {
+	host := hostOf(nc.RemoteAddr())
 	a.mu.Lock()
 	delete(a.conns, nc)
+	if host != "" {
+		if a.byHost[host]--; a.byHost[host] <= 0 {
+			delete(a.byHost, host)
+		}
+	}
 	a.mu.Unlock()
 }
 
@@ -178,18 +206,28 @@ func (a *acceptor) handle(nc net.Conn) {
 	defer a.untrack(nc)
 	defer nc.Close()
 	peer := nc.RemoteAddr().String()
-	c, err := handshake(a.ctx, nc, a.typ, true, a.opts.HandshakeTimeout)
+	c, err := handshake(a.ctx, nc, a.typ, true, a.opts)
 	if err != nil {
 		if a.ctx.Err() != nil {
 			return
 		}
-		a.count.handshakeFailed.Add(1)
-		if errors.Is(err, errCodecPanic) {
+		// Each failed handshake is counted once, under the first reason
+		// that fits: too many bytes, a protocol violation, a codec panic,
+		// or else (silence, garbage, a wrong socket type) just failed.
+		switch {
+		case errors.Is(err, ErrMessageTooLarge):
+			a.count.oversized.Add(1)
+		case errors.Is(err, errBadCommand):
+			a.count.malformed.Add(1)
+		case errors.Is(err, errCodecPanic):
 			a.count.panics.Add(1)
+		default:
+			a.count.handshakeFailed.Add(1)
 		}
 		a.opts.emit(Event{Kind: Rejected, Endpoint: a.ep.String(), Peer: peer, Err: err})
 		return
 	}
+	c.budget = a.budget
 	a.count.active.Add(1)
 	defer a.count.active.Add(-1)
 	a.opts.emit(Event{Kind: Connected, Endpoint: a.ep.String(), Peer: peer})
@@ -207,6 +245,8 @@ func (a *acceptor) handle(nc net.Conn) {
 		a.count.panics.Add(1)
 	case errors.Is(err, errBadCommand):
 		a.count.malformed.Add(1)
+	case errors.Is(err, ErrPeerSilent):
+		a.count.silent.Add(1)
 	default: // a network error such as a reset: the peer left
 		a.opts.emit(Event{Kind: Disconnected, Endpoint: a.ep.String(), Peer: peer, Err: err})
 		return
@@ -238,5 +278,8 @@ func (a *acceptor) close() error {
 	a.mu.Unlock()
 	err := a.ln.Close()
 	a.wg.Wait()
+	if a.ipc != nil {
+		a.ipc.remove()
+	}
 	return err
 }

@@ -25,34 +25,53 @@ const (
 const (
 	// greetingSize is the fixed size of the ZMTP 3 greeting.
 	greetingSize = 64
-	// maxHandshakeFrame bounds the frames a peer may send before the
-	// handshake is done (its READY command). Real peers send a few hundred
-	// bytes; go-zeromq/zmq4 would allocate whatever size a frame announces.
-	maxHandshakeFrame = 64 << 10
-	// readBufferSize is the bufio.Reader size per connection. Frames larger
-	// than this are read straight into their own buffer.
-	readBufferSize = 32 << 10
-	// writeBufferSize is the bufio.Writer size per connection; queued
-	// messages are coalesced into it and written with one syscall.
+	// maxHandshakeBytes bounds everything a peer may send before the
+	// handshake is done (greeting, then commands up to its READY), summed
+	// over all its frames. Real peers send a few hundred bytes (libzmq's
+	// READY carries Socket-Type, Identity and any ZMQ_METADATA);
+	// go-zeromq/zmq4 would allocate whatever size a frame announces and
+	// keep appending frames until the handshake deadline.
+	maxHandshakeBytes = 8 << 10
+	// writeBufferSize is how many bytes of queued messages a writer
+	// coalesces into one vectored write.
 	writeBufferSize = 64 << 10
 	// frameOverhead is what each frame costs us beyond its body (a slice
 	// header and bookkeeping); it counts against the maximum message size
 	// so a flood of empty frames is bounded too.
 	frameOverhead = 32
-	// growStep: a body announced larger than this is read in steps of this
-	// size, so memory follows the bytes a peer really sends, not the size
-	// it announces.
-	growStep = 256 << 10
+	// firstStep: a body announced larger than this, and not yet in the
+	// read buffer, is read into a buffer that starts this large and
+	// doubles as bytes arrive, so memory follows the bytes a peer really
+	// sends, not the size it announces.
+	firstStep = 16 << 10
 )
+
+// readBufferSize is the bufio.Reader size for a connection of each socket
+// type, sized to what that side of the connection receives: a SUB reads
+// many small messages, so a large buffer saves syscalls; a PULL reads
+// mostly 64 KiB batches, which bypass the buffer; a PUB reads only
+// subscriptions and a PUSH only PONGs. A listener holds thousands of
+// connections, so its buffers stay small.
+func readBufferSize(typ zmq4.SocketType) int {
+	switch typ {
+	case zmq4.Sub:
+		return 32 << 10
+	case zmq4.Pull:
+		return 4 << 10
+	default:
+		return 1 << 10
+	}
+}
 
 // Errors a connection reports.
 var (
 	// ErrMessageTooLarge: a peer announced a message over the maximum size;
 	// the connection is dropped.
 	ErrMessageTooLarge = errors.New("zsock: message exceeds the maximum size")
-	errHandshakeFrame  = errors.New("zsock: handshake frame too large")
+	errHandshakeFrame  = fmt.Errorf("%w: more than %d bytes before the handshake completed", ErrMessageTooLarge, maxHandshakeBytes)
 	errNotZMTP         = errors.New("zsock: peer does not speak ZMTP (no greeting signature)")
 	errBadCommand      = errors.New("zsock: malformed command frame")
+	errHandshakeData   = fmt.Errorf("%w: a data frame or a command with MORE set before the handshake completed", errBadCommand)
 )
 
 // conn is one established ZMTP connection. Reads happen on one goroutine;
@@ -61,8 +80,17 @@ type conn struct {
 	nc   net.Conn
 	r    *bufio.Reader
 	wmu  sync.Mutex
-	w    *bufio.Writer
 	peer Peer
+	// writeTimeout bounds each write on its own (0: none); every write
+	// sets a fresh deadline, so a quiet spell never fails the next one.
+	writeTimeout time.Duration
+	// budget, if set, is the shared receive budget that message bodies are
+	// taken from as their bytes arrive (PULL); held is what this
+	// connection has taken for the message it is reading.
+	budget *recvBudget
+	held   int64
+	// host is the peer's host, as per-host limits count it (hostOf).
+	host string
 
 	closeOnce sync.Once
 }
@@ -78,19 +106,23 @@ type Peer struct {
 }
 
 // handshake runs the ZMTP 3 greeting and NULL-security READY exchange with
-// go-zeromq/zmq4's codec over nc, bounded by timeout and by ctx. The codec's
-// panics on hostile metadata are contained and returned as errors; frames
-// larger than maxHandshakeFrame are refused before the codec sees their size.
-// On error nc is closed.
-func handshake(ctx context.Context, nc net.Conn, typ zmq4.SocketType, server bool, timeout time.Duration) (c *conn, err error) {
+// go-zeromq/zmq4's codec over nc, bounded by opts.HandshakeTimeout and by
+// ctx. The codec's panics on hostile metadata are contained and returned as
+// errors; the guard refuses, before the codec sees them, more than
+// maxHandshakeBytes in all and any frame that is not a single-frame command.
+// On error nc is closed. After the handshake the connection's reads go
+// through an idle watch that PINGs a quiet peer (opts.Heartbeat).
+func handshake(ctx context.Context, nc net.Conn, typ zmq4.SocketType, server bool, opts Options) (c *conn, err error) {
 	stop := context.AfterFunc(ctx, func() { nc.Close() })
 	defer stop()
-	if err := nc.SetDeadline(time.Now().Add(timeout)); err != nil {
+	if err := nc.SetDeadline(time.Now().Add(opts.HandshakeTimeout)); err != nil {
 		nc.Close()
 		return nil, err
 	}
-	br := bufio.NewReaderSize(nc, readBufferSize)
-	guard := &guardedConn{Conn: nc, g: handshakeGuard{r: br, greeting: greetingSize, limit: maxHandshakeFrame}}
+	c = &conn{nc: nc, writeTimeout: max(opts.WriteTimeout, 0), host: hostOf(nc.RemoteAddr())}
+	watch := &idleWatch{c: c, quiet: opts.Heartbeat, timeout: opts.HeartbeatTimeout}
+	br := bufio.NewReaderSize(watch, readBufferSize(typ))
+	guard := &guardedConn{Conn: nc, g: handshakeGuard{r: br, greeting: greetingSize, budget: maxHandshakeBytes}}
 	defer func() {
 		if p := recover(); p != nil {
 			err = fmt.Errorf("zsock: handshake with %s: %w: %v", nc.RemoteAddr(), errCodecPanic, p)
@@ -109,16 +141,14 @@ func handshake(ctx context.Context, nc net.Conn, typ zmq4.SocketType, server boo
 	if err := nc.SetDeadline(time.Time{}); err != nil {
 		return nil, err
 	}
-	return &conn{
-		nc: nc,
-		r:  br,
-		w:  bufio.NewWriterSize(nc, writeBufferSize),
-		peer: Peer{
-			Addr:       nc.RemoteAddr().String(),
-			SocketType: zc.Peer.Meta["Socket-Type"],
-			Identity:   zc.Peer.Meta["Identity"],
-		},
-	}, nil
+	c.r = br
+	c.peer = Peer{
+		Addr:       nc.RemoteAddr().String(),
+		SocketType: zc.Peer.Meta["Socket-Type"],
+		Identity:   zc.Peer.Meta["Identity"],
+	}
+	watch.start()
+	return c, nil
 }
 
 func (c *conn) close() error {
@@ -129,8 +159,15 @@ func (c *conn) close() error {
 
 // readMessage reads one message (all its frames). A command is returned
 // with isCommand set and its single frame. limit bounds the message: body
-// bytes plus frameOverhead per frame.
+// bytes plus frameOverhead per frame. With a receive budget, the message's
+// bytes are taken from it as they arrive and stay taken (c.held) until the
+// caller passes them on with takeHeld; on error they are given back.
 func (c *conn) readMessage(limit int64) (frames [][]byte, isCommand bool, err error) {
+	defer func() {
+		if err != nil {
+			c.giveBackHeld()
+		}
+	}()
 	var total int64
 	for {
 		flags, err := c.r.ReadByte()
@@ -151,19 +188,23 @@ func (c *conn) readMessage(limit int64) (frames [][]byte, isCommand bool, err er
 			}
 			size = uint64(b)
 		}
+		if flags&flagCommand != 0 && (flags&flagMore != 0 || len(frames) != 0) {
+			// RFC 23: a command is one frame, never part of a message.
+			return nil, false, errBadCommand
+		}
 		if size > uint64(limit) || total+int64(size)+frameOverhead > limit {
 			return nil, false, ErrMessageTooLarge
 		}
 		total += int64(size) + frameOverhead
+		if err := c.take(frameOverhead); err != nil {
+			return nil, false, err
+		}
 		body, err := c.readBody(int(size))
 		if err != nil {
 			return nil, false, err
 		}
 		frames = append(frames, body)
 		if flags&flagCommand != 0 {
-			if flags&flagMore != 0 || len(frames) != 1 {
-				return nil, false, errBadCommand
-			}
 			return frames, true, nil
 		}
 		if flags&flagMore == 0 {
@@ -172,21 +213,58 @@ func (c *conn) readMessage(limit int64) (frames [][]byte, isCommand bool, err er
 	}
 }
 
+// readBody reads a frame body of the announced size. A body already in
+// the read buffer, or small, is allocated at its size; a larger one grows
+// from firstStep, doubling as its bytes arrive, so a peer that announces
+// a large frame and sends nothing costs little.
 func (c *conn) readBody(size int) ([]byte, error) {
-	if size <= growStep {
+	if size <= firstStep || size <= c.r.Buffered() {
+		if err := c.take(int64(size)); err != nil {
+			return nil, err
+		}
 		body := make([]byte, size)
 		_, err := io.ReadFull(c.r, body)
 		return body, unexpected(err)
 	}
-	body := make([]byte, 0, growStep)
+	var body []byte
 	for len(body) < size {
-		n := min(size-len(body), max(growStep, len(body)))
+		n := min(size-len(body), max(firstStep, len(body)))
+		if err := c.take(int64(n)); err != nil {
+			return nil, err
+		}
 		body = append(body, make([]byte, n)...)
 		if _, err := io.ReadFull(c.r, body[len(body)-n:]); err != nil {
 			return nil, unexpected(err)
 		}
 	}
 	return body, nil
+}
+
+// take reserves n bytes of the receive budget for the message being read,
+// waiting while the budget is spent (TCP then pushes back on the peer).
+func (c *conn) take(n int64) error {
+	if c.budget == nil {
+		return nil
+	}
+	if err := c.budget.acquire(c.host, n, c.held == 0); err != nil {
+		return err
+	}
+	c.held += n
+	return nil
+}
+
+// takeHeld hands over what the message just read holds of the budget: the
+// caller releases it once the message has left the socket.
+func (c *conn) takeHeld() int64 {
+	n := c.held
+	c.held = 0
+	return n
+}
+
+func (c *conn) giveBackHeld() {
+	if c.budget != nil && c.held > 0 {
+		c.budget.release(c.host, c.takeHeld())
+	}
 }
 
 // unexpected turns a clean EOF inside a message into ErrUnexpectedEOF.
@@ -197,61 +275,25 @@ func unexpected(err error) error {
 	return err
 }
 
-// writeFramesLocked appends one message to the write buffer. The caller
-// holds wmu and flushes.
-func (c *conn) writeFramesLocked(frames [][]byte) error {
-	for i, f := range frames {
-		var flags byte
-		if i < len(frames)-1 {
-			flags |= flagMore
-		}
-		if err := c.writeFrameLocked(flags, f); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-func (c *conn) writeFrameLocked(flags byte, body []byte) error {
-	var hdr [9]byte
-	n := 2
-	if len(body) > 255 {
-		flags |= flagLong
-		binary.BigEndian.PutUint64(hdr[1:], uint64(len(body)))
-		n = 9
-	} else {
-		hdr[1] = byte(len(body))
-	}
-	hdr[0] = flags
-	if _, err := c.w.Write(hdr[:n]); err != nil {
-		return err
-	}
-	_, err := c.w.Write(body)
-	return err
-}
-
-// sendCommand writes and flushes one ZMTP command (name, then body).
+// sendCommand writes one ZMTP command (name, then body).
 func (c *conn) sendCommand(name string, body []byte) error {
 	cmd := make([]byte, 0, 1+len(name)+len(body))
 	cmd = append(cmd, byte(len(name)))
 	cmd = append(cmd, name...)
 	cmd = append(cmd, body...)
-	c.wmu.Lock()
-	defer c.wmu.Unlock()
-	if err := c.writeFrameLocked(flagCommand, cmd); err != nil {
-		return err
-	}
-	return c.w.Flush()
+	var b batchWriter
+	b.addFrame(flagCommand, cmd)
+	b.end()
+	_, err := b.writeTo(c, c.writeTimeout)
+	return err
 }
 
-// sendMessage writes and flushes one message.
+// sendMessage writes one message.
 func (c *conn) sendMessage(frames [][]byte) error {
-	c.wmu.Lock()
-	defer c.wmu.Unlock()
-	if err := c.writeFramesLocked(frames); err != nil {
-		return err
-	}
-	return c.w.Flush()
+	var b batchWriter
+	b.add(frames)
+	_, err := b.writeTo(c, c.writeTimeout)
+	return err
 }
 
 // parseCommand splits a command frame into its name and body.
@@ -285,6 +327,10 @@ func (c *conn) handleCommand(frame []byte) (name string, body []byte, err error)
 	return name, body, nil
 }
 
+// ping sends a PING (RFC 37) with no TTL and no context: the peer answers
+// PONG, and any byte from it shows it is alive.
+func (c *conn) ping() error { return c.sendCommand("PING", []byte{0, 0}) }
+
 // guardedConn is the net.Conn handed to zmq4.Open: reads pass through the
 // handshake guard (which reads from the connection's bufio.Reader, so bytes
 // that arrive right behind the handshake stay buffered for us), writes go
@@ -296,15 +342,17 @@ type guardedConn struct {
 
 func (gc *guardedConn) Read(p []byte) (int, error) { return gc.g.Read(p) }
 
-// handshakeGuard follows the ZMTP byte stream during the handshake and
-// refuses a frame whose announced size is over limit before the codec can
-// read that size and allocate it.
+// handshakeGuard follows the ZMTP byte stream during the handshake. It
+// lets through at most budget bytes in all, and only single-frame
+// commands (READY, ERROR, ...): RFC 23 allows nothing else before the
+// handshake completes. Both are checked at each frame header, before the
+// codec can read a size and allocate it, or append one more frame.
 type handshakeGuard struct {
 	r        *bufio.Reader
 	greeting int    // greeting bytes still to pass
 	header   int    // validated frame-header bytes still to pass
 	body     uint64 // frame-body bytes still to pass
-	limit    uint64
+	budget   uint64 // bytes the peer may still send before READY
 }
 
 func (g *handshakeGuard) Read(p []byte) (int, error) {
@@ -320,10 +368,13 @@ func (g *handshakeGuard) Read(p []byte) (int, error) {
 	case g.body > 0:
 		allow = g.body
 	default:
-		// At a frame header: peek at all of it and check the size.
+		// At a frame header: peek at all of it and check it.
 		first, err := g.r.Peek(1)
 		if err != nil {
 			return 0, err
+		}
+		if first[0]&flagCommand == 0 || first[0]&flagMore != 0 {
+			return 0, errHandshakeData
 		}
 		hlen := 2
 		if first[0]&flagLong != 0 {
@@ -337,9 +388,10 @@ func (g *handshakeGuard) Read(p []byte) (int, error) {
 		if hlen == 9 {
 			size = binary.BigEndian.Uint64(hdr[1:])
 		}
-		if size > g.limit {
+		if size > g.budget || uint64(hlen)+size > g.budget {
 			return 0, errHandshakeFrame
 		}
+		g.budget -= uint64(hlen) + size
 		g.header, g.body = hlen, size
 		allow = uint64(hlen)
 	}

@@ -168,7 +168,7 @@ func (d *dialer) connect(ep Endpoint) (*conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	return handshake(d.ctx, nc, d.typ, false, d.opts.HandshakeTimeout)
+	return handshake(d.ctx, nc, d.typ, false, d.opts)
 }
 
 // isClosedErr reports whether err only says the connection was closed,

@@ -53,7 +53,7 @@ func FuzzHandshake(f *testing.F) {
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		c, err := handshake(ctx, &scriptedConn{r: bytes.NewReader(peer)}, typ, true, time.Second)
+		c, err := handshake(ctx, &scriptedConn{r: bytes.NewReader(peer)}, typ, true, Options{HandshakeTimeout: time.Second}.withDefaults())
 		if err != nil {
 			if ctx.Err() != nil {
 				t.Fatal("the handshake hung on a peer that had hung up")

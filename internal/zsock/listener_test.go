@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -42,7 +43,28 @@ func TestListenerDropsHostilePeersAndServesOthers(t *testing.T) {
 		{"READY announcing 2^62 bytes", func(r *rawPeer) {
 			r.write(greetingBytes())
 			r.write(longFrame(flagCommand, 1<<62))
-		}, func(s ListenerStats) uint64 { return s.HandshakeFailed }, errHandshakeFrame},
+		}, func(s ListenerStats) uint64 { return s.Oversized }, errHandshakeFrame},
+		{"READY past the handshake budget", func(r *rawPeer) {
+			r.write(greetingBytes())
+			r.write(frame(flagCommand, readyBody("Socket-Type", "PUSH", "X-Pad", strings.Repeat("x", maxHandshakeBytes))))
+		}, func(s ListenerStats) uint64 { return s.Oversized }, errHandshakeFrame},
+		{"endless data frames with MORE before READY", func(r *rawPeer) {
+			// The attack that grew zmq4's handshake by 296 MiB in 2s:
+			// refused at the first frame, RFC 23 allows only commands.
+			r.write(greetingBytes())
+			for range 64 {
+				if _, err := r.nc.Write(longFrame(flagMore, 64<<10)); err != nil {
+					return
+				}
+				if _, err := r.nc.Write(make([]byte, 64<<10)); err != nil {
+					return
+				}
+			}
+		}, func(s ListenerStats) uint64 { return s.Malformed }, errBadCommand},
+		{"command with MORE before READY", func(r *rawPeer) {
+			r.write(greetingBytes())
+			r.write(frame(flagCommand|flagMore, readyBody("Socket-Type", "PUSH")))
+		}, func(s ListenerStats) uint64 { return s.Malformed }, errBadCommand},
 		{"malformed READY metadata", func(r *rawPeer) {
 			r.write(greetingBytes())
 			r.write(frame(flagCommand, []byte("\x05READY\x01A")))

@@ -43,6 +43,26 @@ type Options struct {
 	// MaxConns bounds concurrent connections on a listening socket; more
 	// are closed at once and counted. Default 4096.
 	MaxConns int
+	// MaxConnsPerHost bounds the connections one host (one IP address)
+	// may hold open on a listening socket, so that one host cannot take
+	// every slot of MaxConns and lock the others out; more are closed at
+	// once and counted. IPC peers are local and not limited. Default 256.
+	MaxConnsPerHost int
+	// RecvBudget bounds the bytes a PULL socket holds of messages read and
+	// not yet returned by Recv, over all its connections; RecvBudgetPerHost
+	// is one host's share of it. A connection whose host, or the socket,
+	// is over its budget stops reading before its next message (TCP then
+	// pushes back on the peer). A message already begun may finish: the
+	// socket holds at most the budget plus one partly read message per
+	// connection, and that only as its bytes arrive. Defaults 32 MiB and
+	// 8 MiB, raised to at least MaxMessageSize.
+	RecvBudget, RecvBudgetPerHost int64
+	// Heartbeat: a connection whose peer has sent nothing for this long
+	// is sent a ZMTP PING; if nothing arrives within HeartbeatTimeout
+	// after that, the peer is dropped as gone (counted as silent).
+	// libzmq and our sockets answer PINGs by themselves, so idle peers
+	// stay. Negative turns it off. Defaults 15s and 15s.
+	Heartbeat, HeartbeatTimeout time.Duration
 	// Stamp (PUSH only), if set, is called by a connection's writer just
 	// before it encodes a message, with the index of the endpoint (in the
 	// order given to DialPush) the message is about to go to. When the
@@ -75,6 +95,8 @@ func (o Options) withDefaults() Options {
 	def(&o.ReconnectMax, 5*time.Second)
 	def(&o.KeepAlive, 15*time.Second)
 	def(&o.WriteTimeout, 15*time.Second)
+	def(&o.Heartbeat, 15*time.Second)
+	def(&o.HeartbeatTimeout, 15*time.Second)
 	if o.ReconnectMax < o.ReconnectMin {
 		o.ReconnectMax = o.ReconnectMin
 	}
@@ -90,6 +112,17 @@ func (o Options) withDefaults() Options {
 	if o.MaxConns <= 0 {
 		o.MaxConns = 4096
 	}
+	if o.MaxConnsPerHost <= 0 {
+		o.MaxConnsPerHost = 256
+	}
+	if o.RecvBudget <= 0 {
+		o.RecvBudget = 32 << 20
+	}
+	if o.RecvBudgetPerHost <= 0 {
+		o.RecvBudgetPerHost = 8 << 20
+	}
+	o.RecvBudget = max(o.RecvBudget, o.MaxMessageSize)
+	o.RecvBudgetPerHost = min(max(o.RecvBudgetPerHost, o.MaxMessageSize), o.RecvBudget)
 	return o
 }
 

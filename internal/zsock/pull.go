@@ -12,6 +12,11 @@ type Message struct {
 	Frames [][]byte
 	// Peer is the connection it came on; shared by all its messages.
 	Peer *Peer
+
+	// held is what the message holds of its socket's receive budget,
+	// given back when Recv returns it.
+	held int64
+	host string
 }
 
 // Puller is the listening side of PULL: it accepts any number of PUSH
@@ -41,6 +46,7 @@ func ListenPull(ep Endpoint, opts Options) (*Puller, error) {
 		return nil, err
 	}
 	p.a = a
+	a.budget = newRecvBudget(opts.RecvBudget, opts.RecvBudgetPerHost, a.ctx.Done())
 	a.start()
 	return p, nil
 }
@@ -55,12 +61,12 @@ func (p *Puller) Endpoint() string { return p.a.endpoint() }
 func (p *Puller) Recv(ctx context.Context) (Message, error) {
 	select {
 	case m := <-p.out:
-		return m, nil
+		return p.handOn(m), nil
 	default:
 	}
 	select {
 	case m := <-p.out:
-		return m, nil
+		return p.handOn(m), nil
 	case <-ctx.Done():
 		return Message{}, ctx.Err()
 	case <-p.a.ctx.Done():
@@ -68,10 +74,18 @@ func (p *Puller) Recv(ctx context.Context) (Message, error) {
 	}
 }
 
+// handOn gives back what m held of the receive budget: from here on its
+// memory is the caller's.
+func (p *Puller) handOn(m Message) Message {
+	p.a.budget.release(m.host, m.held)
+	m.held = 0
+	return m
+}
+
 func (p *Puller) remaining() (Message, error) {
 	select {
 	case m := <-p.out:
-		return m, nil
+		return p.handOn(m), nil
 	default:
 	}
 	p.mu.Lock()
@@ -81,11 +95,16 @@ func (p *Puller) remaining() (Message, error) {
 	}
 	m := p.leftover[0]
 	p.leftover = p.leftover[1:]
-	return m, nil
+	return p.handOn(m), nil
 }
 
 // Stats returns what the socket has seen from its peers.
-func (p *Puller) Stats() ListenerStats { return p.a.count.snapshot() }
+func (p *Puller) Stats() ListenerStats {
+	st := p.a.count.snapshot()
+	used, _ := p.a.budget.inUse("")
+	st.Buffered = uint64(used)
+	return st
+}
 
 // Close stops accepting, closes every connection and waits for their
 // goroutines. Messages already read stay for Recv. Safe to call twice.
@@ -104,7 +123,9 @@ func (p *Puller) serve(c *conn) error {
 		if err != nil {
 			return err
 		}
+		held := c.takeHeld()
 		if isCommand {
+			p.a.budget.release(c.host, held)
 			if _, _, err := c.handleCommand(frames[0]); err != nil {
 				return err
 			}
@@ -112,7 +133,7 @@ func (p *Puller) serve(c *conn) error {
 		}
 		p.a.count.messages.Add(1)
 		p.a.count.bytes.Add(uint64(frameBytes(frames)))
-		m := Message{Frames: frames, Peer: peer}
+		m := Message{Frames: frames, Peer: peer, held: held, host: c.host}
 		select {
 		case p.out <- m:
 		case <-p.a.ctx.Done():

@@ -57,17 +57,26 @@ func (s *Subscriber) Subscribe(topic string) { s.change(true, topic) }
 // Unsubscribe cancels one earlier Subscribe of the same prefix.
 func (s *Subscriber) Unsubscribe(topic string) { s.change(false, topic) }
 
+// change counts a Subscribe or Unsubscribe locally, as libzmq's SUB does,
+// and tells the publishers only when a topic's count goes from 0 to 1
+// (subscribe) or from 1 to 0 (cancel): they see each topic once, so one
+// cancel there always undoes it.
 func (s *Subscriber) change(subscribe bool, topic string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if subscribe {
-		s.topics[topic]++
-	} else {
-		if s.topics[topic] == 0 {
+		if s.topics[topic]++; s.topics[topic] > 1 {
 			return
 		}
-		if s.topics[topic]--; s.topics[topic] == 0 {
+	} else {
+		switch s.topics[topic] {
+		case 0:
+			return
+		case 1:
 			delete(s.topics, topic)
+		default:
+			s.topics[topic]--
+			return
 		}
 	}
 	s.storePrefixes()
@@ -138,12 +147,10 @@ func (s *Subscriber) Close() error {
 
 func (s *Subscriber) serve(_ int, c *conn) {
 	s.mu.Lock()
-	for t, n := range s.topics {
-		for range n {
-			if err := c.sendMessage([][]byte{subscriptionMessage(true, t)}); err != nil {
-				s.mu.Unlock()
-				return
-			}
+	for t := range s.topics {
+		if err := c.sendMessage([][]byte{subscriptionMessage(true, t)}); err != nil {
+			s.mu.Unlock()
+			return
 		}
 	}
 	s.conns[c] = struct{}{}

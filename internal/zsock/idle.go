@@ -1,0 +1,61 @@
+package zsock
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"time"
+)
+
+// ErrPeerSilent: a connection's peer sent nothing for the heartbeat
+// interval, then did not answer a PING within the heartbeat timeout.
+var ErrPeerSilent = errors.New("zsock: peer did not answer a heartbeat PING")
+
+// idleWatch is the reader under a connection's read buffer. Once the
+// handshake is done (start), a peer that has sent nothing for quiet is sent
+// a ZMTP PING (RFC 37); if nothing at all arrives within timeout after
+// that, the read fails with ErrPeerSilent and the connection is dropped.
+//
+// Being quiet is never a reason to drop a peer: libzmq and our own sockets
+// answer PING with PONG by themselves, so an idle producer or subscriber
+// stays connected for as long as it lives. What the watch finds is a peer
+// that is gone without a FIN (a host that crashed, a cable pulled) or one
+// that holds a connection without speaking ZMTP behind its handshake.
+//
+// Only bytes count: a peer in the middle of sending a large frame cannot
+// answer until the frame is done, and it does not need to, since its
+// bytes arriving show it is alive.
+type idleWatch struct {
+	c              *conn
+	quiet, timeout time.Duration
+	on             bool
+}
+
+// start turns the watch on, after the handshake (which has its own
+// deadline). A quiet interval <= 0 leaves it off.
+func (w *idleWatch) start() { w.on = w.quiet > 0 && w.timeout > 0 }
+
+func (w *idleWatch) Read(p []byte) (int, error) {
+	nc := w.c.nc
+	if !w.on {
+		return nc.Read(p)
+	}
+	wait, pinged := w.quiet, false
+	for {
+		nc.SetReadDeadline(time.Now().Add(wait))
+		n, err := nc.Read(p)
+		timedOut := errors.Is(err, os.ErrDeadlineExceeded)
+		switch {
+		case n > 0 && timedOut:
+			return n, nil
+		case !timedOut:
+			return n, err
+		case pinged:
+			return 0, fmt.Errorf("%w (silent for %v)", ErrPeerSilent, w.quiet+w.timeout)
+		}
+		if err := w.c.ping(); err != nil {
+			return 0, err
+		}
+		wait, pinged = w.timeout, true
+	}
+}
