@@ -51,6 +51,7 @@ type counters struct {
 	received, published, wrapped           atomic.Uint64
 	invalidUTF8, malformed, unknownVersion atomic.Uint64
 	forwarded, forwardDropped              atomic.Uint64
+	seriesSkipped                          atomic.Uint64
 }
 
 // New binds the sockets and opens the store. A malformed endpoint, a port

@@ -472,6 +472,21 @@ func TestDamagedStateFileStartsAfresh(t *testing.T) {
 	}
 }
 
+// A state file written before names were cleaned at decode may hold
+// control characters and names cut inside a character: they are cleaned
+// as they are read back, as Decode would have.
+func TestStateFileNamesAreCleanedOnRestore(t *testing.T) {
+	state := filepath.Join(t.TempDir(), "x.state")
+	old := `{"version":1,"streams":[{"instance":1,"host":"web\u001b[2J","app":"caf\u00e9\n","pid":3,"next":5,"received":5}]}`
+	if err := os.WriteFile(state, []byte(old), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c := startCollector(t, Config{NoPub: true, NoFile: true, StateFile: state})
+	if p := c.Stats().Producers; len(p) != 1 || p[0].Host != "web\uFFFD[2J" || p[0].App != "caf\u00e9\uFFFD" || p[0].Received != 5 {
+		t.Fatalf("restored %+v", p)
+	}
+}
+
 // Entries producers send just as the collector is told to stop are still
 // stored: Run drains its connections before closing them. With the drain
 // turned off they are lost, which is why it exists.

@@ -38,6 +38,13 @@
 // more are counted too; nothing is dropped silently. Problems are logged
 // to Config.Log, each kind at most once per second.
 //
+// Producer names come from peers. They reach Stats, labels and logs as
+// [wire.Decode] repairs them (valid UTF-8, control characters replaced by
+// U+FFFD, at most [wire.MaxName] bytes), and a metric series that still
+// could not be exposed is left out of the scrape and counted
+// (zmqlog_collector_series_skipped_total, Stats.SeriesSkipped) rather
+// than failing it: one producer cannot blind the metrics of all.
+//
 // With Config.StateFile set (zmqcollect: the store file's name plus
 // ".state"), each producer stream's position survives restarts, so gaps
 // keep meaning loss. The state is saved after each store flush and never

@@ -47,6 +47,9 @@ type Stats struct {
 	// BatchSizeBuckets.
 	BatchSizes    [len(BatchSizeBuckets) + 1]uint64
 	BatchEntrySum uint64
+	// SeriesSkipped counts metric series left out of Prometheus scrapes
+	// because a label could not be exposed (reported in the log).
+	SeriesSkipped uint64
 	Uptime        time.Duration
 }
 
@@ -98,7 +101,8 @@ func (c *Collector) Stats() Stats {
 		Bytes: c.count.bytes.Load(), Received: c.count.received.Load(), Published: c.count.published.Load(),
 		Wrapped: c.count.wrapped.Load(), InvalidUTF8: c.count.invalidUTF8.Load(), Malformed: c.count.malformed.Load(),
 		UnknownVersion: c.count.unknownVersion.Load(), Forwarded: c.count.forwarded.Load(),
-		ForwardDropped: c.count.forwardDropped.Load(), Uptime: time.Since(c.started),
+		ForwardDropped: c.count.forwardDropped.Load(), SeriesSkipped: c.count.seriesSkipped.Load(),
+		Uptime: time.Since(c.started),
 	}
 	st.Stored, st.StoreFailed = c.store.counts()
 	for i := range st.BatchSizes {
