@@ -24,7 +24,9 @@ type Config struct {
 	File   string
 	NoFile bool
 	// MaxSizeMB, MaxBackups, MaxAgeDays and Compress rotate the file
-	// (lumberjack's settings; MaxSizeMB defaults to 100).
+	// (lumberjack's settings; MaxSizeMB defaults to 100). An entry larger
+	// than MaxSizeMB cannot be stored; it alone is refused, counted in
+	// Stats.StoreTooLarge and reported.
 	MaxSizeMB, MaxBackups, MaxAgeDays int
 	Compress                          bool
 	// StateFile, if set, keeps each producer stream's position across

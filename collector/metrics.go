@@ -63,6 +63,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	counter(descPublished, st.Published)
 	counter(descWrapped, st.Wrapped)
 	counter(descDropped, st.StoreFailed, "store_error")
+	counter(descDropped, st.StoreTooLarge, "store_too_large")
 	counter(descDropped, st.InvalidUTF8, "invalid_utf8")
 	counter(descDropped, st.SubscriberDropped, "subscriber_queue_full")
 	counter(descDropped, st.ForwardDropped, "forward_queue_full")

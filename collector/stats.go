@@ -15,8 +15,10 @@ type Stats struct {
 	// Received counts entries in those messages.
 	Received uint64
 	// Stored counts entries written to the file; StoreFailed entries lost
-	// to write errors (reported in the log too).
-	Stored, StoreFailed uint64
+	// to write errors; StoreTooLarge entries larger than the file may grow
+	// (Config.MaxSizeMB), which no file could hold. Both are reported in
+	// the log too; such an entry is still published and forwarded.
+	Stored, StoreFailed, StoreTooLarge uint64
 	// Published counts entries queued for at least one subscriber;
 	// SubscriberDropped copies dropped because a subscriber's queue was
 	// full.
@@ -104,7 +106,7 @@ func (c *Collector) Stats() Stats {
 		ForwardDropped: c.count.forwardDropped.Load(), SeriesSkipped: c.count.seriesSkipped.Load(),
 		Uptime: time.Since(c.started),
 	}
-	st.Stored, st.StoreFailed = c.store.counts()
+	st.Stored, st.StoreFailed, st.StoreTooLarge = c.store.counts()
 	for i := range st.BatchSizes {
 		st.BatchSizes[i] = c.batchHis.counts[i].Load()
 	}
