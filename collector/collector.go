@@ -194,7 +194,7 @@ func (c *Collector) flushAndSave() {
 	}
 	c.store.mu.Unlock()
 	if snap != nil {
-		if err := saveState(c.cfg.StateFile, *snap); err != nil {
+		if err := saveState(c.cfg.StateFile, c.cfg.FileMode, *snap); err != nil {
 			c.report("state", fmt.Errorf("saving producer positions: %w", err))
 		}
 	}

@@ -85,15 +85,21 @@ func loadState(path string) (savedState, error) {
 	return st, nil
 }
 
-// saveState writes the state next to its final place and renames it, so a
-// crash mid-write leaves the previous state whole.
-func saveState(path string, st savedState) error {
+// saveState writes the state next to its final place, with the given
+// permission, and renames it, so a crash mid-write leaves the previous
+// state whole.
+func saveState(path string, mode os.FileMode, st savedState) error {
 	data, err := json.Marshal(st)
 	if err != nil {
 		return err
 	}
 	tmp, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".tmp*")
 	if err != nil {
+		return err
+	}
+	if err := tmp.Chmod(mode); err != nil {
+		tmp.Close()
+		os.Remove(tmp.Name())
 		return err
 	}
 	if _, err := tmp.Write(data); err != nil {

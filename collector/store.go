@@ -46,11 +46,21 @@ func openStore(cfg *Config, report func(string, error)) (*store, error) {
 		if err := os.MkdirAll(filepath.Dir(cfg.File), 0o755); err != nil {
 			return nil, fmt.Errorf("store file %s: %w", cfg.File, err)
 		}
-		f, err := os.OpenFile(cfg.File, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+		f, err := os.OpenFile(cfg.File, os.O_CREATE|os.O_APPEND|os.O_WRONLY, cfg.FileMode)
 		if err != nil {
 			return nil, fmt.Errorf("store file: %w", err)
 		}
+		// Set the mode exactly, on a new file (past the umask) and on one
+		// an older version created 0644: lumberjack gives each file it
+		// rotates in, and each compressed backup, the store file's mode.
+		// Not on a device such as /dev/stdout.
+		if fi, serr := f.Stat(); serr == nil && fi.Mode().IsRegular() && fi.Mode().Perm() != cfg.FileMode {
+			err = f.Chmod(cfg.FileMode)
+		}
 		f.Close()
+		if err != nil {
+			return nil, fmt.Errorf("store file %s: %w", cfg.File, err)
+		}
 		s.file = &lumberjack.Logger{
 			Filename:   cfg.File,
 			MaxSize:    cfg.MaxSizeMB,

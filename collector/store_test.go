@@ -89,3 +89,64 @@ func TestEntryLargerThanTheStoreFileFailsAlone(t *testing.T) {
 		}
 	}
 }
+
+// Every file the collector writes is private to its owner by default
+// (0600; they used to be 0644), or has Config.FileMode: the store, the
+// files rotated in, the compressed backups and the state file. A store
+// file left 0644 by an older version is set to the mode too.
+func TestFilesGetTheFileMode(t *testing.T) {
+	for _, tc := range []struct {
+		mode, want os.FileMode
+	}{{0, 0o600}, {0o640, 0o640}} {
+		t.Run(fmt.Sprintf("%#o", uint32(tc.mode)), func(t *testing.T) {
+			ctx := testcollector.Context(t)
+			dir := t.TempDir()
+			file, state := filepath.Join(dir, "store.jsonl"), filepath.Join(dir, "store.jsonl.state")
+			if err := os.WriteFile(file, []byte("{\"old\":1}\n"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			c := startCollector(t, Config{NoPub: true, File: file, StateFile: state, FileMode: tc.mode, MaxSizeMB: 1, Compress: true})
+			s := ship(t, c.PullEndpoint())
+			big := []byte(`{"pad":"` + strings.Repeat("x", 100<<10) + `"}`)
+			const n = 15 // 1.5 MiB: at least one rotation
+			for range n {
+				s.Ship("INFO", big)
+			}
+			if err := s.Flush(ctx); err != nil {
+				t.Fatal(err)
+			}
+			testcollector.WaitFor(t, ctx, "every entry stored", func() bool { return c.Stats().Stored == n })
+			// lumberjack compresses backups in its own goroutine: wait for
+			// a .gz and no backup left uncompressed.
+			testcollector.WaitFor(t, ctx, "a compressed backup", func() bool {
+				gz, _ := filepath.Glob(filepath.Join(dir, "store-*.jsonl.gz"))
+				plain, _ := filepath.Glob(filepath.Join(dir, "store-*.jsonl"))
+				return len(gz) > 0 && len(plain) == 0
+			})
+			c.stop()
+			files, _ := filepath.Glob(filepath.Join(dir, "*"))
+			if len(files) < 3 {
+				t.Fatalf("files %q: want the store, a compressed backup and the state", files)
+			}
+			for _, name := range files {
+				fi, err := os.Stat(name)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if fi.Mode().Perm() != tc.want {
+					t.Errorf("%s has mode %#o, want %#o", filepath.Base(name), uint32(fi.Mode().Perm()), uint32(tc.want))
+				}
+			}
+		})
+	}
+}
+
+func TestBadFileModeIsRefused(t *testing.T) {
+	for _, mode := range []os.FileMode{0o1777, os.ModeSetuid | 0o600, 0o400, 0o044} {
+		_, err := New(Config{Pull: "tcp://127.0.0.1:0", NoPub: true, NoFile: true, FileMode: mode})
+		var fe *FileModeError
+		if !errorsAs(err, &fe) || fe.Mode != mode {
+			t.Errorf("FileMode %#o: %v", uint32(mode), err)
+		}
+	}
+}
