@@ -34,9 +34,11 @@
 // prometheus.Collector) say per producer (host, pid, app): entries
 // received, entries lost in transit (gaps in its sequence numbers), and
 // entries the producer reports it dropped itself. Failed writes to the
-// store, subscribers too slow to keep up and a next tier that cannot take
-// more are counted too; nothing is dropped silently. Problems are logged
-// to Config.Log, each kind at most once per second.
+// store, entries too large for the store file, subscribers too slow to
+// keep up, a next tier that cannot take more, and what the next tier has
+// not taken 2s after Run stops are counted too; nothing is dropped
+// silently. Problems are logged to Config.Log, each kind at most once per
+// second.
 //
 // Producer names come from peers. They reach Stats, labels and logs as
 // [wire.Decode] repairs them (valid UTF-8, control characters replaced by

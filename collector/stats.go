@@ -30,9 +30,11 @@ type Stats struct {
 	// InvalidUTF8 counts entries skipped for invalid UTF-8; Malformed and
 	// UnknownVersion messages skipped whole.
 	InvalidUTF8, Malformed, UnknownVersion uint64
-	// Forwarded counts messages sent on to the next tier; ForwardDropped
-	// entries it could not take.
-	Forwarded, ForwardDropped uint64
+	// Forwarded counts messages written to the next tier; ForwardDropped
+	// entries it could not take (its queue was full); ForwardAbandoned
+	// entries still waiting for it when Run stopped and gave up on them
+	// (after 2s; reported in the log too).
+	Forwarded, ForwardDropped, ForwardAbandoned uint64
 	// Gaps counts entries producers numbered that never arrived (lost in
 	// transit), over all producers.
 	Gaps uint64
@@ -103,8 +105,9 @@ func (c *Collector) Stats() Stats {
 		Bytes: c.count.bytes.Load(), Received: c.count.received.Load(), Published: c.count.published.Load(),
 		Wrapped: c.count.wrapped.Load(), InvalidUTF8: c.count.invalidUTF8.Load(), Malformed: c.count.malformed.Load(),
 		UnknownVersion: c.count.unknownVersion.Load(), Forwarded: c.count.forwarded.Load(),
-		ForwardDropped: c.count.forwardDropped.Load(), SeriesSkipped: c.count.seriesSkipped.Load(),
-		Uptime: time.Since(c.started),
+		ForwardDropped: c.count.forwardDropped.Load(), ForwardAbandoned: c.count.forwardAbandoned.Load(),
+		SeriesSkipped: c.count.seriesSkipped.Load(),
+		Uptime:        time.Since(c.started),
 	}
 	st.Stored, st.StoreFailed, st.StoreTooLarge = c.store.counts()
 	for i := range st.BatchSizes {
