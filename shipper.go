@@ -126,7 +126,10 @@ func NewShipper(endpoint string, opts ...Option) (*Shipper, error) {
 	if !cfg.hostSetByUser {
 		cfg.host, _ = os.Hostname()
 	}
-	producer := wire.Producer{Instance: rand.Uint64(), PID: uint32(os.Getpid()), Host: cfg.host, App: cfg.app}
+	// Clean: the names as every batch carries them and the collector shows
+	// them (valid UTF-8, at most wire.MaxName bytes), so Producer() says
+	// what the collector sees.
+	producer := wire.Producer{Instance: rand.Uint64(), PID: uint32(os.Getpid()), Host: cfg.host, App: cfg.app}.Clean()
 	header := wire.AppendHeader(nil, producer)
 	if err := cfg.validate(len(header)); err != nil {
 		return nil, fmt.Errorf("zmqlog: %w", err)

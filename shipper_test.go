@@ -68,6 +68,20 @@ func TestShipDeliversInOrderWithProducerIdentity(t *testing.T) {
 	}
 }
 
+// A long multi-byte app name is cut between characters and a host name
+// that is not UTF-8 is repaired, on the wire and in Producer() alike: a
+// name cut inside a character would be invalid UTF-8 at every collector.
+func TestNamesAreShippedAsValidUTF8CutBetweenCharacters(t *testing.T) {
+	ctx := testcollector.Context(t)
+	col := testcollector.Start(t, "tcp://127.0.0.1:0")
+	s := newShipper(t, col.Endpoint(), WithApp(strings.Repeat("é", 200)), WithHost("web\xff1"))
+	s.Ship("INFO", []byte(`{"msg":"x"}`))
+	p := col.ReceiveN(ctx, 1)[0].Producer
+	if p.App != strings.Repeat("é", 127) || p.Host != "web\uFFFD1" || p != s.Producer() {
+		t.Fatalf("collector saw %+v, shipper says %+v", p, s.Producer())
+	}
+}
+
 // A lone entry leaves within the linger, without Flush.
 func TestLoneEntryLeavesAfterLinger(t *testing.T) {
 	ctx := testcollector.Context(t)

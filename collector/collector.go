@@ -51,6 +51,8 @@ type counters struct {
 	received, published, wrapped           atomic.Uint64
 	invalidUTF8, malformed, unknownVersion atomic.Uint64
 	forwarded, forwardDropped              atomic.Uint64
+	forwardAbandoned                       atomic.Uint64
+	seriesSkipped                          atomic.Uint64
 }
 
 // New binds the sockets and opens the store. A malformed endpoint, a port
@@ -94,7 +96,7 @@ func New(cfg Config) (*Collector, error) {
 		}
 	}
 	if eps.forward != nil {
-		c.forward = zsock.DialPush(eps.forward, zsock.Options{SendQueue: 1000, OnEvent: c.onForwardEvent})
+		c.forward = zsock.DialPush(eps.forward, zsock.Options{SendQueue: 1000, OnEvent: c.onForwardEvent, Done: c.forwardDone})
 	}
 	return c, nil
 }
@@ -156,12 +158,15 @@ func (c *Collector) Run(ctx context.Context) error {
 		c.pub.Close()
 	}
 	if c.forward != nil {
-		fctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		if ferr := c.forward.Flush(fctx); ferr != nil {
-			c.report("forward", ferr)
-		}
+		fctx, cancel := context.WithTimeout(context.Background(), forwardFlush)
+		ferr := c.forward.Flush(fctx)
 		cancel()
-		c.forward.Close()
+		c.forward.Close() // what it still holds goes to forwardDone, abandoned
+		if n := c.count.forwardAbandoned.Load(); n > 0 {
+			// A kind of its own: "forward" is busy with dial failures
+			// when the next tier is down, and this must not be held back.
+			c.report("forward_abandoned", fmt.Errorf("stopped with %d entries not yet taken by the next tier %s: lost (%v)", n, c.cfg.Forward, ferr))
+		}
 	}
 	c.flushAndSave()
 	if serr := c.store.close(); serr != nil {
@@ -169,6 +174,10 @@ func (c *Collector) Run(ctx context.Context) error {
 	}
 	return err
 }
+
+// forwardFlush bounds how long Run, stopping, waits for the next tier to
+// take what is queued for it; the rest is abandoned and counted.
+const forwardFlush = 2 * time.Second
 
 // drainIdle is how long the connections must be quiet for a drain to end
 // before Config.Drain: well above a shipper's 5ms linger. A variable for
@@ -193,7 +202,7 @@ func (c *Collector) flushAndSave() {
 	}
 	c.store.mu.Unlock()
 	if snap != nil {
-		if err := saveState(c.cfg.StateFile, *snap); err != nil {
+		if err := saveState(c.cfg.StateFile, c.cfg.FileMode, *snap); err != nil {
 			c.report("state", fmt.Errorf("saving producer positions: %w", err))
 		}
 	}
@@ -239,9 +248,7 @@ func (c *Collector) handle(m zsock.Message) {
 		c.batchHis.observe(b.Count)
 	}
 	if c.forward != nil {
-		if c.forward.TrySend(m.Frames) {
-			c.count.forwarded.Add(1)
-		} else {
+		if !c.forward.TrySend(m.Frames) { // accepted ones are counted by forwardDone
 			c.count.forwardDropped.Add(uint64(b.Count))
 			c.report("forward", errors.New("the next tier is not keeping up: entries dropped"))
 		}
@@ -314,6 +321,20 @@ func (c *Collector) heartbeat() {
 func (c *Collector) onPeerEvent(e zsock.Event) {
 	if e.Kind == zsock.Rejected {
 		c.report("peer", fmt.Errorf("dropped peer %s on %s: %w", e.Peer, e.Endpoint, e.Err))
+	}
+}
+
+// forwardDone is told what became of each message queued for the next
+// tier: written to its connection, or abandoned when Run closed the
+// pusher after its flush deadline; then the entries it held are lost and
+// counted.
+func (c *Collector) forwardDone(frames [][]byte, written bool) {
+	if written {
+		c.count.forwarded.Add(1)
+		return
+	}
+	if b, err := wire.Decode(frames); err == nil { // it decoded once already, before it was queued
+		c.count.forwardAbandoned.Add(uint64(b.Count))
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -324,6 +325,50 @@ func TestForwardToTheNextTier(t *testing.T) {
 	if st.Gaps != 0 || len(st.Producers) != 1 || st.Producers[0].App != "tiered" {
 		t.Fatalf("central stats %+v", st)
 	}
+	// Forwarded counts messages written to the next tier.
+	testcollector.WaitFor(t, ctx, "every message counted forwarded", func() bool { return local.Stats().Forwarded == local.Stats().Messages })
+	local.stop()
+	if st := local.Stats(); st.ForwardAbandoned != 0 || st.ForwardDropped != 0 {
+		t.Fatalf("local stats %+v", st)
+	}
+}
+
+// What the next tier has not taken when the collector stops is lost; it
+// used to be lost uncounted. Now Stats (and the metrics and the log) say
+// how many entries, not just messages.
+func TestForwardAbandonedAtShutdownIsCounted(t *testing.T) {
+	ctx := testcollector.Context(t)
+	var log syncBuffer
+	nobody := "ipc://" + filepath.Join(t.TempDir(), "nobody.sock")
+	c := startCollector(t, Config{NoPub: true, NoFile: true, Forward: nobody, Log: slog.New(slog.NewTextHandler(&log, nil))})
+	push := dialPush(t, c.PullEndpoint())
+	p := wire.Producer{Instance: 3, Host: "h", App: "tiered"}
+	entries := 0
+	for _, n := range []int{5, 7, 1} {
+		b := wire.AppendHeader(nil, p)
+		for range n {
+			b = wire.AppendEntry(b, "INFO", []byte(`{"m":1}`))
+		}
+		wire.SetCount(b, n)
+		wire.Stamp(b, 0, uint64(entries), 0)
+		if err := push.Send(ctx, [][]byte{b}); err != nil {
+			t.Fatal(err)
+		}
+		entries += n
+	}
+	if err := push.Send(ctx, [][]byte{[]byte("INFO"), []byte(`{"plain":1}`)}); err != nil {
+		t.Fatal(err)
+	}
+	entries++
+	testcollector.WaitFor(t, ctx, "every entry", func() bool { return c.Stats().Received == uint64(entries) })
+	c.stop()
+	st := c.Stats()
+	if st.ForwardAbandoned != uint64(entries) || st.Forwarded != 0 || st.ForwardDropped != 0 {
+		t.Fatalf("forward: abandoned %d of %d entries, forwarded %d messages, dropped %d", st.ForwardAbandoned, entries, st.Forwarded, st.ForwardDropped)
+	}
+	if want := fmt.Sprintf("stopped with %d entries not yet taken by the next tier %s: lost", entries, nobody); !strings.Contains(log.String(), want) {
+		t.Fatalf("log does not say %q:\n%s", want, log.String())
+	}
 }
 
 func TestBadConfigIsRefused(t *testing.T) {
@@ -469,6 +514,21 @@ func TestDamagedStateFileStartsAfresh(t *testing.T) {
 	c := startCollector(t, Config{NoPub: true, NoFile: true, StateFile: state})
 	if st := c.Stats(); len(st.Producers) != 0 {
 		t.Fatalf("stats %+v", st)
+	}
+}
+
+// A state file written before names were cleaned at decode may hold
+// control characters and names cut inside a character: they are cleaned
+// as they are read back, as Decode would have.
+func TestStateFileNamesAreCleanedOnRestore(t *testing.T) {
+	state := filepath.Join(t.TempDir(), "x.state")
+	old := `{"version":1,"streams":[{"instance":1,"host":"web\u001b[2J","app":"caf\u00e9\n","pid":3,"next":5,"received":5}]}`
+	if err := os.WriteFile(state, []byte(old), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c := startCollector(t, Config{NoPub: true, NoFile: true, StateFile: state})
+	if p := c.Stats().Producers; len(p) != 1 || p[0].Host != "web\uFFFD[2J" || p[0].App != "caf\u00e9\uFFFD" || p[0].Received != 5 {
+		t.Fatalf("restored %+v", p)
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"time"
 
 	"github.com/zmqlog/zmqlog/internal/zsock"
@@ -24,7 +25,9 @@ type Config struct {
 	File   string
 	NoFile bool
 	// MaxSizeMB, MaxBackups, MaxAgeDays and Compress rotate the file
-	// (lumberjack's settings; MaxSizeMB defaults to 100).
+	// (lumberjack's settings; MaxSizeMB defaults to 100). An entry larger
+	// than MaxSizeMB cannot be stored; it alone is refused, counted in
+	// Stats.StoreTooLarge and reported.
 	MaxSizeMB, MaxBackups, MaxAgeDays int
 	Compress                          bool
 	// StateFile, if set, keeps each producer stream's position across
@@ -32,6 +35,14 @@ type Config struct {
 	// everything producers sent before as lost. zmqcollect sets it to the
 	// store file's name plus ".state".
 	StateFile string
+	// FileMode is the permission of the files the collector writes: the
+	// store, its rotated and compressed backups, and the state file.
+	// Default 0600: log entries often hold what only their owner should
+	// read. Only permission bits (up to 0777) may be set, and the owner
+	// must keep read and write. An existing store file is set to it at
+	// start; rotated and compressed files take the store file's mode (the
+	// process umask applies to them, as to any file created).
+	FileMode os.FileMode
 	// Stdout, if set, receives every stored line too.
 	Stdout io.Writer
 	// Forward, if set, is another collector to send everything on to, in
@@ -64,6 +75,30 @@ const (
 	DefaultFile = "logs/zmqlog.jsonl"
 )
 
+// DefaultFileMode is the permission of the files a collector writes
+// unless Config.FileMode says otherwise.
+const DefaultFileMode os.FileMode = 0o600
+
+// FileModeError is a Config.FileMode the collector cannot use.
+type FileModeError struct {
+	Mode   os.FileMode
+	Reason string
+}
+
+func (e *FileModeError) Error() string {
+	return fmt.Sprintf("file mode %#o: %s", uint32(e.Mode), e.Reason)
+}
+
+func checkFileMode(m os.FileMode) error {
+	switch {
+	case m&^os.ModePerm != 0:
+		return &FileModeError{m, "only permission bits (0000 to 0777) may be set"}
+	case m&0o600 != 0o600:
+		return &FileModeError{m, "the owner must keep read and write (0600), or the collector could not reopen its own files"}
+	}
+	return nil
+}
+
 // HeartbeatTopic is the topic of the collector's heartbeat: it starts with
 // "_", which no level name does, so no level subscription receives it.
 const HeartbeatTopic = "_HEARTBEAT"
@@ -89,6 +124,12 @@ func (c *Config) applyDefaults() (endpoints, error) {
 	}
 	if c.MaxSizeMB <= 0 {
 		c.MaxSizeMB = 100
+	}
+	if c.FileMode == 0 {
+		c.FileMode = DefaultFileMode
+	}
+	if err := checkFileMode(c.FileMode); err != nil {
+		return eps, err
 	}
 	if c.SubscriberQueue <= 0 {
 		c.SubscriberQueue = 10000

@@ -34,9 +34,18 @@
 // prometheus.Collector) say per producer (host, pid, app): entries
 // received, entries lost in transit (gaps in its sequence numbers), and
 // entries the producer reports it dropped itself. Failed writes to the
-// store, subscribers too slow to keep up and a next tier that cannot take
-// more are counted too; nothing is dropped silently. Problems are logged
-// to Config.Log, each kind at most once per second.
+// store, entries too large for the store file, subscribers too slow to
+// keep up, a next tier that cannot take more, and what the next tier has
+// not taken 2s after Run stops are counted too; nothing is dropped
+// silently. Problems are logged to Config.Log, each kind at most once per
+// second.
+//
+// Producer names come from peers. They reach Stats, labels and logs as
+// [wire.Decode] repairs them (valid UTF-8, control characters replaced by
+// U+FFFD, at most [wire.MaxName] bytes), and a metric series that still
+// could not be exposed is left out of the scrape and counted
+// (zmqlog_collector_series_skipped_total, Stats.SeriesSkipped) rather
+// than failing it: one producer cannot blind the metrics of all.
 //
 // With Config.StateFile set (zmqcollect: the store file's name plus
 // ".state"), each producer stream's position survives restarts, so gaps

@@ -3,7 +3,6 @@ package collector
 import (
 	"bytes"
 	"encoding/json"
-	"strconv"
 	"unicode/utf8"
 
 	"github.com/zmqlog/zmqlog/topic"
@@ -59,7 +58,7 @@ func wrap(topicName string, body []byte) []byte {
 	body = bytes.TrimRight(body, "\r\n")
 	out := make([]byte, 0, len(body)+len(topicName)+64)
 	out = append(out, `{"level":`...)
-	out = strconv.AppendQuote(out, level)
+	out = appendJSONString(out, level) // JSON's escapes, not Go's: the level comes from a peer's topic
 	out = append(out, `,"topic":`...)
 	out = appendJSONString(out, topicName)
 	out = append(out, `,"msg":`...)
@@ -68,8 +67,11 @@ func wrap(topicName string, body []byte) []byte {
 	return out
 }
 
+// appendJSONString appends s as a JSON string: control characters,
+// quotes, backslashes, U+2028 and U+2029 escaped, invalid UTF-8 (which
+// validUTF8 keeps out anyway) as U+FFFD.
 func appendJSONString(dst []byte, s string) []byte {
-	b, _ := json.Marshal(s) // cannot fail for a string; valid UTF-8 was checked
+	b, _ := json.Marshal(s) // cannot fail for a string
 	return append(dst, b...)
 }
 

@@ -19,7 +19,7 @@ var (
 	descDropped     = desc("entries_dropped_total", "Entries not stored, published or forwarded, by reason.", "reason")
 	descMessages    = desc("messages_total", "Messages received, by kind (batch, plain) or why they were skipped (malformed, unknown_version).", "kind")
 	descBytes       = desc("bytes_received_total", "Bytes of messages received.")
-	descForwarded   = desc("messages_forwarded_total", "Messages sent on to the next tier.")
+	descForwarded   = desc("messages_forwarded_total", "Messages written to the next tier.")
 	descGaps        = desc("gap_entries_total", "Entries producers numbered that never arrived (lost in transit), all producers.")
 	descProdGaps    = desc("producer_gap_entries_total", "Entries a producer numbered that never arrived.", "producer", "instance")
 	descProdDropped = desc("producer_dropped_entries", "Entries a producer reports having dropped before sending.", "producer", "instance")
@@ -29,6 +29,7 @@ var (
 	descConns       = desc("connections", "Producer connections open.")
 	descPeers       = desc("peers_rejected_total", "Peers dropped, by port (pull, pub) and reason.", "port", "reason")
 	descBatch       = desc("batch_entries", "Entries per batch received.")
+	descSkipped     = desc("series_skipped_total", "Metric series left out of scrapes because a label could not be exposed (reported in the log).")
 )
 
 func desc(name, help string, labels ...string) *prometheus.Desc {
@@ -38,28 +39,35 @@ func desc(name, help string, labels ...string) *prometheus.Desc {
 // Describe implements prometheus.Collector.
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descReceived, descStored, descPublished, descWrapped, descDropped, descMessages,
-		descBytes, descForwarded, descGaps, descProdGaps, descProdDropped, descProdRecv, descLive, descSubs, descConns, descPeers, descBatch} {
+		descBytes, descForwarded, descGaps, descProdGaps, descProdDropped, descProdRecv, descLive, descSubs, descConns, descPeers, descBatch, descSkipped} {
 		ch <- d
 	}
 }
 
-// Collect implements prometheus.Collector.
+// Collect implements prometheus.Collector. A series whose labels cannot
+// be exposed (producer names come from peers) is left out, counted in
+// zmqlog_collector_series_skipped_total and reported, rather than
+// failing the whole scrape: one odd producer must not blind the
+// operator to all the others.
 func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	st := c.Stats()
+	skip := seriesSkipper{ch: ch}
 	counter := func(d *prometheus.Desc, v uint64, labels ...string) {
-		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), labels...)
+		skip.send(prometheus.NewConstMetric(d, prometheus.CounterValue, float64(v), labels...))
 	}
 	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
-		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
+		skip.send(prometheus.NewConstMetric(d, prometheus.GaugeValue, v, labels...))
 	}
 	counter(descReceived, st.Received)
 	counter(descStored, st.Stored)
 	counter(descPublished, st.Published)
 	counter(descWrapped, st.Wrapped)
 	counter(descDropped, st.StoreFailed, "store_error")
+	counter(descDropped, st.StoreTooLarge, "store_too_large")
 	counter(descDropped, st.InvalidUTF8, "invalid_utf8")
 	counter(descDropped, st.SubscriberDropped, "subscriber_queue_full")
 	counter(descDropped, st.ForwardDropped, "forward_queue_full")
+	counter(descDropped, st.ForwardAbandoned, "forward_abandoned")
 	counter(descMessages, st.Batches, "batch")
 	counter(descMessages, st.Plain, "plain")
 	counter(descMessages, st.Malformed, "malformed")
@@ -96,5 +104,29 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		buckets[float64(b)] = cum
 	}
 	total = cum + st.BatchSizes[len(BatchSizeBuckets)]
-	ch <- prometheus.MustNewConstHistogram(descBatch, total, float64(st.BatchEntrySum), buckets)
+	skip.send(prometheus.NewConstHistogram(descBatch, total, float64(st.BatchEntrySum), buckets))
+	if skip.n > 0 {
+		c.count.seriesSkipped.Add(skip.n)
+		c.report("metrics", fmt.Errorf("left %d series out of a scrape: %w", skip.n, skip.first))
+	}
+	counter(descSkipped, st.SeriesSkipped+skip.n)
+}
+
+// seriesSkipper sends the metrics that could be made and counts the ones
+// that could not, keeping the first error to report.
+type seriesSkipper struct {
+	ch    chan<- prometheus.Metric
+	n     uint64
+	first error
+}
+
+func (s *seriesSkipper) send(m prometheus.Metric, err error) {
+	if err != nil {
+		if s.n == 0 {
+			s.first = err
+		}
+		s.n++
+		return
+	}
+	s.ch <- m
 }

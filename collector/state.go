@@ -6,6 +6,8 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/zmqlog/zmqlog/wire"
 )
 
 // The state file keeps, across restarts, where each producer stream was:
@@ -57,7 +59,9 @@ func (s *streams) restore(st savedState) {
 			continue
 		}
 		v := &stream{key: k, next: x.Next, received: x.Received, gaps: x.Gaps, dropped: x.Dropped, lastSeen: x.LastSeen}
-		v.producer.Instance, v.producer.Host, v.producer.PID, v.producer.App = x.Instance, x.Host, x.PID, x.App
+		// Clean: a state file written by an older version may hold names
+		// as a peer sent them.
+		v.producer = wire.Producer{Instance: x.Instance, Host: x.Host, PID: x.PID, App: x.App}.Clean()
 		v.elem = s.lru.PushFront(v)
 		s.byKey[k] = v
 	}
@@ -81,15 +85,21 @@ func loadState(path string) (savedState, error) {
 	return st, nil
 }
 
-// saveState writes the state next to its final place and renames it, so a
-// crash mid-write leaves the previous state whole.
-func saveState(path string, st savedState) error {
+// saveState writes the state next to its final place, with the given
+// permission, and renames it, so a crash mid-write leaves the previous
+// state whole.
+func saveState(path string, mode os.FileMode, st savedState) error {
 	data, err := json.Marshal(st)
 	if err != nil {
 		return err
 	}
 	tmp, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".tmp*")
 	if err != nil {
+		return err
+	}
+	if err := tmp.Chmod(mode); err != nil {
+		tmp.Close()
+		os.Remove(tmp.Name())
 		return err
 	}
 	if _, err := tmp.Write(data); err != nil {

@@ -15,8 +15,10 @@ type Stats struct {
 	// Received counts entries in those messages.
 	Received uint64
 	// Stored counts entries written to the file; StoreFailed entries lost
-	// to write errors (reported in the log too).
-	Stored, StoreFailed uint64
+	// to write errors; StoreTooLarge entries larger than the file may grow
+	// (Config.MaxSizeMB), which no file could hold. Both are reported in
+	// the log too; such an entry is still published and forwarded.
+	Stored, StoreFailed, StoreTooLarge uint64
 	// Published counts entries queued for at least one subscriber;
 	// SubscriberDropped copies dropped because a subscriber's queue was
 	// full.
@@ -28,9 +30,11 @@ type Stats struct {
 	// InvalidUTF8 counts entries skipped for invalid UTF-8; Malformed and
 	// UnknownVersion messages skipped whole.
 	InvalidUTF8, Malformed, UnknownVersion uint64
-	// Forwarded counts messages sent on to the next tier; ForwardDropped
-	// entries it could not take.
-	Forwarded, ForwardDropped uint64
+	// Forwarded counts messages written to the next tier; ForwardDropped
+	// entries it could not take (its queue was full); ForwardAbandoned
+	// entries still waiting for it when Run stopped and gave up on them
+	// (after 2s; reported in the log too).
+	Forwarded, ForwardDropped, ForwardAbandoned uint64
 	// Gaps counts entries producers numbered that never arrived (lost in
 	// transit), over all producers.
 	Gaps uint64
@@ -47,6 +51,9 @@ type Stats struct {
 	// BatchSizeBuckets.
 	BatchSizes    [len(BatchSizeBuckets) + 1]uint64
 	BatchEntrySum uint64
+	// SeriesSkipped counts metric series left out of Prometheus scrapes
+	// because a label could not be exposed (reported in the log).
+	SeriesSkipped uint64
 	Uptime        time.Duration
 }
 
@@ -98,9 +105,11 @@ func (c *Collector) Stats() Stats {
 		Bytes: c.count.bytes.Load(), Received: c.count.received.Load(), Published: c.count.published.Load(),
 		Wrapped: c.count.wrapped.Load(), InvalidUTF8: c.count.invalidUTF8.Load(), Malformed: c.count.malformed.Load(),
 		UnknownVersion: c.count.unknownVersion.Load(), Forwarded: c.count.forwarded.Load(),
-		ForwardDropped: c.count.forwardDropped.Load(), Uptime: time.Since(c.started),
+		ForwardDropped: c.count.forwardDropped.Load(), ForwardAbandoned: c.count.forwardAbandoned.Load(),
+		SeriesSkipped: c.count.seriesSkipped.Load(),
+		Uptime:        time.Since(c.started),
 	}
-	st.Stored, st.StoreFailed = c.store.counts()
+	st.Stored, st.StoreFailed, st.StoreTooLarge = c.store.counts()
 	for i := range st.BatchSizes {
 		st.BatchSizes[i] = c.batchHis.counts[i].Load()
 	}

@@ -17,6 +17,11 @@ import (
 // holds whole lines, so rotation never splits one. A failed write is
 // never silent: the entries it held are counted as failed and the error
 // reported; the next write tries again.
+//
+// The rotating writer refuses any write larger than the file's maximum
+// size, so no write is: the buffer goes out before a line that would take
+// it past that size, and a line that could never fit a file on its own is
+// refused alone, counted (tooLarge) and reported, costing no other entry.
 type store struct {
 	mu      sync.Mutex
 	file    *lumberjack.Logger // nil: no file
@@ -24,9 +29,12 @@ type store struct {
 	pending int                // entries in fileBuf, not yet known to be on disk
 	stored  uint64             // entries known written to the file
 	failed  uint64             // entries lost to write errors
-	echo    *bufio.Writer      // nil: no echo
-	echoTo  io.Writer
-	report  func(kind string, err error)
+	// maxWrite is the file's maximum size: lumberjack fails a larger write.
+	maxWrite int64
+	tooLarge uint64        // entries longer than maxWrite, never written to the file
+	echo     *bufio.Writer // nil: no echo
+	echoTo   io.Writer
+	report   func(kind string, err error)
 }
 
 const storeBufferSize = 256 << 10
@@ -38,11 +46,21 @@ func openStore(cfg *Config, report func(string, error)) (*store, error) {
 		if err := os.MkdirAll(filepath.Dir(cfg.File), 0o755); err != nil {
 			return nil, fmt.Errorf("store file %s: %w", cfg.File, err)
 		}
-		f, err := os.OpenFile(cfg.File, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+		f, err := os.OpenFile(cfg.File, os.O_CREATE|os.O_APPEND|os.O_WRONLY, cfg.FileMode)
 		if err != nil {
 			return nil, fmt.Errorf("store file: %w", err)
 		}
+		// Set the mode exactly, on a new file (past the umask) and on one
+		// an older version created 0644: lumberjack gives each file it
+		// rotates in, and each compressed backup, the store file's mode.
+		// Not on a device such as /dev/stdout.
+		if fi, serr := f.Stat(); serr == nil && fi.Mode().IsRegular() && fi.Mode().Perm() != cfg.FileMode {
+			err = f.Chmod(cfg.FileMode)
+		}
 		f.Close()
+		if err != nil {
+			return nil, fmt.Errorf("store file %s: %w", cfg.File, err)
+		}
 		s.file = &lumberjack.Logger{
 			Filename:   cfg.File,
 			MaxSize:    cfg.MaxSizeMB,
@@ -51,6 +69,7 @@ func openStore(cfg *Config, report func(string, error)) (*store, error) {
 			Compress:   cfg.Compress,
 		}
 		s.fileBuf = make([]byte, 0, storeBufferSize+64<<10)
+		s.maxWrite = int64(cfg.MaxSizeMB) << 20 // lumberjack's megabyte
 	}
 	if cfg.Stdout != nil {
 		s.echo, s.echoTo = bufio.NewWriterSize(cfg.Stdout, 64<<10), cfg.Stdout
@@ -61,17 +80,32 @@ func openStore(cfg *Config, report func(string, error)) (*store, error) {
 // writeLocked appends one entry; the caller holds mu.
 func (s *store) writeLocked(line []byte) {
 	if s.file != nil {
-		s.pending++
-		s.fileBuf = append(append(s.fileBuf, line...), '\n')
-		if len(s.fileBuf) >= storeBufferSize {
-			s.writeFileLocked()
-		}
+		s.bufferLineLocked(line)
 	}
 	if s.echo != nil {
 		s.echo.Write(line)
 		if err := s.echo.WriteByte('\n'); err != nil {
 			s.echoFailedLocked(err)
 		}
+	}
+}
+
+// bufferLineLocked adds line to the file's buffer, keeping every write
+// within maxWrite (see store).
+func (s *store) bufferLineLocked(line []byte) {
+	n := int64(len(line)) + 1
+	if n > s.maxWrite {
+		s.tooLarge++
+		s.report("too_large", fmt.Errorf("did not store an entry of %d bytes in %s: it is larger than the file may grow (%d MB)", len(line), s.file.Filename, s.maxWrite>>20))
+		return
+	}
+	if int64(len(s.fileBuf))+n > s.maxWrite {
+		s.writeFileLocked()
+	}
+	s.pending++
+	s.fileBuf = append(append(s.fileBuf, line...), '\n')
+	if len(s.fileBuf) >= storeBufferSize {
+		s.writeFileLocked()
 	}
 }
 
@@ -109,10 +143,10 @@ func (s *store) echoFailedLocked(err error) {
 	s.echo.Reset(s.echoTo)
 }
 
-func (s *store) counts() (stored, failed uint64) {
+func (s *store) counts() (stored, failed, tooLarge uint64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.stored, s.failed
+	return s.stored, s.failed, s.tooLarge
 }
 
 func (s *store) close() error {

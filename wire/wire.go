@@ -12,6 +12,20 @@
 // 0xFF can never begin UTF-8 text, so a batch cannot be mistaken for a
 // plain one-frame log line. Decode also accepts the plain messages any
 // ZeroMQ PUSH can send: [topic, entry] and [entry].
+//
+// # Producer names
+//
+// A batch names its producer's host and app. Those names become
+// Prometheus label values, log fields and state-file strings at the
+// collector, so they follow one rule on both sides of the wire (see
+// [Producer.Clean]): valid UTF-8 with no control characters, at most
+// [MaxName] bytes, cut only between characters. [AppendHeader] writes names
+// that way, and [Decode] repairs whatever a peer sent into that shape: each
+// byte that is not part of valid UTF-8 and each control character (C0,
+// DEL, C1) becomes U+FFFD. Decode repairs rather than refuses, because a
+// producer's entries matter more than the exact spelling of its name: a
+// program whose file name is not UTF-8 (Linux allows any bytes) must still
+// be heard, with U+FFFD where its name had bytes that are not text.
 package wire
 
 import (
@@ -19,6 +33,9 @@ import (
 	"errors"
 	"fmt"
 	"iter"
+	"strings"
+	"unicode"
+	"unicode/utf8"
 )
 
 // Version is the batch format version this package writes.
@@ -38,8 +55,8 @@ const (
 	offInstance = 27
 	offPID      = 35
 	fixedHeader = 39 // then host and app, each a length byte and bytes
-	// MaxName is the longest host or app name a header carries; longer
-	// ones are truncated.
+	// MaxName is the longest host or app name, in bytes, a header
+	// carries; longer ones are cut at the last character that fits.
 	MaxName = 255
 )
 
@@ -57,32 +74,64 @@ func (p Producer) String() string {
 	return fmt.Sprintf("%s/%d/%s/%016x", p.Host, p.PID, p.App, p.Instance)
 }
 
+// Clean returns p with its host and app names as a batch header carries
+// them and Decode returns them: valid UTF-8, each invalid byte and each
+// control character replaced by U+FFFD, cut to at most MaxName bytes
+// between two characters. A name that already follows the rule is
+// returned as it is.
+func (p Producer) Clean() Producer {
+	p.Host, p.App = cleanName(p.Host), cleanName(p.App)
+	return p
+}
+
+// cleanName applies the producer-name rule (see Producer.Clean).
+func cleanName(s string) string {
+	if len(s) <= MaxName && isCleanName(s) {
+		return s
+	}
+	var b strings.Builder
+	for _, r := range s { // an invalid byte comes as utf8.RuneError, one byte wide
+		if unicode.IsControl(r) {
+			r = utf8.RuneError
+		}
+		if b.Len()+utf8.RuneLen(r) > MaxName {
+			break
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+func isCleanName(s string) bool {
+	for _, r := range s {
+		if r == utf8.RuneError || unicode.IsControl(r) {
+			return false
+		}
+	}
+	return true
+}
+
 // HeaderLen is the size of a batch header for p.
 func HeaderLen(p Producer) int {
-	return fixedHeader + 1 + min(len(p.Host), MaxName) + 1 + min(len(p.App), MaxName)
+	p = p.Clean()
+	return fixedHeader + 1 + len(p.Host) + 1 + len(p.App)
 }
 
 // AppendHeader appends a batch header for p with stream, first sequence
 // number, count and dropped all zero; SetCount and Stamp fill them in.
+// The names written are p.Clean()'s.
 func AppendHeader(dst []byte, p Producer) []byte {
+	p = p.Clean()
 	dst = append(dst, Magic...)
 	dst = append(dst, Version, 0)
 	dst = append(dst, make([]byte, offInstance-offStream)...) // stream..dropped
 	dst = binary.BigEndian.AppendUint64(dst, p.Instance)
 	dst = binary.BigEndian.AppendUint32(dst, p.PID)
-	host, app := truncate(p.Host), truncate(p.App)
-	dst = append(dst, byte(len(host)))
-	dst = append(dst, host...)
-	dst = append(dst, byte(len(app)))
-	dst = append(dst, app...)
+	dst = append(dst, byte(len(p.Host)))
+	dst = append(dst, p.Host...)
+	dst = append(dst, byte(len(p.App)))
+	dst = append(dst, p.App...)
 	return dst
-}
-
-func truncate(s string) string {
-	if len(s) > MaxName {
-		return s[:MaxName]
-	}
-	return s
 }
 
 // SetCount records how many entries follow the header of batch.
@@ -157,7 +206,9 @@ type Batch struct {
 
 // Decode reads one received message. It checks the whole batch before it
 // returns, so Entries cannot fail; it allocates only the producer's host
-// and app names, never by a size read from the message.
+// and app names, never by a size read from the message. The names are
+// repaired to the rule of [Producer.Clean]: whatever a peer sends, they
+// are valid UTF-8 without control characters.
 func Decode(frames [][]byte) (Batch, error) {
 	switch len(frames) {
 	case 0:
@@ -208,7 +259,7 @@ func decodeBatch(f []byte) (Batch, error) {
 	if !ok {
 		return Batch{}, ErrTruncated
 	}
-	b.Producer.Host, b.Producer.App = string(host), string(app)
+	b.Producer.Host, b.Producer.App = cleanName(string(host)), cleanName(string(app))
 	if b.Count > len(rest)/2 { // every entry takes at least two bytes
 		return Batch{}, fmt.Errorf("%w: count %d does not fit in %d bytes", ErrMalformed, b.Count, len(rest))
 	}

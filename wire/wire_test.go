@@ -2,10 +2,12 @@ package wire
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"strings"
 	"testing"
+	"unicode/utf8"
 )
 
 func buildBatch(p Producer, entries ...[2]string) []byte {
@@ -61,6 +63,86 @@ func TestDecodeLongNamesAreTruncated(t *testing.T) {
 	}
 	if len(b.Producer.Host) != MaxName || b.Producer.App != "a" {
 		t.Fatalf("got %+v", b.Producer)
+	}
+}
+
+// Names longer than MaxName are cut between two characters, never inside
+// one: a cut inside a character would leave invalid UTF-8 that no label,
+// log or JSON consumer can take.
+func TestLongNamesAreCutBetweenCharacters(t *testing.T) {
+	for _, tc := range []struct {
+		name, want string
+	}{
+		{strings.Repeat("é", 200), strings.Repeat("é", 127)},           // 2 bytes each: 254 fit
+		{strings.Repeat("日", 100), strings.Repeat("日", 85)},            // 3 bytes each: 255 fit
+		{"x" + strings.Repeat("🙂", 70), "x" + strings.Repeat("🙂", 63)}, // 4 bytes each: 253 fit
+	} {
+		p := Producer{Host: tc.name, App: tc.name}
+		header := AppendHeader(nil, p)
+		if HeaderLen(p) != len(header) {
+			t.Fatalf("HeaderLen %d, header %d bytes", HeaderLen(p), len(header))
+		}
+		b, err := Decode([][]byte{header})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if b.Producer.Host != tc.want || b.Producer.App != tc.want {
+			t.Errorf("%d-byte name decoded as %q (%d bytes), want %d bytes", len(tc.name), b.Producer.Host, len(b.Producer.Host), len(tc.want))
+		}
+		if p.Clean().Host != tc.want {
+			t.Errorf("Clean gives %q", p.Clean().Host)
+		}
+	}
+}
+
+// rawHeader is a batch header with names exactly as given, as a peer that
+// does not use AppendHeader can send them.
+func rawHeader(host, app string) []byte {
+	b := append([]byte(Magic), Version, 0)
+	b = append(b, make([]byte, offInstance-offStream)...)
+	b = binary.BigEndian.AppendUint64(b, 1)
+	b = binary.BigEndian.AppendUint32(b, 2)
+	b = append(append(b, byte(len(host))), host...)
+	return append(append(b, byte(len(app))), app...)
+}
+
+// Whatever names a peer sends, the decoded ones are valid UTF-8 without
+// control characters: invalid bytes and control characters become U+FFFD,
+// and the batch with its entries is kept.
+func TestDecodeRepairsProducerNames(t *testing.T) {
+	for _, tc := range []struct {
+		sent, want string
+	}{
+		{"web-1", "web-1"},
+		{"caf\xe9", "caf\uFFFD"},                       // Latin-1, not UTF-8
+		{"\xff\xfe", "\uFFFD\uFFFD"},                   // one U+FFFD per bad byte
+		{"a\xe2\x82", "a\uFFFD\uFFFD"},                 // a character cut short
+		{"\xed\xa0\x80", "\uFFFD\uFFFD\uFFFD"},         // an encoded surrogate
+		{"line\nforged", "line\uFFFDforged"},           // C0
+		{"\x1b]52;c;aGk=\a", "\uFFFD]52;c;aGk=\uFFFD"}, // OSC 52
+		{"del\x7f", "del\uFFFD"},                       // DEL
+		{"c1\u0085\u009b", "c1\uFFFD\uFFFD"},           // C1 (NEL, CSI)
+		{"ok\uFFFD", "ok\uFFFD"},                       // U+FFFD itself is fine
+		{"日本", "日本"},
+		// Repair makes the name longer; it is cut again between characters.
+		{strings.Repeat("\xff", 255), strings.Repeat("\uFFFD", 85)},
+		{strings.Repeat("a", 254) + "\xc3", strings.Repeat("a", 254)},
+	} {
+		batch := AppendEntry(rawHeader(tc.sent, tc.sent), "INFO", []byte(`{"msg":"kept"}`))
+		SetCount(batch, 1)
+		b, err := Decode([][]byte{batch})
+		if err != nil {
+			t.Fatalf("name %q: %v", tc.sent, err)
+		}
+		if b.Producer.Host != tc.want || b.Producer.App != tc.want {
+			t.Errorf("name %q decoded as host %q app %q, want %q", tc.sent, b.Producer.Host, b.Producer.App, tc.want)
+		}
+		if !utf8.ValidString(b.Producer.Host) || len(b.Producer.Host) > MaxName || b.Count != 1 {
+			t.Errorf("name %q: %+v", tc.sent, b)
+		}
+		if got := (Producer{Host: tc.sent}).Clean().Host; got != tc.want {
+			t.Errorf("Clean(%q) = %q, want %q", tc.sent, got, tc.want)
+		}
 	}
 }
 

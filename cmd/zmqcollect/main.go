@@ -17,6 +17,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
+	"strconv"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -39,6 +41,7 @@ func run(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Writ
 		echo    = fs.Bool("stdout", false, "also write every stored line to stdout")
 		metrics = fs.String("metrics", "", "serve Prometheus metrics at http://ADDR/metrics, e.g. 127.0.0.1:9557")
 		state   = fs.String("state", "FILE.state", `where producer positions survive restarts (so gaps are counted right); "" turns it off`)
+		mode    = fs.String("file-mode", "0600", "permission of the store file, its rotated and compressed backups and the state file, in octal (0640: the group may read)")
 	)
 	fs.StringVar(&cfg.Pull, "pull", collector.DefaultPull, "endpoint apps send to (PULL, binds); tcp://*:5557 accepts other hosts")
 	fs.StringVar(&cfg.Forward, "forward", "", "another collector to send everything on to, e.g. tcp://central:5557")
@@ -82,6 +85,14 @@ Flags:
 	case cfg.Drain == 0:
 		cfg.Drain = -1 // Config's zero means its default
 	}
+	perm, err := strconv.ParseUint(*mode, 8, 32)
+	switch {
+	case err != nil:
+		return cli.Usage(fmt.Errorf("zmqcollect: --file-mode %s: not an octal file mode such as 0600 or 0640", *mode))
+	case perm == 0: // Config's zero means its default
+		return cli.Usage(fmt.Errorf("zmqcollect: --file-mode %s: the owner must keep read and write (0600)", *mode))
+	}
+	cfg.FileMode = os.FileMode(perm)
 	cfg.File, cfg.NoFile = *file, *file == ""
 	cfg.StateFile = *state
 	if *state == "FILE.state" {
@@ -102,6 +113,10 @@ Flags:
 		// A malformed endpoint is a usage error; a port in use is not.
 		if isEndpointError(err) {
 			return cli.Usage(fmt.Errorf("zmqcollect: %w", err))
+		}
+		var fme *collector.FileModeError
+		if errors.As(err, &fme) {
+			return cli.Usage(fmt.Errorf("zmqcollect: --file-mode %s: %s", *mode, fme.Reason))
 		}
 		return fmt.Errorf("zmqcollect: %w", err)
 	}

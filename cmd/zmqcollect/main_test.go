@@ -407,6 +407,11 @@ func TestBadFlagsAndBusyPorts(t *testing.T) {
 		{[]string{"--max-size", "-5"}, 2, "--max-size -5: must not be negative"},
 		{[]string{"extra"}, 2, "takes no arguments"},
 		{[]string{"--file", "/proc/no/such/dir/x.jsonl"}, 1, "store file"},
+		{[]string{"--file-mode", "0999"}, 2, "--file-mode 0999: not an octal file mode"},
+		{[]string{"--file-mode", "rw-r-----"}, 2, "--file-mode rw-r-----: not an octal file mode"},
+		{[]string{"--file-mode", "1777"}, 2, "--file-mode 1777: only permission bits"},
+		{[]string{"--file-mode", "0440"}, 2, "--file-mode 0440: the owner must keep read and write"},
+		{[]string{"--file-mode", "0"}, 2, "--file-mode 0: the owner must keep read and write"},
 	} {
 		code, out := runIt(tc.args...)
 		if code != tc.code || !strings.Contains(out, tc.says) {
@@ -419,7 +424,7 @@ func TestBadFlagsAndBusyPorts(t *testing.T) {
 		t.Errorf("second collector on %s: exit %d, %q", c.pull, code, out)
 	}
 	code, out = runIt("--help")
-	for _, flag := range []string{"-pull", "-pub", "-file", "-max-size", "-max-backups", "-max-age", "-compress", "-stdout", "-forward", "-metrics", "-state"} {
+	for _, flag := range []string{"-pull", "-pub", "-file", "-max-size", "-max-backups", "-max-age", "-compress", "-stdout", "-forward", "-metrics", "-state", "-file-mode"} {
 		if !strings.Contains(out, flag) {
 			t.Errorf("--help does not document %s", flag)
 		}
@@ -428,4 +433,23 @@ func TestBadFlagsAndBusyPorts(t *testing.T) {
 		t.Errorf("--help exit %d", code)
 	}
 	c.terminate(t, ctx)
+}
+
+// The store file is private to its owner unless --file-mode says more.
+func TestFileModeFlag(t *testing.T) {
+	ctx := testcollector.Context(t)
+	for _, tc := range []struct {
+		args []string
+		want os.FileMode
+	}{{nil, 0o600}, {[]string{"--file-mode", "0640"}, 0o640}} {
+		c := startCollector(t, ctx, tc.args...)
+		fi, err := os.Stat(c.file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fi.Mode().Perm() != tc.want {
+			t.Errorf("zmqcollect %v: store file mode %#o, want %#o", tc.args, uint32(fi.Mode().Perm()), uint32(tc.want))
+		}
+		c.terminate(t, ctx)
+	}
 }

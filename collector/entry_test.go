@@ -1,0 +1,115 @@
+package collector
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"testing"
+	"unicode/utf8"
+
+	"github.com/zmqlog/zmqlog/internal/testcollector"
+	"github.com/zmqlog/zmqlog/topic"
+)
+
+// hostileText is every character that needs care in a JSON string: each
+// C0 control, DEL, each C1 control, U+2028 and U+2029 (line breaks to
+// JavaScript), quotes and backslashes, Go-only escapes, and invalid UTF-8.
+func hostileText() []string {
+	var out []string
+	for r := rune(0); r < 0x20; r++ {
+		out = append(out, string(r))
+	}
+	for r := rune(0x7f); r <= 0x9f; r++ {
+		out = append(out, string(r))
+	}
+	return append(out, "\u2028", "\u2029", `"`, `\`, `\"`, `\x01`, `\u0000`, "'", "\xff", "\xc3", "\xed\xa0\x80")
+}
+
+// checkWrapped asserts that line is valid JSON and says what wrap was
+// given: the topic's level, the topic, the body without trailing line
+// endings.
+func checkWrapped(t *testing.T, line []byte, topicName string, body []byte) {
+	t.Helper()
+	if !json.Valid(line) {
+		t.Fatalf("wrap(%q, %q) = %s: not valid JSON", topicName, body, line)
+	}
+	if !utf8.ValidString(topicName) || !utf8.Valid(body) {
+		return // stored never: validUTF8 skips the entry first
+	}
+	var got struct {
+		Level, Topic, Msg string
+		Wrapped           bool
+	}
+	if err := json.Unmarshal(line, &got); err != nil {
+		t.Fatal(err)
+	}
+	level := topic.Level(topicName)
+	if level == "" {
+		level = unknownLevel
+	}
+	want := string(bytes.TrimRight(body, "\r\n"))
+	if got.Level != level || got.Topic != topicName || got.Msg != want || !got.Wrapped {
+		t.Fatalf("wrap(%q, %q) = %s, decodes to %+v", topicName, body, line, got)
+	}
+}
+
+// A wrapped entry is valid JSON whatever its topic and body hold; the
+// level used to be quoted Go-style ("\x01"), which JSON does not know.
+func TestWrapIsValidJSONForEveryCharacter(t *testing.T) {
+	for _, s := range hostileText() {
+		for _, tc := range []struct{ topic, body string }{
+			{s, "text"},
+			{"ERR" + s + "OR", "text"},
+			{"ERROR." + s, "text"},
+			{s + "." + s, s},
+			{"INFO", "a" + s + "b"},
+			{"", s},
+		} {
+			checkWrapped(t, wrap(tc.topic, []byte(tc.body)), tc.topic, []byte(tc.body))
+		}
+	}
+}
+
+func FuzzWrapIsValidJSON(f *testing.F) {
+	for _, s := range hostileText() {
+		f.Add(s, []byte(s))
+	}
+	f.Add("WARNING.sub", []byte("disk slow\r\n"))
+	f.Fuzz(func(t *testing.T, topicName string, body []byte) {
+		checkWrapped(t, wrap(topicName, body), topicName, body)
+	})
+}
+
+// Through a running collector: every stored line is valid JSON, whatever
+// characters the topics and bodies of plain messages hold.
+func TestEveryStoredLineIsValidJSON(t *testing.T) {
+	ctx := testcollector.Context(t)
+	c := startCollector(t, Config{NoPub: true})
+	push := dialPush(t, c.PullEndpoint())
+	sent := 0
+	for _, s := range hostileText() {
+		for _, m := range [][][]byte{
+			{[]byte("ERR" + s + "OR.app"), []byte("body " + s)},
+			{[]byte(s), []byte(s + "\n")},
+			{[]byte("level " + s)}, // [entry]: no topic
+			{[]byte(fmt.Sprintf(`{"level":"x%sy"}`, s))},
+		} {
+			if err := push.Send(ctx, m); err != nil {
+				t.Fatal(err)
+			}
+			sent++
+		}
+	}
+	testcollector.WaitFor(t, ctx, "every message handled", func() bool { return c.Stats().Messages == uint64(sent) })
+	c.stop()
+	st := c.Stats()
+	lines := readLines(t, c.file)
+	if uint64(len(lines)) != st.Stored || st.Stored+st.InvalidUTF8 != uint64(sent) || st.Wrapped == 0 {
+		t.Fatalf("sent %d, %d lines, stats %+v", sent, len(lines), st)
+	}
+	for _, l := range lines {
+		if !json.Valid([]byte(l)) {
+			t.Errorf("stored line is not JSON: %s", l)
+		}
+	}
+}
