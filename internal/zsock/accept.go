@@ -38,6 +38,9 @@ type ListenerStats struct {
 	// Silent counts peers dropped for answering neither traffic nor a
 	// heartbeat PING (Options.Heartbeat).
 	Silent uint64
+	// OverBudget counts peers dropped because their messages in progress
+	// held too much of the receive budget (see Options.RecvBudget).
+	OverBudget uint64
 	// Messages and Bytes count received data messages and their frame
 	// bytes.
 	Messages, Bytes uint64
@@ -48,7 +51,7 @@ type ListenerStats struct {
 
 type listenerCounters struct {
 	accepted, handshakeFailed, oversized, malformed, panics, overLimit atomic.Uint64
-	overHostLimit, silent                                              atomic.Uint64
+	overHostLimit, silent, overBudget                                  atomic.Uint64
 	messages, bytes                                                    atomic.Uint64
 	active                                                             atomic.Int64
 }
@@ -58,7 +61,7 @@ func (c *listenerCounters) snapshot() ListenerStats {
 		Accepted: c.accepted.Load(), Active: c.active.Load(),
 		HandshakeFailed: c.handshakeFailed.Load(), Oversized: c.oversized.Load(),
 		Malformed: c.malformed.Load(), Panics: c.panics.Load(), OverLimit: c.overLimit.Load(),
-		OverHostLimit: c.overHostLimit.Load(), Silent: c.silent.Load(),
+		OverHostLimit: c.overHostLimit.Load(), Silent: c.silent.Load(), OverBudget: c.overBudget.Load(),
 		Messages: c.messages.Load(), Bytes: c.bytes.Load(),
 	}
 }
@@ -247,6 +250,8 @@ func (a *acceptor) handle(nc net.Conn) {
 		a.count.malformed.Add(1)
 	case errors.Is(err, ErrPeerSilent):
 		a.count.silent.Add(1)
+	case errors.Is(err, errOverBudget):
+		a.count.overBudget.Add(1)
 	default: // a network error such as a reset: the peer left
 		a.opts.emit(Event{Kind: Disconnected, Endpoint: a.ep.String(), Peer: peer, Err: err})
 		return

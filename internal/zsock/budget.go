@@ -1,9 +1,14 @@
 package zsock
 
 import (
+	"errors"
 	"net"
 	"sync"
 )
+
+// errOverBudget: a connection's message in progress would take the
+// receive budget, or its host's share, past twice its size.
+var errOverBudget = errors.New("zsock: messages in progress from this host hold more than the receive budget allows")
 
 // recvBudget bounds the bytes a listening socket holds for messages it has
 // read and not yet handed on (PULL: queued for Recv), shared by all its
@@ -14,11 +19,15 @@ import (
 // or its host's share is spent, it waits (stops reading, and TCP pushes
 // back on its peer, as libzmq's receive high-water mark does) until Recv
 // hands messages on. Once started, a message takes what its bytes need as
-// they arrive without waiting, up to the maximum message size: waiting in
-// the middle of a message could deadlock, every connection holding half a
-// message and none able to finish. So the socket holds at most the budget
-// plus one partly read message per connection, and a partly read message
-// costs only the bytes its peer has really sent.
+// they arrive without waiting: waiting in the middle of a message could
+// deadlock, every connection holding half a message and none able to
+// finish. Instead, messages in progress may overrun the budget and the
+// host's share by as much again, and no more: a connection whose next
+// bytes would pass that is dropped (errOverBudget). Real producers never
+// come near it (their batches are 64 KiB); a host that opens many
+// connections and starts a large message on each does. So the socket
+// holds at most twice its budget, a host at most twice its share, and a
+// partly read message costs only the bytes its peer has really sent.
 type recvBudget struct {
 	total, perHost int64
 	done           <-chan struct{}
@@ -38,6 +47,10 @@ func newRecvBudget(total, perHost int64, done <-chan struct{}) *recvBudget {
 // for room. It fails with ErrClosed when the socket closes while waiting.
 func (b *recvBudget) acquire(host string, n int64, start bool) error {
 	b.mu.Lock()
+	if !start && (b.used+n > 2*b.total || (host != "" && b.byHost[host]+n > 2*b.perHost)) {
+		b.mu.Unlock()
+		return errOverBudget
+	}
 	for start && (b.used >= b.total || (host != "" && b.byHost[host] >= b.perHost)) {
 		freed := b.freed
 		b.mu.Unlock()

@@ -213,3 +213,34 @@ func TestIPCBindReplacesStaleSocket(t *testing.T) {
 	pull := listenPull(t, ep, Options{})
 	sendSome(t, ctx, pull, 5)
 }
+
+// A host that starts a large message on each of many connections cannot
+// make the socket hold more than twice its share: the connection whose
+// bytes would pass that is dropped and counted, and other hosts deliver.
+func TestMessagesInProgressCannotOverrunTheHostShare(t *testing.T) {
+	ctx := testContext(t)
+	const share = 128 << 10
+	pull := listenPull(t, "tcp://127.0.0.1:0", Options{RecvBudget: 4 * share, RecvBudgetPerHost: share, MaxMessageSize: share})
+	var peers []*rawPeer
+	for range 4 {
+		r := &rawPeer{t: t, nc: dialFrom(t, "127.0.0.3", pull.Endpoint())}
+		r.handshake("PUSH")
+		r.write(zmtpraw.LongHeader(0, share-frameOverhead))
+		peers = append(peers, r)
+	}
+	// All four have begun a message (each holds its first step) before
+	// any sends the rest.
+	for pull.Stats().Buffered < 4*firstStep {
+		waitTick(t, ctx)
+	}
+	for _, r := range peers {
+		r.nc.Write(make([]byte, share/2)) // may fail: the peer is dropped
+	}
+	for pull.Stats().OverBudget == 0 {
+		waitTick(t, ctx)
+	}
+	if got := pull.Stats().Buffered; got > 2*share {
+		t.Fatalf("one host's messages in progress hold %d bytes, want at most %d", got, 2*share)
+	}
+	sendSome(t, ctx, pull, 10) // from 127.0.0.1
+}

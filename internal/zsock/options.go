@@ -52,10 +52,11 @@ type Options struct {
 	// not yet returned by Recv, over all its connections; RecvBudgetPerHost
 	// is one host's share of it. A connection whose host, or the socket,
 	// is over its budget stops reading before its next message (TCP then
-	// pushes back on the peer). A message already begun may finish: the
-	// socket holds at most the budget plus one partly read message per
-	// connection, and that only as its bytes arrive. Defaults 32 MiB and
-	// 8 MiB, raised to at least MaxMessageSize.
+	// pushes back on the peer). A message already begun takes its bytes
+	// as they arrive, without waiting, up to twice the budget and twice
+	// the host's share; past that its connection is dropped (counted as
+	// OverBudget). Defaults 32 MiB and 8 MiB, raised to at least
+	// MaxMessageSize.
 	RecvBudget, RecvBudgetPerHost int64
 	// Heartbeat: a connection whose peer has sent nothing for this long
 	// is sent a ZMTP PING; if nothing arrives within HeartbeatTimeout
