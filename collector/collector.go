@@ -82,13 +82,13 @@ func New(cfg Config) (*Collector, error) {
 	// A short receive queue: messages are batches of up to 64 KiB, so the
 	// default of 1000 would hold 64 MiB; beyond the queue, TCP pushes back
 	// on the producers.
-	c.pull, err = zsock.ListenPull(eps.pull, zsock.Options{MaxMessageSize: cfg.MaxMessageSize, RecvQueue: 16, OnEvent: c.onPeerEvent})
+	c.pull, err = zsock.ListenPull(eps.pull, cfg.Limits.socketOptions(zsock.Options{MaxMessageSize: cfg.MaxMessageSize, RecvQueue: 16, OnEvent: c.onPeerEvent}))
 	if err != nil {
 		c.store.close()
 		return nil, err
 	}
 	if !cfg.NoPub {
-		c.pub, err = zsock.ListenPub(eps.pub, zsock.Options{SendQueue: cfg.SubscriberQueue, OnEvent: c.onPeerEvent})
+		c.pub, err = zsock.ListenPub(eps.pub, cfg.Limits.socketOptions(zsock.Options{SendQueue: cfg.SubscriberQueue, OnEvent: c.onPeerEvent}))
 		if err != nil {
 			c.pull.Close()
 			c.store.close()

@@ -56,6 +56,9 @@ type Config struct {
 	SubscriberQueue int
 	// MaxMessageSize bounds one incoming message. Default 16 MiB.
 	MaxMessageSize int64
+	// Limits bounds what peers on the network can make the collector
+	// hold; the zero value means the defaults, which SECURITY.md lists.
+	Limits Limits
 	// Heartbeat is how often the collector publishes its stats on the
 	// heartbeat topic. Default 1s.
 	Heartbeat time.Duration
@@ -66,6 +69,37 @@ type Config struct {
 	// FlushInterval is how often the store's buffer is written out.
 	// Default 200ms.
 	FlushInterval time.Duration
+}
+
+// Limits bounds, per port, what the collector's peers can make it hold:
+// connections, memory, and time. Every peer that hits a limit is dropped
+// and counted (zmqlog_collector_peers_rejected_total, by port and
+// reason). A zero field means the socket layer's default.
+type Limits struct {
+	// MaxConns bounds the connections a port holds open. Default 4096.
+	MaxConns int
+	// MaxConnsPerHost bounds the connections one IP address holds open on
+	// a port, so one host cannot take every slot. Default 256.
+	MaxConnsPerHost int
+	// ReceiveBudget bounds the bytes of received messages the PULL port
+	// holds before they are stored; ReceiveBudgetPerHost is one host's
+	// share. Past them, connections stop reading (TCP pushes back on the
+	// producer). Defaults 32 MiB and 8 MiB, at least MaxMessageSize.
+	ReceiveBudget, ReceiveBudgetPerHost int64
+	// IdlePing: a peer that has sent nothing for this long is sent a ZMTP
+	// PING, and dropped (as silent) if nothing arrives within as long
+	// again. libzmq and zmqlog's sockets answer by themselves, so idle
+	// producers and subscribers stay. Default 15s; negative turns it off.
+	IdlePing time.Duration
+}
+
+// socketOptions applies the limits to a socket's options.
+func (l Limits) socketOptions(o zsock.Options) zsock.Options {
+	o.MaxConns = l.MaxConns
+	o.MaxConnsPerHost = l.MaxConnsPerHost
+	o.RecvBudget, o.RecvBudgetPerHost = l.ReceiveBudget, l.ReceiveBudgetPerHost
+	o.Heartbeat, o.HeartbeatTimeout = l.IdlePing, l.IdlePing
+	return o
 }
 
 // Default endpoints and file.

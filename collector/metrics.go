@@ -96,6 +96,9 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		counter(descPeers, port.r.Malformed, port.name, "malformed")
 		counter(descPeers, port.r.Panics, port.name, "codec_panic")
 		counter(descPeers, port.r.OverLimit, port.name, "over_limit")
+		counter(descPeers, port.r.OverHostLimit, port.name, "over_host_limit")
+		counter(descPeers, port.r.Silent, port.name, "silent")
+		counter(descPeers, port.r.OverBudget, port.name, "over_budget")
 	}
 	buckets := map[float64]uint64{}
 	var cum, total uint64

@@ -69,12 +69,21 @@ type RejectedPeers struct {
 	// Panics: the ZMTP codec panicked on the peer's bytes (contained to
 	// that connection).
 	Panics uint64
-	// OverLimit: turned away at the connection limit.
-	OverLimit uint64
+	// OverLimit: turned away at the connection limit; OverHostLimit: at
+	// the limit of connections per host.
+	OverLimit, OverHostLimit uint64
+	// Silent: answered neither traffic nor a PING (Limits.IdlePing).
+	Silent uint64
+	// OverBudget: held too much of the receive budget with messages in
+	// progress.
+	OverBudget uint64
 }
 
 func rejectedPeers(ls zsock.ListenerStats) RejectedPeers {
-	return RejectedPeers{ls.HandshakeFailed, ls.Oversized, ls.Malformed, ls.Panics, ls.OverLimit}
+	return RejectedPeers{
+		HandshakeFailed: ls.HandshakeFailed, Oversized: ls.Oversized, Malformed: ls.Malformed, Panics: ls.Panics,
+		OverLimit: ls.OverLimit, OverHostLimit: ls.OverHostLimit, Silent: ls.Silent, OverBudget: ls.OverBudget,
+	}
 }
 
 // BatchSizeBuckets are the upper bounds of Stats.BatchSizes' buckets; the

@@ -50,6 +50,11 @@ func run(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Writ
 	fs.IntVar(&cfg.MaxAgeDays, "max-age", 0, "days to keep rotated files (0 keeps them)")
 	fs.BoolVar(&cfg.Compress, "compress", false, "gzip rotated files")
 	fs.IntVar(&cfg.SubscriberQueue, "subscriber-queue", 10000, "messages a subscriber may have waiting before it misses some")
+	fs.IntVar(&cfg.Limits.MaxConns, "max-conns", 4096, "connections each port holds open at most")
+	fs.IntVar(&cfg.Limits.MaxConnsPerHost, "max-conns-per-host", 256, "connections one IP address may hold open on each port")
+	receiveMB := fs.Int("receive-budget-mb", 32, "megabytes of received messages held before they are stored; past it producers are pushed back")
+	receiveHostMB := fs.Int("receive-budget-per-host-mb", 8, "one host's share of --receive-budget-mb")
+	fs.DurationVar(&cfg.Limits.IdlePing, "idle-ping", 15*time.Second, "PING a peer quiet this long, drop it if nothing comes back within as long again (libzmq and zmqlog answer by themselves); 0 turns it off")
 	fs.DurationVar(&cfg.Drain, "drain", 2*time.Second, "on SIGTERM, keep reading what producers already sent for at most this long (less once 100ms pass quiet); 0 stops at once")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), `Usage: zmqcollect [flags]
@@ -74,10 +79,28 @@ Flags:
 	for _, bad := range []struct {
 		name string
 		v    int
-	}{{"max-size", cfg.MaxSizeMB}, {"max-backups", cfg.MaxBackups}, {"max-age", cfg.MaxAgeDays}} {
+	}{{"max-size", cfg.MaxSizeMB}, {"max-backups", cfg.MaxBackups}, {"max-age", cfg.MaxAgeDays},
+		{"max-conns", cfg.Limits.MaxConns}, {"max-conns-per-host", cfg.Limits.MaxConnsPerHost},
+		{"receive-budget-mb", *receiveMB}, {"receive-budget-per-host-mb", *receiveHostMB}} {
 		if bad.v < 0 {
 			return cli.Usage(fmt.Errorf("zmqcollect: --%s %d: must not be negative", bad.name, bad.v))
 		}
+	}
+	for _, zero := range []struct {
+		name string
+		v    int
+	}{{"max-conns", cfg.Limits.MaxConns}, {"max-conns-per-host", cfg.Limits.MaxConnsPerHost},
+		{"receive-budget-mb", *receiveMB}, {"receive-budget-per-host-mb", *receiveHostMB}} {
+		if zero.v == 0 {
+			return cli.Usage(fmt.Errorf("zmqcollect: --%s 0: a limit of nothing would refuse every peer; give a positive number", zero.name))
+		}
+	}
+	cfg.Limits.ReceiveBudget, cfg.Limits.ReceiveBudgetPerHost = int64(*receiveMB)<<20, int64(*receiveHostMB)<<20
+	switch {
+	case cfg.Limits.IdlePing < 0:
+		return cli.Usage(fmt.Errorf("zmqcollect: --idle-ping %v: must not be negative (0 turns it off)", cfg.Limits.IdlePing))
+	case cfg.Limits.IdlePing == 0:
+		cfg.Limits.IdlePing = -1 // Limits' zero means its default
 	}
 	switch {
 	case cfg.Drain < 0:

@@ -412,6 +412,9 @@ func TestBadFlagsAndBusyPorts(t *testing.T) {
 		{[]string{"--file-mode", "1777"}, 2, "--file-mode 1777: only permission bits"},
 		{[]string{"--file-mode", "0440"}, 2, "--file-mode 0440: the owner must keep read and write"},
 		{[]string{"--file-mode", "0"}, 2, "--file-mode 0: the owner must keep read and write"},
+		{[]string{"--max-conns-per-host", "0"}, 2, "--max-conns-per-host 0: a limit of nothing would refuse every peer"},
+		{[]string{"--receive-budget-mb", "-1"}, 2, "--receive-budget-mb -1: must not be negative"},
+		{[]string{"--idle-ping", "-1s"}, 2, "--idle-ping -1s: must not be negative"},
 	} {
 		code, out := runIt(tc.args...)
 		if code != tc.code || !strings.Contains(out, tc.says) {
@@ -424,7 +427,8 @@ func TestBadFlagsAndBusyPorts(t *testing.T) {
 		t.Errorf("second collector on %s: exit %d, %q", c.pull, code, out)
 	}
 	code, out = runIt("--help")
-	for _, flag := range []string{"-pull", "-pub", "-file", "-max-size", "-max-backups", "-max-age", "-compress", "-stdout", "-forward", "-metrics", "-state", "-file-mode"} {
+	for _, flag := range []string{"-pull", "-pub", "-file", "-max-size", "-max-backups", "-max-age", "-compress", "-stdout", "-forward", "-metrics", "-state", "-file-mode",
+		"-max-conns", "-max-conns-per-host", "-receive-budget-mb", "-receive-budget-per-host-mb", "-idle-ping"} {
 		if !strings.Contains(out, flag) {
 			t.Errorf("--help does not document %s", flag)
 		}
