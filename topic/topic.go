@@ -21,6 +21,8 @@ package topic
 import (
 	"fmt"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 )
 
 // Delimiter separates the level from the app name.
@@ -80,12 +82,48 @@ var names = []struct {
 }
 
 // Make returns the topic for an entry of the given level from app; app
-// may be empty.
+// may be empty. The app name goes in as CleanName makes it, so a topic is
+// valid UTF-8 (a collector skips entries whose topic is not) and has no
+// control characters.
 func Make(level, app string) string {
 	if app == "" {
 		return level
 	}
-	return level + Delimiter + app
+	return level + Delimiter + CleanName(app)
+}
+
+// MaxName is the longest app or host name, in bytes, that topics and
+// batch headers carry.
+const MaxName = 255
+
+// CleanName returns a producer's name (app or host) as topics and batch
+// headers carry it: valid UTF-8, each invalid byte and each control
+// character replaced by U+FFFD, cut to at most MaxName bytes between two
+// characters. A name that already follows the rule is returned as it is.
+func CleanName(s string) string {
+	if len(s) <= MaxName && isCleanName(s) {
+		return s
+	}
+	var b strings.Builder
+	for _, r := range s { // an invalid byte comes as utf8.RuneError, one byte wide
+		if unicode.IsControl(r) {
+			r = utf8.RuneError
+		}
+		if b.Len()+utf8.RuneLen(r) > MaxName {
+			break
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+func isCleanName(s string) bool {
+	for _, r := range s {
+		if r == utf8.RuneError || unicode.IsControl(r) {
+			return false
+		}
+	}
+	return true
 }
 
 // Level returns the level part of a topic: everything before the first

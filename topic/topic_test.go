@@ -4,6 +4,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"unicode/utf8"
 )
 
 func TestSeverityOf(t *testing.T) {
@@ -56,5 +57,24 @@ func TestParseRefusesUnknownLevels(t *testing.T) {
 	_, err := Parse("verbose")
 	if err == nil || !strings.Contains(err.Error(), `"verbose"`) || !strings.Contains(err.Error(), "warning") {
 		t.Fatalf("Parse(verbose) error %v: want it to name the level and list the valid ones", err)
+	}
+}
+
+// An app name that is not valid UTF-8, or holds control characters, must
+// not make every entry of that app unreadable: a collector skips entries
+// whose topic is not valid UTF-8, and a terminal would act on the
+// controls. The topic carries the name cleaned, the level untouched.
+func TestMakeCleansTheAppName(t *testing.T) {
+	for _, tc := range []struct{ app, want string }{
+		{"checkout", "ERROR.checkout"},
+		{"bad\xffname", "ERROR.bad\uFFFDname"},
+		{"esc\x1b[2Jclear", "ERROR.esc\uFFFD[2Jclear"},
+		{"c1\u009bcsi", "ERROR.c1\uFFFDcsi"},
+		{strings.Repeat("é", 200), "ERROR." + strings.Repeat("é", 127)},
+	} {
+		got := Make("ERROR", tc.app)
+		if got != tc.want || !utf8.ValidString(got) {
+			t.Errorf("Make(ERROR, %q) = %q, want %q", tc.app, got, tc.want)
+		}
 	}
 }

@@ -29,13 +29,12 @@
 package wire
 
 import (
+	"github.com/zmqlog/zmqlog/topic"
+
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"iter"
-	"strings"
-	"unicode"
-	"unicode/utf8"
 )
 
 // Version is the batch format version this package writes.
@@ -57,7 +56,7 @@ const (
 	fixedHeader = 39 // then host and app, each a length byte and bytes
 	// MaxName is the longest host or app name, in bytes, a header
 	// carries; longer ones are cut at the last character that fits.
-	MaxName = 255
+	MaxName = topic.MaxName
 )
 
 // Producer identifies who sent a batch. Instance is random per process
@@ -84,32 +83,9 @@ func (p Producer) Clean() Producer {
 	return p
 }
 
-// cleanName applies the producer-name rule (see Producer.Clean).
-func cleanName(s string) string {
-	if len(s) <= MaxName && isCleanName(s) {
-		return s
-	}
-	var b strings.Builder
-	for _, r := range s { // an invalid byte comes as utf8.RuneError, one byte wide
-		if unicode.IsControl(r) {
-			r = utf8.RuneError
-		}
-		if b.Len()+utf8.RuneLen(r) > MaxName {
-			break
-		}
-		b.WriteRune(r)
-	}
-	return b.String()
-}
-
-func isCleanName(s string) bool {
-	for _, r := range s {
-		if r == utf8.RuneError || unicode.IsControl(r) {
-			return false
-		}
-	}
-	return true
-}
+// cleanName applies the producer-name rule (see Producer.Clean), the
+// same rule topics apply to the app name in them.
+func cleanName(s string) string { return topic.CleanName(s) }
 
 // HeaderLen is the size of a batch header for p.
 func HeaderLen(p Producer) int {
