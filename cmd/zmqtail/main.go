@@ -66,13 +66,16 @@ func run(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Writ
 	fs.StringVar(&cfg.timeFmt, "time", "15:04:05.000", "Go time layout for the entry's own time")
 	fs.BoolVar(&cfg.utc, "utc", false, "show times in UTC")
 	fs.StringVar(&cfg.bind, "bind", "", "be the collector: bind a PULL socket here (e.g. tcp://127.0.0.1:5557) instead of subscribing")
-	fs.DurationVar(&cfg.heartbeat, "heartbeat-timeout", 5*time.Second, "say so on stderr when a collector's heartbeat is missing this long")
+	fs.DurationVar(&cfg.heartbeat, "heartbeat-timeout", 5*time.Second, "say so on stderr when a collector's heartbeat is missing this long (0 turns this off)")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: zmqtail [flags] [endpoint ...]   (default endpoint %s)\n\nFlags:\n", DefaultEndpoint)
 		fs.PrintDefaults()
 	}
 	if err := cli.Parse(fs, args); err != nil {
 		return err
+	}
+	if cfg.heartbeat < 0 {
+		return cli.Usage(fmt.Errorf("zmqtail: --heartbeat-timeout %v: want a positive duration, or 0 to turn the heartbeat watch off", cfg.heartbeat))
 	}
 	filter, prefixes, err := cfg.filterAndPrefixes()
 	if err != nil {
@@ -169,7 +172,10 @@ func runSubscribe(ctx context.Context, endpoints string, prefixes []string, hear
 	status := newStatus(stderr, heartbeat)
 	sub := zsock.DialSub(eps, topics, zsock.Options{OnEvent: status.event, ReconnectMax: time.Second})
 	defer sub.Close()
-	go status.watch(ctx)
+	watchCtx, stopWatch := context.WithCancel(ctx)
+	watched := make(chan struct{})
+	go func() { defer close(watched); status.watch(watchCtx) }()
+	defer func() { stopWatch(); <-watched }()
 	for {
 		m, err := sub.Recv(ctx)
 		if err != nil {
@@ -230,7 +236,7 @@ func runBind(ctx context.Context, endpoint string, show func(string, []byte), st
 // collector whose heartbeat stopped although the connection is up.
 type status struct {
 	w       io.Writer
-	timeout time.Duration
+	timeout time.Duration // 0: no heartbeat watch
 
 	mu        sync.Mutex
 	lastBeat  map[string]time.Time // per publisher address
@@ -266,22 +272,36 @@ func (s *status) beat(peer string) {
 	}
 }
 
+// watch checks the heartbeats until ctx ends, five times per timeout; it
+// returns at once when the watch is off.
 func (s *status) watch(ctx context.Context) {
-	t := time.NewTicker(s.timeout / 5)
+	if s.timeout <= 0 {
+		return
+	}
+	t := time.NewTicker(max(s.timeout/5, time.Millisecond))
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case now := <-t.C:
-			s.mu.Lock()
-			for peer := range s.connected {
-				if !s.silent[peer] && now.Sub(s.lastBeat[peer]) > s.timeout {
-					fmt.Fprintf(s.w, "zmqtail: no heartbeat from %s for %v\n", peer, s.timeout.Round(time.Second))
-					s.silent[peer] = true
-				}
-			}
-			s.mu.Unlock()
+			s.check(now)
+		}
+	}
+}
+
+// check says which connected publishers have been silent longer than the
+// timeout at now, once each until their heartbeat returns.
+func (s *status) check(now time.Time) {
+	if s.timeout <= 0 {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for peer := range s.connected {
+		if !s.silent[peer] && now.Sub(s.lastBeat[peer]) > s.timeout {
+			fmt.Fprintf(s.w, "zmqtail: no heartbeat from %s for %v\n", peer, s.timeout)
+			s.silent[peer] = true
 		}
 	}
 }
