@@ -8,7 +8,10 @@
 //
 // Level filtering happens at the publisher, as ZeroMQ prefix
 // subscriptions ("error" subscribes to ERROR, DPANIC, PANIC, CRITICAL and
-// FATAL). Connection state goes to stderr.
+// FATAL). Connection state goes to stderr. Text from peers (entries, peer
+// addresses, their errors) is shown with control characters escaped
+// (tail.TerminalSafe), except with --json, which prints entries as they
+// came.
 package main
 
 import (
@@ -206,9 +209,11 @@ func runBind(ctx context.Context, endpoint string, show func(string, []byte), st
 	pull, err := zsock.ListenPull(ep, zsock.Options{OnEvent: func(e zsock.Event) {
 		switch e.Kind {
 		case zsock.Connected:
-			fmt.Fprintf(stderr, "zmqtail: producer %s connected\n", e.Peer)
+			fmt.Fprintf(stderr, "zmqtail: producer %s connected\n", tail.TerminalSafe(e.Peer))
 		case zsock.Rejected:
-			fmt.Fprintf(stderr, "zmqtail: dropped peer %s: %v\n", e.Peer, e.Err)
+			// An ipc peer names its own address (the path it bound), and
+			// the error may quote what it sent: both are its text.
+			fmt.Fprintf(stderr, "zmqtail: dropped peer %s: %s\n", tail.TerminalSafe(e.Peer), errorText(e.Err))
 		}
 	}})
 	if err != nil {
@@ -223,13 +228,22 @@ func runBind(ctx context.Context, endpoint string, show func(string, []byte), st
 		}
 		b, err := wire.Decode(m.Frames)
 		if err != nil {
-			fmt.Fprintf(stderr, "zmqtail: skipped a message from %s: %v\n", m.Peer.Addr, err)
+			fmt.Fprintf(stderr, "zmqtail: skipped a message from %s: %s\n", tail.TerminalSafe(m.Peer.Addr), errorText(err))
 			continue
 		}
 		for tp, entry := range b.Entries() {
 			show(string(tp), entry)
 		}
 	}
+}
+
+// errorText is err's message made safe for the terminal: errors about a
+// peer may carry the peer's own bytes.
+func errorText(err error) string {
+	if err == nil {
+		return "<nil>"
+	}
+	return tail.TerminalSafe(err.Error())
 }
 
 // status reports connection state on stderr: connected, lost, and a
@@ -253,11 +267,11 @@ func (s *status) event(e zsock.Event) {
 	defer s.mu.Unlock()
 	switch e.Kind {
 	case zsock.Connected:
-		fmt.Fprintf(s.w, "zmqtail: connected to %s\n", e.Endpoint)
+		fmt.Fprintf(s.w, "zmqtail: connected to %s\n", tail.TerminalSafe(e.Endpoint))
 		s.connected[e.Peer] = true
 		s.lastBeat[e.Peer] = time.Now()
 	case zsock.Disconnected:
-		fmt.Fprintf(s.w, "zmqtail: lost %s, reconnecting\n", e.Endpoint)
+		fmt.Fprintf(s.w, "zmqtail: lost %s, reconnecting\n", tail.TerminalSafe(e.Endpoint))
 		delete(s.connected, e.Peer)
 	}
 }
@@ -267,7 +281,7 @@ func (s *status) beat(peer string) {
 	defer s.mu.Unlock()
 	s.lastBeat[peer] = time.Now()
 	if s.silent[peer] {
-		fmt.Fprintf(s.w, "zmqtail: heartbeat from %s again\n", peer)
+		fmt.Fprintf(s.w, "zmqtail: heartbeat from %s again\n", tail.TerminalSafe(peer))
 		delete(s.silent, peer)
 	}
 }
@@ -300,7 +314,7 @@ func (s *status) check(now time.Time) {
 	defer s.mu.Unlock()
 	for peer := range s.connected {
 		if !s.silent[peer] && now.Sub(s.lastBeat[peer]) > s.timeout {
-			fmt.Fprintf(s.w, "zmqtail: no heartbeat from %s for %v\n", peer, s.timeout)
+			fmt.Fprintf(s.w, "zmqtail: no heartbeat from %s for %v\n", tail.TerminalSafe(peer), s.timeout)
 			s.silent[peer] = true
 		}
 	}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -333,6 +334,34 @@ func TestStatusHeartbeatCheck(t *testing.T) {
 		if n := strings.Count(out.String(), "no heartbeat"); n != tc.want {
 			t.Errorf("timeout %v: %d lines saying no heartbeat, want %d:\n%s", tc.timeout, n, tc.want, out.String())
 		}
+	}
+}
+
+// A peer's own text in the connection state on stderr is escaped: an ipc
+// producer names its address (the path it bound) and the error quotes it.
+func TestStatusLinesEscapePeerText(t *testing.T) {
+	ctx := testcollector.Context(t)
+	dir := shortTempDir(t)
+	server := filepath.Join(dir, "t.sock")
+	_, stderr, stop := runInProcess(t, ctx, "--bind", "ipc://"+server)
+	waitLine(t, ctx, stderr, "listening on ")
+
+	hostile := filepath.Join(dir, "\x1b]52;c;cm0g\x07\x1b[2J\r\u009b\u202e")
+	nc, err := net.DialUnix("unix", &net.UnixAddr{Name: hostile, Net: "unix"}, &net.UnixAddr{Name: server, Net: "unix"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	nc.Write([]byte("not ZMTP\r\n"))
+	l := waitLine(t, ctx, stderr, `dropped peer`)[0]
+	if strings.ContainsAny(l, "\x1b\a\r\u009b\u202e") {
+		t.Errorf("raw control characters on stderr: %q", l)
+	}
+	if want := `\x1b]52;c;cm0g\a\x1b[2J\r\u009b\u202e`; !strings.Contains(l, want) {
+		t.Errorf("stderr line %q does not show the peer's address as %s", l, want)
+	}
+	if err := stop(); err != nil {
+		t.Fatalf("run: %v", err)
 	}
 }
 
