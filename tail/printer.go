@@ -12,6 +12,13 @@
 // fields as key=value sorted by key, the caller dimmed, and multi-line
 // values (stacktraces, verbose errors) indented on the lines below. A body
 // that is not JSON prints as it is, after the level taken from its topic.
+//
+// Everything in that line that came from a producer is shown through
+// [TerminalSafe]: a control character in a message, key, value, app or
+// level prints escaped ("\x1b[2J", "\r", "\u202e"), so an entry cannot
+// forge lines, clear the screen or write to the clipboard. A string value
+// holding one is quoted as [strconv.Quote] does, like a value with a
+// space. With [Options.JSON] entries pass through byte for byte.
 package tail
 
 import (
@@ -48,7 +55,7 @@ type Options struct {
 type Printer struct {
 	w    io.Writer
 	opts Options
-	buf  bytes.Buffer
+	buf  []byte // the line being built, reused
 
 	levels            map[topic.Severity]paint
 	app, logger, key  paint
@@ -70,10 +77,29 @@ func newPaint(enabled bool, attrs ...color.Attribute) paint {
 	return paint{pre, post}
 }
 
-func (p *Printer) paint(c paint, s string) {
-	p.buf.WriteString(c.pre)
-	p.buf.WriteString(s)
-	p.buf.WriteString(c.post)
+// text writes peer-controlled text, escaped by TerminalSafe's rules. Every
+// string from an entry or its topic reaches the line through text or
+// quoted, never raw.
+func (p *Printer) text(s string) { p.buf = appendTerminalSafe(p.buf, s) }
+
+// quoted writes a key or string value, in Go quotes when it is empty or
+// holds a space, a quote, an '=' or a character text would escape, so
+// that key=value pairs stay apart and read back unambiguously (as slog's
+// TextHandler does). strconv.Quote escapes every non-printable rune, a
+// superset of what text escapes, so its output is terminal-safe too.
+func (p *Printer) quoted(s string) {
+	if s == "" || strings.ContainsAny(s, " \t\"=") || firstUnsafe(s) < len(s) {
+		p.buf = strconv.AppendQuote(p.buf, s)
+		return
+	}
+	p.buf = append(p.buf, s...)
+}
+
+// painted writes peer-controlled text s in color c.
+func (p *Printer) painted(c paint, s string) {
+	p.buf = append(p.buf, c.pre...)
+	p.text(s)
+	p.buf = append(p.buf, c.post...)
 }
 
 // NewPrinter returns a printer writing to w.
@@ -111,11 +137,10 @@ var (
 
 // Print writes one entry received under topicName.
 func (p *Printer) Print(topicName string, entry []byte) error {
-	p.buf.Reset()
+	p.buf = p.buf[:0]
 	if p.opts.JSON {
-		p.buf.Write(entry)
-		p.buf.WriteByte('\n')
-		_, err := p.w.Write(p.buf.Bytes())
+		p.buf = append(append(p.buf, entry...), '\n')
+		_, err := p.w.Write(p.buf)
 		return err
 	}
 	fields, ok := parseObject(entry)
@@ -124,7 +149,7 @@ func (p *Printer) Print(topicName string, entry []byte) error {
 	} else {
 		p.structured(topicName, fields)
 	}
-	_, err := p.w.Write(p.buf.Bytes())
+	_, err := p.w.Write(p.buf)
 	return err
 }
 
@@ -144,8 +169,8 @@ func parseObject(entry []byte) (map[string]any, bool) {
 func (p *Printer) plain(topicName string, entry []byte) {
 	p.writeLevel(topic.Level(topicName))
 	p.writeApp(topic.App(topicName))
-	p.buf.WriteString(strings.TrimRight(string(entry), "\r\n"))
-	p.buf.WriteByte('\n')
+	p.text(strings.TrimRight(string(entry), "\r\n"))
+	p.buf = append(p.buf, '\n')
 }
 
 func (p *Printer) structured(topicName string, m map[string]any) {
@@ -154,8 +179,8 @@ func (p *Printer) structured(topicName string, m map[string]any) {
 		delete(m, "topic")
 	}
 	if t, ok := take(m, timeKeys); ok {
-		p.buf.WriteString(p.formatTime(t))
-		p.buf.WriteByte(' ')
+		p.text(p.formatTime(t))
+		p.buf = append(p.buf, ' ')
 	}
 	level := topic.Level(topicName)
 	if l, ok := take(m, levelKeys); ok {
@@ -166,11 +191,11 @@ func (p *Printer) structured(topicName string, m map[string]any) {
 	p.writeLevel(level)
 	p.writeApp(topic.App(topicName))
 	if l, ok := take(m, loggerKeys); ok {
-		p.paint(p.logger, valueString(l))
-		p.buf.WriteString(": ")
+		p.painted(p.logger, valueString(l))
+		p.buf = append(p.buf, ": "...)
 	}
 	if msg, ok := take(m, messageKeys); ok {
-		p.buf.WriteString(valueString(msg))
+		p.text(valueString(msg))
 	}
 	caller, hasCaller := take(m, callerKeys)
 
@@ -193,28 +218,37 @@ func (p *Printer) structured(topicName string, m map[string]any) {
 			below = append(below, k)
 			continue
 		}
-		p.buf.WriteByte(' ')
-		p.paint(p.key, k+"=")
+		p.buf = append(p.buf, ' ')
+		p.buf = append(p.buf, p.key.pre...)
+		p.quoted(k)
+		p.buf = append(append(p.buf, '='), p.key.post...)
 		if _, isString := v.(string); isString {
-			s = quoteIfNeeded(s)
+			p.quoted(s)
+		} else {
+			p.text(s) // a number, bool, null, or an object or array as JSON
 		}
-		p.buf.WriteString(s)
 	}
 	if hasCaller && p.opts.Fields == nil {
-		p.buf.WriteByte(' ')
-		p.paint(p.dim, "caller="+callerString(caller))
+		p.buf = append(p.buf, ' ')
+		p.buf = append(p.buf, p.dim.pre...)
+		p.buf = append(p.buf, "caller="...)
+		p.text(callerString(caller))
+		p.buf = append(p.buf, p.dim.post...)
 	}
-	p.buf.WriteByte('\n')
+	p.buf = append(p.buf, '\n')
 	// Multi-line values under the line, indented: a stacktrace as it is,
 	// anything else after its key.
 	for _, k := range below {
 		for i, line := range strings.Split(strings.TrimRight(valueString(m[k]), "\n"), "\n") {
-			p.buf.WriteString("    ")
+			p.buf = append(p.buf, "    "...)
 			if i == 0 && k != "stacktrace" {
-				p.paint(p.key, k+": ")
+				p.buf = append(p.buf, p.key.pre...)
+				p.text(k)
+				p.buf = append(p.buf, ": "...)
+				p.buf = append(p.buf, p.key.post...)
 			}
-			p.paint(p.dim, line)
-			p.buf.WriteByte('\n')
+			p.painted(p.dim, line)
+			p.buf = append(p.buf, '\n')
 		}
 	}
 }
@@ -227,19 +261,24 @@ func (p *Printer) writeLevel(level string) {
 	if !ok {
 		c = p.unknownLevel
 	}
-	p.buf.WriteString(c.pre)
-	p.buf.WriteString(level)
-	for n := len(level); n < 5; n++ {
-		p.buf.WriteByte(' ')
+	p.buf = append(p.buf, c.pre...)
+	start := len(p.buf)
+	p.text(level)
+	for n := len(p.buf) - start; n < 5; n++ {
+		p.buf = append(p.buf, ' ')
 	}
-	p.buf.WriteString(c.post)
-	p.buf.WriteByte(' ')
+	p.buf = append(p.buf, c.post...)
+	p.buf = append(p.buf, ' ')
 }
 
 func (p *Printer) writeApp(app string) {
 	if app != "" {
-		p.paint(p.app, "["+app+"]")
-		p.buf.WriteByte(' ')
+		p.buf = append(p.buf, p.app.pre...)
+		p.buf = append(p.buf, '[')
+		p.text(app)
+		p.buf = append(p.buf, ']')
+		p.buf = append(p.buf, p.app.post...)
+		p.buf = append(p.buf, ' ')
 	}
 }
 
@@ -304,11 +343,4 @@ func valueString(v any) string {
 	}
 	b, _ := json.Marshal(v)
 	return string(b)
-}
-
-func quoteIfNeeded(s string) string {
-	if s == "" || strings.ContainsAny(s, " \t\"=") {
-		return strconv.Quote(s)
-	}
-	return s
 }

@@ -2,12 +2,19 @@ package tail
 
 import (
 	"bytes"
+	"encoding/json"
 	"flag"
+	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
+	"strings"
 	"testing"
+
+	"github.com/zmqlog/zmqlog/topic"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files")
@@ -116,4 +123,167 @@ func BenchmarkPrinter(b *testing.B) {
 			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "entries/s")
 		})
 	}
+}
+
+// Control sequences a hostile producer puts in its entries.
+const (
+	osc52       = "\x1b]52;c;cm0gLXJmIH4=\x07" // writes "rm -rf ~" to the clipboard
+	clearScreen = "\x1b[2J\x1b[H"
+	crForged    = "\r16:00:00.000 INFO  [bank] transfer approved   " // overwrites the line so far
+	lfForged    = "\n16:00:00.000 INFO  [bank] transfer approved"    // a line of its own
+	c1CSI       = "\u009b31m"                                        // the 8-bit CSI
+	bidi        = "\u202etxt.exe"                                    // reads as exe.txt
+	attack      = osc52 + clearScreen + crForged + lfForged + c1CSI + bidi
+)
+
+// hostileEntries carry the attack in every part of an entry a peer sets:
+// topic (level and app), message, logger, level and time fields, a key, a
+// string value, a nested value, the caller, a multi-line value and a body
+// that is not JSON (with a raw 8-bit CSI byte, not UTF-8).
+func hostileEntries(t *testing.T) []struct{ topic, entry string } {
+	mustJSON := func(v any) string {
+		b, err := json.Marshal(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(b)
+	}
+	return []struct{ topic, entry string }{
+		{"ERROR.shop", mustJSON(map[string]any{"level": "error", "ts": 1764259200, "msg": "pay" + attack})},
+		{"ERROR.shop", mustJSON(map[string]any{"ts": 1764259200, "msg": "key", "k" + attack: "v"})},
+		{"ERROR.shop", mustJSON(map[string]any{"ts": 1764259200, "msg": "value", "v": "x" + attack, "plain": "y" + c1CSI + bidi})},
+		{"ERROR.shop" + attack, mustJSON(map[string]any{"ts": 1764259200, "msg": "app"})},
+		{"ERROR.shop", mustJSON(map[string]any{"ts": "t" + attack, "level": "warn" + attack, "logger": "l" + attack, "msg": "time, level and logger"})},
+		{"ERROR.shop", mustJSON(map[string]any{"ts": 1764259200, "msg": "nested", "obj": map[string]any{"k" + c1CSI: "v" + bidi}})},
+		{"ERROR.shop", mustJSON(map[string]any{"ts": 1764259200, "msg": "caller", "caller": "c" + attack, "source": nil})},
+		{"ERROR.shop", mustJSON(map[string]any{"ts": 1764259200, "msg": "slog source", "source": map[string]any{"file": "f" + attack, "line": 1}})},
+		{"ERROR.shop", mustJSON(map[string]any{"ts": 1764259200, "msg": "below", "err" + osc52: "first" + attack + "\nsecond\r" + clearScreen, "stacktrace": "main.main\r" + osc52 + "\n\t/src/main.go:1"})},
+		{attack + ".shop" + attack, "raw " + attack + " \x9b2J \xff end\r\n"},
+	}
+}
+
+// The pretty printer shows every control character from a producer
+// escaped, in every mode but --json, while its own colors still work.
+func TestPrinterEscapesHostileEntries(t *testing.T) {
+	entries := hostileEntries(t)
+	for _, opts := range []Options{
+		{UTC: true},
+		{UTC: true, Color: true},
+		{UTC: true, Fields: []string{"k" + attack, "v", "err" + osc52}},
+	} {
+		var out bytes.Buffer
+		p := NewPrinter(&out, opts)
+		for _, e := range entries {
+			if err := p.Print(e.topic, []byte(e.entry)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		got := out.String()
+		name := fmt.Sprintf("Color=%v Fields=%d", opts.Color, len(opts.Fields))
+
+		// Nothing reaches the terminal raw: outside our own color codes
+		// every line is terminal-safe text.
+		ours := []string{}
+		for _, c := range append(slices.Collect(maps.Values(p.levels)), p.app, p.logger, p.key, p.dim) {
+			ours = append(ours, c.pre, c.post)
+		}
+		for i, line := range strings.Split(strings.TrimSuffix(got, "\n"), "\n") {
+			text := line
+			for _, code := range ours {
+				if code != "" {
+					text = strings.ReplaceAll(text, code, "")
+				}
+			}
+			if j := firstUnsafe(text); j != len(text) {
+				t.Errorf("%s: line %d holds a raw control at %d: %q", name, i+1, j, line)
+			}
+		}
+		// The attack shows, escaped, where the user can see it.
+		for _, escaped := range []string{`\x1b]52;c;cm0gLXJmIH4=\a`, `\x1b[2J\x1b[H`, `\r16:00:00.000 INFO`, `\n16:00:00.000 INFO`, `\u009b31m`, `\u202etxt.exe`} {
+			if !strings.Contains(got, escaped) {
+				t.Errorf("%s: output lacks %s:\n%s", name, escaped, got)
+			}
+		}
+		// No forged lines: one line per entry; a multi-line value (v: 2
+		// lines, err: 3, stacktrace: 2) keeps its line breaks only on
+		// lines of its own below the entry, each indented.
+		lines := strings.Split(strings.TrimSuffix(got, "\n"), "\n")
+		entryLines, wantLines := 0, len(entries)+2+3+2
+		if opts.Fields != nil {
+			wantLines -= 2 // stacktrace is not among the fields
+		}
+		for _, l := range lines {
+			if !strings.HasPrefix(l, "    ") {
+				entryLines++
+			}
+		}
+		if entryLines != len(entries) || len(lines) != wantLines {
+			t.Errorf("%s: %d lines, %d not indented; want %d, %d:\n%s", name, len(lines), entryLines, wantLines, len(entries), got)
+		}
+		if opts.Color && !strings.Contains(got, p.levels[topic.Error].pre+"ERROR") {
+			t.Errorf("%s: no red ERROR:\n%s", name, got)
+		}
+	}
+	golden(t, "hostile.golden", func() []byte {
+		var out bytes.Buffer
+		p := NewPrinter(&out, Options{UTC: true})
+		for _, e := range entries {
+			p.Print(e.topic, []byte(e.entry))
+		}
+		return out.Bytes()
+	}())
+}
+
+// --json is for machines: hostile entries pass through byte for byte.
+func TestJSONPassesHostileEntriesThrough(t *testing.T) {
+	var out, want bytes.Buffer
+	p := NewPrinter(&out, Options{JSON: true, Color: true})
+	for _, e := range hostileEntries(t) {
+		if err := p.Print(e.topic, []byte(e.entry)); err != nil {
+			t.Fatal(err)
+		}
+		want.WriteString(e.entry + "\n")
+	}
+	if !bytes.Equal(out.Bytes(), want.Bytes()) {
+		t.Errorf("--json changed the entries:\n got %q\nwant %q", out.Bytes(), want.Bytes())
+	}
+}
+
+// FuzzPrinter: whatever a producer sends, the printer does not panic and
+// writes only terminal-safe lines.
+func FuzzPrinter(f *testing.F) {
+	for _, s := range samples {
+		f.Add(s.topic, s.entry)
+	}
+	f.Add("ERROR.a\x1b", `{"msg":"\u001b[2J\r","k\u009b":"v\u202e","x":{"y":"\u2066"},"stacktrace":"a\n\tb\r"}`)
+	f.Add("\xff", "not json \x9b\xff\r\n")
+	f.Fuzz(func(t *testing.T, topicName, entry string) {
+		var out bytes.Buffer
+		p := NewPrinter(&out, Options{UTC: true})
+		if err := p.Print(topicName, []byte(entry)); err != nil {
+			t.Fatal(err)
+		}
+		got := out.String()
+		if !strings.HasSuffix(got, "\n") {
+			t.Fatalf("output %q does not end its line", got)
+		}
+		for _, line := range strings.Split(strings.TrimSuffix(got, "\n"), "\n") {
+			if i := firstUnsafe(line); i != len(line) {
+				t.Fatalf("Print(%q, %q) wrote a raw control at %d of %q", topicName, entry, i, line)
+			}
+		}
+	})
+}
+
+// BenchmarkPrinterHostile: entries full of controls cost a little more,
+// never a blow-up.
+func BenchmarkPrinterHostile(b *testing.B) {
+	entries := hostileEntries(&testing.T{})
+	p := NewPrinter(io.Discard, Options{})
+	b.ReportAllocs()
+	for i := range b.N {
+		e := entries[i%len(entries)]
+		p.Print(e.topic, []byte(e.entry))
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "entries/s")
 }

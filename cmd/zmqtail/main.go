@@ -8,7 +8,10 @@
 //
 // Level filtering happens at the publisher, as ZeroMQ prefix
 // subscriptions ("error" subscribes to ERROR, DPANIC, PANIC, CRITICAL and
-// FATAL). Connection state goes to stderr.
+// FATAL). Connection state goes to stderr. Text from peers (entries, peer
+// addresses, their errors) is shown with control characters escaped
+// (tail.TerminalSafe), except with --json, which prints entries as they
+// came.
 package main
 
 import (
@@ -66,13 +69,16 @@ func run(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Writ
 	fs.StringVar(&cfg.timeFmt, "time", "15:04:05.000", "Go time layout for the entry's own time")
 	fs.BoolVar(&cfg.utc, "utc", false, "show times in UTC")
 	fs.StringVar(&cfg.bind, "bind", "", "be the collector: bind a PULL socket here (e.g. tcp://127.0.0.1:5557) instead of subscribing")
-	fs.DurationVar(&cfg.heartbeat, "heartbeat-timeout", 5*time.Second, "say so on stderr when a collector's heartbeat is missing this long")
+	fs.DurationVar(&cfg.heartbeat, "heartbeat-timeout", 5*time.Second, "say so on stderr when a collector's heartbeat is missing this long (0 turns this off)")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: zmqtail [flags] [endpoint ...]   (default endpoint %s)\n\nFlags:\n", DefaultEndpoint)
 		fs.PrintDefaults()
 	}
 	if err := cli.Parse(fs, args); err != nil {
 		return err
+	}
+	if cfg.heartbeat < 0 {
+		return cli.Usage(fmt.Errorf("zmqtail: --heartbeat-timeout %v: want a positive duration, or 0 to turn the heartbeat watch off", cfg.heartbeat))
 	}
 	filter, prefixes, err := cfg.filterAndPrefixes()
 	if err != nil {
@@ -169,7 +175,10 @@ func runSubscribe(ctx context.Context, endpoints string, prefixes []string, hear
 	status := newStatus(stderr, heartbeat)
 	sub := zsock.DialSub(eps, topics, zsock.Options{OnEvent: status.event, ReconnectMax: time.Second})
 	defer sub.Close()
-	go status.watch(ctx)
+	watchCtx, stopWatch := context.WithCancel(ctx)
+	watched := make(chan struct{})
+	go func() { defer close(watched); status.watch(watchCtx) }()
+	defer func() { stopWatch(); <-watched }()
 	for {
 		m, err := sub.Recv(ctx)
 		if err != nil {
@@ -200,9 +209,11 @@ func runBind(ctx context.Context, endpoint string, show func(string, []byte), st
 	pull, err := zsock.ListenPull(ep, zsock.Options{OnEvent: func(e zsock.Event) {
 		switch e.Kind {
 		case zsock.Connected:
-			fmt.Fprintf(stderr, "zmqtail: producer %s connected\n", e.Peer)
+			fmt.Fprintf(stderr, "zmqtail: producer %s connected\n", tail.TerminalSafe(e.Peer))
 		case zsock.Rejected:
-			fmt.Fprintf(stderr, "zmqtail: dropped peer %s: %v\n", e.Peer, e.Err)
+			// An ipc peer names its own address (the path it bound), and
+			// the error may quote what it sent: both are its text.
+			fmt.Fprintf(stderr, "zmqtail: dropped peer %s: %s\n", tail.TerminalSafe(e.Peer), errorText(e.Err))
 		}
 	}})
 	if err != nil {
@@ -217,7 +228,7 @@ func runBind(ctx context.Context, endpoint string, show func(string, []byte), st
 		}
 		b, err := wire.Decode(m.Frames)
 		if err != nil {
-			fmt.Fprintf(stderr, "zmqtail: skipped a message from %s: %v\n", m.Peer.Addr, err)
+			fmt.Fprintf(stderr, "zmqtail: skipped a message from %s: %s\n", tail.TerminalSafe(m.Peer.Addr), errorText(err))
 			continue
 		}
 		for tp, entry := range b.Entries() {
@@ -226,11 +237,20 @@ func runBind(ctx context.Context, endpoint string, show func(string, []byte), st
 	}
 }
 
+// errorText is err's message made safe for the terminal: errors about a
+// peer may carry the peer's own bytes.
+func errorText(err error) string {
+	if err == nil {
+		return "<nil>"
+	}
+	return tail.TerminalSafe(err.Error())
+}
+
 // status reports connection state on stderr: connected, lost, and a
 // collector whose heartbeat stopped although the connection is up.
 type status struct {
 	w       io.Writer
-	timeout time.Duration
+	timeout time.Duration // 0: no heartbeat watch
 
 	mu        sync.Mutex
 	lastBeat  map[string]time.Time // per publisher address
@@ -247,11 +267,11 @@ func (s *status) event(e zsock.Event) {
 	defer s.mu.Unlock()
 	switch e.Kind {
 	case zsock.Connected:
-		fmt.Fprintf(s.w, "zmqtail: connected to %s\n", e.Endpoint)
+		fmt.Fprintf(s.w, "zmqtail: connected to %s\n", tail.TerminalSafe(e.Endpoint))
 		s.connected[e.Peer] = true
 		s.lastBeat[e.Peer] = time.Now()
 	case zsock.Disconnected:
-		fmt.Fprintf(s.w, "zmqtail: lost %s, reconnecting\n", e.Endpoint)
+		fmt.Fprintf(s.w, "zmqtail: lost %s, reconnecting\n", tail.TerminalSafe(e.Endpoint))
 		delete(s.connected, e.Peer)
 	}
 }
@@ -261,27 +281,41 @@ func (s *status) beat(peer string) {
 	defer s.mu.Unlock()
 	s.lastBeat[peer] = time.Now()
 	if s.silent[peer] {
-		fmt.Fprintf(s.w, "zmqtail: heartbeat from %s again\n", peer)
+		fmt.Fprintf(s.w, "zmqtail: heartbeat from %s again\n", tail.TerminalSafe(peer))
 		delete(s.silent, peer)
 	}
 }
 
+// watch checks the heartbeats until ctx ends, five times per timeout; it
+// returns at once when the watch is off.
 func (s *status) watch(ctx context.Context) {
-	t := time.NewTicker(s.timeout / 5)
+	if s.timeout <= 0 {
+		return
+	}
+	t := time.NewTicker(max(s.timeout/5, time.Millisecond))
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case now := <-t.C:
-			s.mu.Lock()
-			for peer := range s.connected {
-				if !s.silent[peer] && now.Sub(s.lastBeat[peer]) > s.timeout {
-					fmt.Fprintf(s.w, "zmqtail: no heartbeat from %s for %v\n", peer, s.timeout.Round(time.Second))
-					s.silent[peer] = true
-				}
-			}
-			s.mu.Unlock()
+			s.check(now)
+		}
+	}
+}
+
+// check says which connected publishers have been silent longer than the
+// timeout at now, once each until their heartbeat returns.
+func (s *status) check(now time.Time) {
+	if s.timeout <= 0 {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for peer := range s.connected {
+		if !s.silent[peer] && now.Sub(s.lastBeat[peer]) > s.timeout {
+			fmt.Fprintf(s.w, "zmqtail: no heartbeat from %s for %v\n", tail.TerminalSafe(peer), s.timeout)
+			s.silent[peer] = true
 		}
 	}
 }

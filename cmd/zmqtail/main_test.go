@@ -3,7 +3,9 @@ package main
 import (
 	"bufio"
 	"context"
+	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -17,6 +19,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/zmqlog/zmqlog"
+	"github.com/zmqlog/zmqlog/internal/cli"
 	"github.com/zmqlog/zmqlog/internal/testcollector"
 	"github.com/zmqlog/zmqlog/internal/zsock"
 	"github.com/zmqlog/zmqlog/zapzmq"
@@ -252,4 +255,124 @@ func waitSubscribers(t *testing.T, ctx context.Context, p *zsock.Publisher) {
 		st := p.Stats()
 		return len(st.Subscribers) == 1 && len(st.Subscribers[0].Topics) > 0
 	})
+}
+
+// runInProcess calls run as main does, with stdout and stderr as line
+// channels; stop ends it (Ctrl-C) and returns its error.
+func runInProcess(t *testing.T, ctx context.Context, args ...string) (stdout, stderr chan string, stop func() error) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(ctx)
+	outR, outW := io.Pipe()
+	errR, errW := io.Pipe()
+	done := make(chan error, 1)
+	go func() {
+		err := run(ctx, args, nil, outW, errW)
+		outW.Close()
+		errW.Close()
+		done <- err
+	}()
+	stopped := false
+	var err error
+	stop = func() error {
+		if !stopped {
+			stopped = true
+			cancel()
+			// Drain what is left so that run's last writes do not block.
+			go io.Copy(io.Discard, outR)
+			go io.Copy(io.Discard, errR)
+			err = <-done
+		}
+		return err
+	}
+	t.Cleanup(func() { stop() })
+	return lines(outR), lines(errR), stop
+}
+
+// --heartbeat-timeout 0 turns the heartbeat watch off: zmqtail follows
+// the stream as usual (it used to panic at start).
+func TestHeartbeatTimeoutZeroTurnsTheWatchOff(t *testing.T) {
+	ctx := testcollector.Context(t)
+	dir := shortTempDir(t)
+	ep := "ipc://" + filepath.Join(dir, "pub.sock")
+	pub := listenPub(t, ep)
+	stdout, stderr, stop := runInProcess(t, ctx, "--heartbeat-timeout", "0", "--color", "never", ep)
+	waitLine(t, ctx, stderr, "connected to "+regexp.QuoteMeta(ep))
+	waitSubscribers(t, ctx, pub)
+	pub.Publish([][]byte{[]byte("ERROR.shop"), []byte(`{"msg":"still shown"}`)})
+	waitLine(t, ctx, stdout, `ERROR \[shop\] still shown`)
+	if err := stop(); err != nil {
+		t.Fatalf("run: %v", err)
+	}
+}
+
+// A negative --heartbeat-timeout is refused at start, naming the value.
+func TestNegativeHeartbeatTimeoutIsRefused(t *testing.T) {
+	ctx := testcollector.Context(t)
+	var stderr strings.Builder
+	err := run(ctx, []string{"--heartbeat-timeout", "-1s"}, nil, io.Discard, &stderr)
+	if code := cli.ExitCode(err); code != 2 || !strings.Contains(fmt.Sprint(err), "--heartbeat-timeout -1s") {
+		t.Fatalf("run: exit %d, %v; want exit 2 naming --heartbeat-timeout -1s", code, err)
+	}
+}
+
+// The heartbeat check says a connected publisher is silent once it has
+// been longer than the timeout, and never when the watch is off.
+func TestStatusHeartbeatCheck(t *testing.T) {
+	for _, tc := range []struct {
+		timeout time.Duration
+		want    int // "no heartbeat" lines
+	}{
+		{time.Second, 1},
+		{0, 0},
+	} {
+		var out strings.Builder
+		s := newStatus(&out, tc.timeout)
+		s.event(zsock.Event{Kind: zsock.Connected, Endpoint: "tcp://127.0.0.1:5558", Peer: "127.0.0.1:5558"})
+		later := time.Now().Add(time.Hour)
+		s.check(later)
+		s.check(later.Add(time.Hour)) // said once, not again
+		if n := strings.Count(out.String(), "no heartbeat"); n != tc.want {
+			t.Errorf("timeout %v: %d lines saying no heartbeat, want %d:\n%s", tc.timeout, n, tc.want, out.String())
+		}
+	}
+}
+
+// A peer's own text in the connection state on stderr is escaped: an ipc
+// producer names its address (the path it bound) and the error quotes it.
+func TestStatusLinesEscapePeerText(t *testing.T) {
+	ctx := testcollector.Context(t)
+	dir := shortTempDir(t)
+	server := filepath.Join(dir, "t.sock")
+	_, stderr, stop := runInProcess(t, ctx, "--bind", "ipc://"+server)
+	waitLine(t, ctx, stderr, "listening on ")
+
+	hostile := filepath.Join(dir, "\x1b]52;c;cm0g\x07\x1b[2J\r\u009b\u202e")
+	nc, err := net.DialUnix("unix", &net.UnixAddr{Name: hostile, Net: "unix"}, &net.UnixAddr{Name: server, Net: "unix"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	nc.Write([]byte("not ZMTP\r\n"))
+	l := waitLine(t, ctx, stderr, `dropped peer`)[0]
+	if strings.ContainsAny(l, "\x1b\a\r\u009b\u202e") {
+		t.Errorf("raw control characters on stderr: %q", l)
+	}
+	if want := `\x1b]52;c;cm0g\a\x1b[2J\r\u009b\u202e`; !strings.Contains(l, want) {
+		t.Errorf("stderr line %q does not show the peer's address as %s", l, want)
+	}
+	if err := stop(); err != nil {
+		t.Fatalf("run: %v", err)
+	}
+}
+
+// shortTempDir is a directory for ipc sockets: t.TempDir's paths can be
+// too long for a Unix socket address.
+func shortTempDir(t *testing.T) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "zt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	return dir
 }
