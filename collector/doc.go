@@ -55,13 +55,19 @@
 //
 // # Limits
 //
-// A peer that does not complete a ZMTP handshake in 5s, sends a message
-// over MaxMessageSize, or breaks the protocol is disconnected and counted
-// (Stats.ProducerPeers and SubscriberPeers; the metric
-// zmqlog_collector_peers_rejected_total by port and reason); everyone else
-// is served meanwhile. A subscriber that sends data other than
-// subscriptions is ignored and counted, as libzmq does. The collector remembers at most
-// 10000 producer streams (least recently seen forgotten first), so forged
-// identities cannot grow its memory. Its receive queue holds 16 messages;
-// beyond that TCP pushes back on producers, whose shippers drop and count.
+// The collector is meant to bind an address other hosts reach, so every
+// peer is bounded (Config.Limits; SECURITY.md lists each limit with its
+// default and zmqcollect flag): a peer that does not complete a ZMTP
+// handshake in 5s or sends more than a handshake needs, sends a message
+// over MaxMessageSize, breaks the protocol, goes silent (no answer to a
+// ZMTP PING), holds more than its host's connections or share of the
+// receive budget, or subscribes past the subscription limits is
+// disconnected and counted (Stats.ProducerPeers and SubscriberPeers; the
+// metric zmqlog_collector_peers_rejected_total by port and reason);
+// everyone else is served meanwhile. A subscriber that sends data other
+// than subscriptions is ignored and counted, as libzmq does. The collector
+// remembers at most 10000 producer streams (least recently seen forgotten
+// first), so forged identities cannot grow its memory. Its receive queue
+// holds 16 messages and its receive budget 32 MiB; beyond that TCP pushes
+// back on producers, whose shippers drop and count.
 package collector
