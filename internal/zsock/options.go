@@ -36,6 +36,23 @@ type Options struct {
 	// subscriber before it drops for that subscriber, and the number a
 	// pusher holds before Send waits. Default 1000.
 	SendQueue int
+
+	// Publisher limits. What one subscriber may ask of a publisher, and
+	// what the publisher keeps alive for its subscribers.
+	//
+	// MaxSubscriptions bounds the subscriptions one subscriber holds at a
+	// time (each SUBSCRIBE counts, a CANCEL gives one back) and
+	// MaxSubscriptionBytes the sum of their topic lengths. A subscriber
+	// that asks for more is disconnected and counted
+	// (PublisherStats.OverSubscribed). Defaults 1024 and 64 KiB.
+	MaxSubscriptions, MaxSubscriptionBytes int
+	// SendQueueBytes bounds the bytes of messages queued for one
+	// subscriber (and being written to it), PublisherQueueBytes the same
+	// over all subscribers of a publisher: past either, as past
+	// SendQueue, a message is dropped for that subscriber and counted.
+	// Defaults 4 MiB and 32 MiB.
+	SendQueueBytes, PublisherQueueBytes int64
+
 	// RecvQueue is the number of received messages a puller or subscriber
 	// holds before its connections stop reading (TCP then pushes back on
 	// the peers). Default 1000.
@@ -124,6 +141,19 @@ func (o Options) withDefaults() Options {
 	}
 	o.RecvBudget = max(o.RecvBudget, o.MaxMessageSize)
 	o.RecvBudgetPerHost = min(max(o.RecvBudgetPerHost, o.MaxMessageSize), o.RecvBudget)
+	// Publisher limits.
+	if o.MaxSubscriptions <= 0 {
+		o.MaxSubscriptions = 1024
+	}
+	if o.MaxSubscriptionBytes <= 0 {
+		o.MaxSubscriptionBytes = 64 << 10
+	}
+	if o.SendQueueBytes <= 0 {
+		o.SendQueueBytes = 4 << 20
+	}
+	if o.PublisherQueueBytes <= 0 {
+		o.PublisherQueueBytes = 32 << 20
+	}
 	return o
 }
 

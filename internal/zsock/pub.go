@@ -1,6 +1,9 @@
 package zsock
 
 import (
+	"errors"
+	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -16,54 +19,91 @@ import (
 // full the message is dropped for that subscriber alone and counted:
 // Publish never waits, and a slow or dead subscriber slows nobody else.
 //
+//	Publish ──match (subTrie)──▶ sendQueue ──writer──▶ subscriber
+//	                                 │ full: count, SendQueueBytes or
+//	                                 ▼ PublisherQueueBytes reached
+//	                              dropped (counted per subscriber and in total)
+//
 // Subscriptions arrive as ZMTP 3.0 messages ("\x01topic" subscribes,
 // "\x00topic" cancels) or as ZMTP 3.1 SUBSCRIBE and CANCEL commands. As in
-// libzmq they are counted: subscribing twice needs two cancels.
+// libzmq they are counted: subscribing twice needs two cancels. They are
+// kept in a prefix trie, so applying one costs the length of its topic and
+// matching a topic costs the length of the topic, however many
+// subscriptions a subscriber holds; a subscriber asking for more than
+// Options.MaxSubscriptions or Options.MaxSubscriptionBytes is
+// disconnected and counted.
 type Publisher struct {
-	a    *acceptor
-	opts Options
+	a      *acceptor
+	opts   Options
+	budget byteBudget // bytes all subscribers' queues keep alive
 
+	// mu guards subs; Publish holds it (shared) while it queues, so once
+	// a subscriber is removed no message can reach its queue. A slice,
+	// not a map: Publish ranges over it for every message.
 	mu   sync.RWMutex
-	subs map[*subscriber]struct{}
+	subs []*subscriber
 
-	published, dropped atomic.Uint64
+	published, sent, dropped, overSubscribed atomic.Uint64
 }
 
 type subscriber struct {
-	c       *conn
-	q       chan [][]byte
-	topics  atomic.Pointer[[]string] // sorted prefixes; read lock-free by Publish
-	counts  map[string]int           // owned by the subscriber's reader goroutine
-	dropped atomic.Uint64
-	sent    atomic.Uint64
+	c *conn
+	q *sendQueue
+
+	// mu guards topics, written by the subscriber's reader goroutine and
+	// read by Publish: each holds it for the length of one topic.
+	mu     sync.Mutex
+	topics subTrie
+
+	sent atomic.Uint64 // its queue counts what it drops
 }
+
+// ErrOverSubscribed: a subscriber asked for more subscriptions, or more
+// topic bytes, than Options.MaxSubscriptions and
+// Options.MaxSubscriptionBytes allow; it is disconnected.
+var ErrOverSubscribed = errors.New("zsock: subscriber over its subscription limit")
 
 // PublisherStats counts a publisher's traffic.
 type PublisherStats struct {
 	ListenerStats
 	// Published counts Publish calls.
 	Published uint64
-	// Dropped counts message copies dropped because a subscriber's queue
-	// was full, over all subscribers past and present.
+	// Sent counts message copies written to subscribers, past and present.
+	Sent uint64
+	// Dropped counts message copies matched for a subscriber and never
+	// written to it: refused by its full queue, lost when a write failed,
+	// or still queued when it left or the publisher closed. Over all
+	// subscribers past and present.
 	Dropped uint64
+	// OverSubscribed counts subscribers disconnected for asking more than
+	// Options.MaxSubscriptions or Options.MaxSubscriptionBytes.
+	OverSubscribed uint64
+	// QueuedBytes is what all subscribers' queues keep alive now (bounded
+	// by Options.PublisherQueueBytes).
+	QueuedBytes int64
 	// Subscribers lists the subscribers connected now.
 	Subscribers []SubscriberStatus
 }
 
 // SubscriberStatus is one connected subscriber.
 type SubscriberStatus struct {
-	Peer   string
+	Peer string
+	// Topics lists its distinct subscriptions, in byte order.
 	Topics []string
 	// Sent and Dropped count messages written to it and dropped for it.
 	Sent, Dropped uint64
-	// Queued is the number of messages waiting in its queue.
-	Queued int
+	// Queued is the number of messages waiting in its queue, QueuedBytes
+	// what they and the batch being written to it keep alive (bounded by
+	// Options.SendQueueBytes).
+	Queued      int
+	QueuedBytes int64
 }
 
 // ListenPub binds a PUB socket to ep.
 func ListenPub(ep Endpoint, opts Options) (*Publisher, error) {
 	opts = opts.withDefaults()
-	p := &Publisher{opts: opts, subs: map[*subscriber]struct{}{}}
+	p := &Publisher{opts: opts}
+	p.budget.limit = opts.PublisherQueueBytes
 	a, err := listen(ep, zmq4.Pub, opts, p.serve)
 	if err != nil {
 		return nil, err
@@ -77,26 +117,27 @@ func ListenPub(ep Endpoint, opts Options) (*Publisher, error) {
 func (p *Publisher) Endpoint() string { return p.a.endpoint() }
 
 // Publish queues the message for every subscriber whose subscriptions
-// match a prefix of its first frame. It never blocks. The frames are
-// shared by the subscribers' queues and must not be modified afterwards.
-// It returns how many subscribers the message was queued for.
+// match a prefix of its first frame. It never blocks. When at least one
+// subscriber queues the message, Publish copies it first (once, shared by
+// all the queues), so the caller may reuse frames and the buffers they
+// point into as soon as Publish returns. It returns how many subscribers
+// the message was queued for.
 func (p *Publisher) Publish(frames [][]byte) int {
 	p.published.Add(1)
 	var topic []byte
 	if len(frames) > 0 {
 		topic = frames[0]
 	}
+	m := ownedMessage{frames: frames, cost: messageCost(frames)}
 	queued := 0
 	p.mu.RLock()
-	for s := range p.subs {
+	for _, s := range p.subs {
 		if !s.matches(topic) {
 			continue
 		}
-		select {
-		case s.q <- frames:
+		if s.q.push(&m) {
 			queued++
-		default:
-			s.dropped.Add(1)
+		} else {
 			p.dropped.Add(1)
 		}
 	}
@@ -113,12 +154,18 @@ func (p *Publisher) Subscribers() int {
 
 // Stats returns the publisher's counters.
 func (p *Publisher) Stats() PublisherStats {
-	st := PublisherStats{ListenerStats: p.a.count.snapshot(), Published: p.published.Load(), Dropped: p.dropped.Load()}
+	st := PublisherStats{
+		ListenerStats: p.a.count.snapshot(), Published: p.published.Load(), Sent: p.sent.Load(),
+		Dropped: p.dropped.Load(), OverSubscribed: p.overSubscribed.Load(), QueuedBytes: p.budget.used.Load(),
+	}
 	p.mu.RLock()
-	for s := range p.subs {
+	for _, s := range p.subs {
+		s.mu.Lock()
+		topics := s.topics.topics()
+		s.mu.Unlock()
 		st.Subscribers = append(st.Subscribers, SubscriberStatus{
-			Peer: s.c.peer.Addr, Topics: *s.topics.Load(),
-			Sent: s.sent.Load(), Dropped: s.dropped.Load(), Queued: len(s.q),
+			Peer: s.c.peer.Addr, Topics: topics,
+			Sent: s.sent.Load(), Dropped: s.q.dropped(), Queued: s.q.len(), QueuedBytes: s.q.size(),
 		})
 	}
 	p.mu.RUnlock()
@@ -127,7 +174,8 @@ func (p *Publisher) Stats() PublisherStats {
 }
 
 // Close stops accepting, closes every subscriber and waits for their
-// goroutines. Queued messages are discarded. Safe to call twice.
+// goroutines. Messages still queued are discarded and counted as
+// dropped. Safe to call twice.
 func (p *Publisher) Close() error {
 	err := p.a.close()
 	if isClosedErr(err) {
@@ -137,47 +185,44 @@ func (p *Publisher) Close() error {
 }
 
 func (s *subscriber) matches(topic []byte) bool {
-	for _, prefix := range *s.topics.Load() {
-		if len(prefix) <= len(topic) && string(topic[:len(prefix)]) == prefix {
-			return true
-		}
-	}
-	return false
+	s.mu.Lock()
+	ok := s.topics.match(topic)
+	s.mu.Unlock()
+	return ok
 }
 
-// change applies one subscription change and publishes the new topic list.
-func (s *subscriber) change(subscribe bool, topic string) {
-	if subscribe {
-		s.counts[topic]++
-	} else if s.counts[topic] > 0 {
-		s.counts[topic]--
-		if s.counts[topic] == 0 {
-			delete(s.counts, topic)
-		}
-	} else {
-		return // cancelling what was never subscribed: nothing to do
+// subscriptionChange is one SUBSCRIBE or CANCEL from a subscriber.
+type subscriptionChange struct {
+	subscribe bool
+	topic     string
+}
+
+// change applies one subscription change, refusing a subscription that
+// would take the subscriber past maxCount subscriptions or maxBytes topic
+// bytes. Cancelling what was never subscribed changes nothing.
+func (s *subscriber) change(ch subscriptionChange, maxCount, maxBytes int) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !ch.subscribe {
+		s.topics.remove(ch.topic)
+		return nil
 	}
-	topics := make([]string, 0, len(s.counts))
-	for t := range s.counts {
-		topics = append(topics, t)
+	switch {
+	case s.topics.len() >= maxCount:
+		return fmt.Errorf("%w of %d subscriptions, subscribing to %.40q", ErrOverSubscribed, maxCount, ch.topic)
+	case s.topics.size()+len(ch.topic) > maxBytes:
+		return fmt.Errorf("%w of %d topic bytes, subscribing to %.40q (%d bytes)", ErrOverSubscribed, maxBytes, ch.topic, len(ch.topic))
 	}
-	// Shortest first: the empty prefix, matching everything, is tried first.
-	sort.Slice(topics, func(i, j int) bool {
-		if len(topics[i]) != len(topics[j]) {
-			return len(topics[i]) < len(topics[j])
-		}
-		return topics[i] < topics[j]
-	})
-	s.topics.Store(&topics)
+	s.topics.add(ch.topic)
+	return nil
 }
 
 // serve registers the subscriber, runs its writer, and reads its
 // subscriptions until it leaves.
 func (p *Publisher) serve(c *conn) error {
-	s := &subscriber{c: c, q: make(chan [][]byte, p.opts.SendQueue), counts: map[string]int{}}
-	s.topics.Store(&[]string{})
+	s := &subscriber{c: c, q: newSendQueue(p.opts.SendQueue, p.opts.SendQueueBytes, &p.budget)}
 	p.mu.Lock()
-	p.subs[s] = struct{}{}
+	p.subs = append(p.subs, s)
 	p.mu.Unlock()
 	writerDone, gone := make(chan struct{}), make(chan struct{})
 	go func() {
@@ -186,32 +231,54 @@ func (p *Publisher) serve(c *conn) error {
 	}()
 	err := p.readLoop(s)
 	p.mu.Lock()
-	delete(p.subs, s)
+	i := slices.Index(p.subs, s)
+	p.subs[i] = p.subs[len(p.subs)-1]
+	p.subs[len(p.subs)-1] = nil
+	p.subs = p.subs[:len(p.subs)-1]
 	p.mu.Unlock()
 	close(gone)
 	c.close() // stops the writer if it is blocked writing
 	<-writerDone
+	// Publish can no longer reach the queue and the writer is gone: what
+	// is left will never be sent.
+	p.dropped.Add(uint64(s.q.discard()))
 	return err
 }
 
 func (p *Publisher) readLoop(s *subscriber) error {
+	for {
+		ch, err := p.readChange(s)
+		if err != nil {
+			return err
+		}
+		if err := s.change(ch, p.opts.MaxSubscriptions, p.opts.MaxSubscriptionBytes); err != nil {
+			p.overSubscribed.Add(1)
+			p.opts.emit(Event{Kind: Rejected, Endpoint: p.a.ep.String(), Peer: s.c.peer.Addr, Err: err})
+			return err
+		}
+	}
+}
+
+// readChange reads what the subscriber sends until a subscription change
+// arrives, answering PINGs and counting (and skipping) other messages.
+func (p *Publisher) readChange(s *subscriber) (subscriptionChange, error) {
 	// Subscription messages are tiny; a peer sending more is misbehaving.
 	const maxSubscription = 64 << 10
 	for {
 		frames, isCommand, err := s.c.readMessage(min(p.opts.MaxMessageSize, maxSubscription))
 		if err != nil {
-			return err
+			return subscriptionChange{}, err
 		}
 		if isCommand {
 			name, body, err := s.c.handleCommand(frames[0])
 			if err != nil {
-				return err
+				return subscriptionChange{}, err
 			}
 			switch name {
 			case "SUBSCRIBE":
-				s.change(true, string(body))
+				return subscriptionChange{subscribe: true, topic: string(body)}, nil
 			case "CANCEL":
-				s.change(false, string(body))
+				return subscriptionChange{subscribe: false, topic: string(body)}, nil
 			}
 			continue
 		}
@@ -221,35 +288,43 @@ func (p *Publisher) readLoop(s *subscriber) error {
 			p.a.count.malformed.Add(1)
 			continue
 		}
-		s.change(frames[0][0] == 1, string(frames[0][1:]))
+		return subscriptionChange{subscribe: frames[0][0] == 1, topic: string(frames[0][1:])}, nil
 	}
 }
 
+// writeLoop writes the subscriber's queue in batches of about
+// writeBufferSize bytes, one vectored write each, until the subscriber
+// is gone or a write fails.
 func (p *Publisher) writeLoop(s *subscriber, gone <-chan struct{}) {
 	var bw batchWriter
+	var batch []queuedMessage
 	for {
-		bw.reset()
-		select {
-		case m := <-s.q:
-			bw.add(m)
-		case <-gone:
-			return
-		}
-	more:
-		for bw.size() < writeBufferSize {
+		batch = s.q.take(batch[:0], writeBufferSize)
+		if len(batch) == 0 {
 			select {
-			case m := <-s.q:
-				bw.add(m)
-			default:
-				break more
+			case <-s.q.wake:
+				continue
+			case <-gone:
+				return
 			}
 		}
+		bw.reset()
+		cost := int64(0)
+		for _, m := range batch {
+			bw.add(m.frames)
+			cost += m.cost
+		}
 		n, err := bw.writeTo(s.c, p.opts.WriteTimeout)
+		// Let go of the messages before giving their bytes back.
+		bw.reset()
+		clear(batch)
+		s.q.release(cost)
 		s.sent.Add(uint64(n))
+		p.sent.Add(uint64(n))
 		if err != nil {
 			// Whatever was not written is lost for this subscriber.
-			s.dropped.Add(uint64(bw.messages() - n))
-			p.dropped.Add(uint64(bw.messages() - n))
+			s.q.lost(len(batch) - n)
+			p.dropped.Add(uint64(len(batch) - n))
 			s.c.close()
 			return
 		}

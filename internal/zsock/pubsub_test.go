@@ -1,8 +1,14 @@
 package zsock
 
 import (
+	"bytes"
 	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"runtime"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 )
@@ -214,5 +220,229 @@ func TestSubscriberMergesPublishers(t *testing.T) {
 	}
 	if !got["A"] || !got["B"] {
 		t.Fatalf("got %v", got)
+	}
+}
+
+// slowSubscriber connects a raw SUB peer that subscribes to topic and then
+// never reads, so the publisher's writer for it stalls once the socket
+// buffers are full.
+func slowSubscriber(t *testing.T, pub *Publisher, topic string) *rawPeer {
+	t.Helper()
+	r := dialRaw(t, pub.Endpoint())
+	r.handshake("SUB")
+	r.write(frame(0, append([]byte{1}, topic...)))
+	return r
+}
+
+// heapInUse returns the heap in use after a full collection.
+func heapInUse() uint64 {
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return ms.HeapInuse
+}
+
+// fresh returns a message whose body is a fresh buffer of size bytes, as
+// a received batch is: nothing else refers to it.
+func fresh(topic string, size int) [][]byte {
+	return [][]byte{[]byte(topic), make([]byte, size)}
+}
+
+// One peer sending 20,000 subscriptions (195 KiB) is disconnected as soon
+// as it passes the limit, and counted; another subscriber is served
+// meanwhile and after. A peer naming too many topic bytes in a few
+// subscriptions goes the same way.
+func TestPublisherDisconnectsSubscriberOverSubscriptionLimits(t *testing.T) {
+	ctx := testContext(t)
+	opts, events := withEvents(Options{})
+	pub := listenPub(t, "tcp://127.0.0.1:0", opts)
+	good := dialSub(t, pub.Endpoint(), []string{"ERROR"}, Options{})
+	waitTopics(t, ctx, pub, 1, "ERROR")
+
+	many := dialRaw(t, pub.Endpoint())
+	many.handshake("SUB")
+	var flood []byte
+	for i := range 20000 {
+		flood = append(flood, frame(0, fmt.Appendf(nil, "\x01topic-%05d", i))...)
+	}
+	// The publisher hangs up part way through: the write may fail.
+	go many.nc.Write(flood)
+	if err := many.waitClosed(); err != nil {
+		t.Fatalf("20,000 subscriptions: %v", err)
+	}
+	e := waitEvent(t, ctx, events, Rejected)
+	if !errors.Is(e.Err, ErrOverSubscribed) || !strings.Contains(e.Err.Error(), "1024 subscriptions") ||
+		!strings.Contains(e.Err.Error(), `"topic-01024"`) || e.Peer != many.nc.LocalAddr().String() {
+		t.Fatalf("rejected %s: %v", e.Peer, e.Err)
+	}
+
+	big := dialRaw(t, pub.Endpoint())
+	big.handshake("SUB")
+	topic := bytes.Repeat([]byte("x"), 40<<10)
+	big.write(frame(flagCommand, append([]byte("\x09SUBSCRIBE"), topic...)))
+	go big.nc.Write(frame(0, append([]byte{1}, topic...))) // 80 KiB named: over 64 KiB
+	if err := big.waitClosed(); err != nil {
+		t.Fatalf("80 KiB of topics: %v", err)
+	}
+	if e := waitEvent(t, ctx, events, Rejected); !errors.Is(e.Err, ErrOverSubscribed) || !strings.Contains(e.Err.Error(), "65536 topic bytes") {
+		t.Fatalf("rejected %s: %v", e.Peer, e.Err)
+	}
+
+	for pub.Subscribers() != 1 {
+		waitTick(t, ctx)
+	}
+	if st := pub.Stats(); st.OverSubscribed != 2 {
+		t.Fatalf("stats %+v", st)
+	}
+	pub.Publish(numbered("ERROR", 7, 8))
+	if m := recvN(t, ctx, good, 1)[0]; number(m) != 7 {
+		t.Fatalf("the other subscriber got message %d, want 7", number(m))
+	}
+}
+
+// Subscriptions up to the limits are kept, and cancelling gives room
+// back: a subscriber at its limit is not disconnected for re-subscribing
+// what it cancelled.
+func TestPublisherSubscriptionLimitCountsWhatIsInForce(t *testing.T) {
+	ctx := testContext(t)
+	pub := listenPub(t, "tcp://127.0.0.1:0", Options{MaxSubscriptions: 3, MaxSubscriptionBytes: 12})
+	r := dialRaw(t, pub.Endpoint())
+	r.handshake("SUB")
+	r.write(frame(0, []byte("\x01INFO")))
+	r.write(frame(0, []byte("\x01INFO"))) // counted twice: 2 subscriptions, 8 bytes
+	r.write(frame(0, []byte("\x01WARN"))) // 3 subscriptions, 12 bytes: at both limits
+	r.write(frame(0, []byte("\x00INFO")))
+	r.write(frame(0, []byte("\x00NONE"))) // never subscribed: no room given back
+	r.write(frame(0, []byte("\x01ERR")))  // 3 subscriptions, 11 bytes
+	waitTopics(t, ctx, pub, 1, "ERR", "INFO", "WARN")
+	r.write(frame(0, []byte("\x00ERR")))
+	r.write(frame(0, []byte("\x01ERROR"))) // 13 bytes: over
+	if err := r.waitClosed(); err != nil {
+		t.Fatal(err)
+	}
+	for pub.Stats().OverSubscribed != 1 {
+		waitTick(t, ctx)
+	}
+}
+
+// Subscribers that never read keep alive no more than their byte bounds,
+// each and all together, however big and many the messages published for
+// them; the publisher shows what its queues hold.
+func TestSlowSubscribersKeepAliveAtMostTheirByteBounds(t *testing.T) {
+	ctx := testContext(t)
+	const perSub, total = 1 << 20, 3 << 19 // 1 MiB each, 1.5 MiB together
+	pub := listenPub(t, "tcp://127.0.0.1:0", Options{
+		SendQueue: 10000, SendQueueBytes: perSub, PublisherQueueBytes: total, WriteTimeout: time.Minute,
+	})
+	slowSubscriber(t, pub, "")
+	slowSubscriber(t, pub, "")
+	waitTopics(t, ctx, pub, 2, "")
+
+	before := heapInUse()
+	// Fill both, kernel buffers first, then the queues, until each drops;
+	// then 50 MiB more. Each message is in a buffer of its own, as the
+	// entries of received batches are.
+	for st := pub.Stats(); st.Subscribers[0].Dropped == 0 || st.Subscribers[1].Dropped == 0; st = pub.Stats() {
+		pub.Publish(fresh("INFO", 256<<10))
+	}
+	for range 200 {
+		pub.Publish(fresh("INFO", 256<<10))
+	}
+	grown := int64(heapInUse()) - int64(before)
+	t.Logf("heap grew %d KiB", grown>>10)
+	st := pub.Stats()
+	sum := int64(0)
+	for _, s := range st.Subscribers {
+		if s.QueuedBytes > perSub || s.Queued == 0 {
+			t.Errorf("subscriber %s: %d messages, %d bytes queued; bound %d", s.Peer, s.Queued, s.QueuedBytes, perSub)
+		}
+		sum += s.QueuedBytes
+	}
+	if st.QueuedBytes > total || st.QueuedBytes != sum {
+		t.Errorf("publisher holds %d bytes, its subscribers %d; bound %d", st.QueuedBytes, sum, total)
+	}
+	if grown > 8<<20 {
+		t.Errorf("the heap grew %d MiB while publishing 50 MiB to stalled subscribers", grown>>20)
+	}
+}
+
+// Publish copies what it queues: the caller may overwrite its buffers as
+// soon as Publish returns, and the subscriber still gets what was
+// published.
+func TestPublishCopiesSoTheCallerMayReuseFrames(t *testing.T) {
+	ctx := testContext(t)
+	pub := listenPub(t, "tcp://127.0.0.1:0", Options{})
+	sub := dialSub(t, pub.Endpoint(), []string{""}, Options{})
+	waitTopics(t, ctx, pub, 1, "")
+	buf, frames := make([]byte, 4+8), make([][]byte, 2) // reused for every message
+	const n = 1000
+	for i := range n {
+		copy(buf, "INFO")
+		binary.BigEndian.PutUint64(buf[4:], uint64(i))
+		frames[0], frames[1] = buf[:4], buf[4:]
+		if pub.Publish(frames) != 1 {
+			t.Fatalf("message %d not queued", i)
+		}
+		copy(buf, "XXXXXXXXXXXX")
+		frames[0], frames[1] = buf[4:], buf[:4]
+	}
+	for i, m := range recvN(t, ctx, sub, n) {
+		if string(m.Frames[0]) != "INFO" || number(m) != i {
+			t.Fatalf("message %d arrived as %q %d", i, m.Frames[0], number(m))
+		}
+	}
+}
+
+// A subscriber's queue costs what it holds: idle subscribers of a
+// publisher with a deep queue (the collector's 10,000) do not each pay
+// for it up front.
+func TestIdleSubscribersDoNotPayForTheirQueueBound(t *testing.T) {
+	ctx := testContext(t)
+	pub := listenPub(t, "tcp://127.0.0.1:0", Options{SendQueue: 10000})
+	const n = 100
+	before := heapInUse()
+	for range n {
+		slowSubscriber(t, pub, "ERROR")
+	}
+	waitTopics(t, ctx, pub, n, "ERROR")
+	// 10,000 slots of a [][]byte are 240 KiB; the connection's own
+	// buffers are counted in too.
+	per := (int64(heapInUse()) - int64(before)) / n
+	t.Logf("each idle subscriber costs %d KiB", per>>10)
+	if per > 200<<10 {
+		t.Fatalf("each idle subscriber costs %d KiB", per>>10)
+	}
+}
+
+// Every message matched for a subscriber is sent or counted as dropped,
+// including what is still queued when it leaves or the publisher closes.
+func TestQueuedMessagesAreCountedDroppedWhenSubscriberGoes(t *testing.T) {
+	for _, how := range []string{"subscriber leaves", "publisher closes"} {
+		t.Run(how, func(t *testing.T) {
+			ctx := testContext(t)
+			pub := listenPub(t, "tcp://127.0.0.1:0", Options{SendQueueBytes: 1 << 20, WriteTimeout: time.Minute})
+			slow := slowSubscriber(t, pub, "")
+			waitTopics(t, ctx, pub, 1, "")
+			published := 0
+			for pub.Publish(fresh("INFO", 64<<10)) == 1 {
+				published++
+			}
+			if queued := pub.Stats().Subscribers[0].Queued; queued == 0 {
+				t.Fatal("nothing queued")
+			}
+			if how == "subscriber leaves" {
+				slow.nc.Close()
+				for pub.Subscribers() != 0 {
+					waitTick(t, ctx)
+				}
+			} else {
+				pub.Close()
+			}
+			st := pub.Stats()
+			// published were queued; one more was dropped at once.
+			if st.Sent+st.Dropped != uint64(published)+1 || st.QueuedBytes != 0 {
+				t.Fatalf("%d queued, then %d sent and %d dropped; %d bytes still held", published+1, st.Sent, st.Dropped, st.QueuedBytes)
+			}
+		})
 	}
 }
