@@ -91,6 +91,15 @@ type Limits struct {
 	// again. libzmq and zmqlog's sockets answer by themselves, so idle
 	// producers and subscribers stay. Default 15s; negative turns it off.
 	IdlePing time.Duration
+	// MaxSubscriptions bounds the subscriptions one subscriber holds, and
+	// MaxSubscriptionBytes the sum of their topics' lengths; past either
+	// it is disconnected. Defaults 1024 and 64 KiB.
+	MaxSubscriptions, MaxSubscriptionBytes int
+	// SubscriberQueueBytes bounds the bytes queued for one subscriber,
+	// PublishBudget those queued for all of them; past either, entries
+	// are dropped for the subscriber over it and counted (as past
+	// Config.SubscriberQueue messages). Defaults 4 MiB and 32 MiB.
+	SubscriberQueueBytes, PublishBudget int64
 }
 
 // socketOptions applies the limits to a socket's options.
@@ -99,6 +108,8 @@ func (l Limits) socketOptions(o zsock.Options) zsock.Options {
 	o.MaxConnsPerHost = l.MaxConnsPerHost
 	o.RecvBudget, o.RecvBudgetPerHost = l.ReceiveBudget, l.ReceiveBudgetPerHost
 	o.Heartbeat, o.HeartbeatTimeout = l.IdlePing, l.IdlePing
+	o.MaxSubscriptions, o.MaxSubscriptionBytes = l.MaxSubscriptions, l.MaxSubscriptionBytes
+	o.SendQueueBytes, o.PublisherQueueBytes = l.SubscriberQueueBytes, l.PublishBudget
 	return o
 }
 

@@ -99,6 +99,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		counter(descPeers, port.r.OverHostLimit, port.name, "over_host_limit")
 		counter(descPeers, port.r.Silent, port.name, "silent")
 		counter(descPeers, port.r.OverBudget, port.name, "over_budget")
+		counter(descPeers, port.r.OverSubscriptions, port.name, "over_subscriptions")
 	}
 	buckets := map[float64]uint64{}
 	var cum, total uint64

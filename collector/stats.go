@@ -77,6 +77,9 @@ type RejectedPeers struct {
 	// OverBudget: held too much of the receive budget with messages in
 	// progress.
 	OverBudget uint64
+	// OverSubscriptions: a subscriber asked for more subscriptions than
+	// Limits.MaxSubscriptions allows (PUB only).
+	OverSubscriptions uint64
 }
 
 func rejectedPeers(ls zsock.ListenerStats) RejectedPeers {
@@ -129,6 +132,7 @@ func (c *Collector) Stats() Stats {
 		ps := c.pub.Stats()
 		st.Subscribers, st.SubscriberDropped = len(ps.Subscribers), ps.Dropped
 		st.SubscriberPeers = rejectedPeers(ps.ListenerStats)
+		st.SubscriberPeers.OverSubscriptions = ps.OverSubscribed
 	}
 	c.mu.Lock()
 	st.Gaps = c.streams.gaps
