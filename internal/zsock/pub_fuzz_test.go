@@ -65,7 +65,7 @@ func FuzzSubscriptions(f *testing.F) {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		script := append(zmtpraw.Handshake("SUB"), peer...)
-		c, err := handshake(ctx, &scriptedConn{r: bytes.NewReader(script)}, zmq4.Pub, true, time.Second)
+		c, err := handshake(ctx, &scriptedConn{r: bytes.NewReader(script)}, zmq4.Pub, true, Options{HandshakeTimeout: time.Second}.withDefaults())
 		if err != nil {
 			t.Fatalf("handshake: %v", err)
 		}
