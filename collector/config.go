@@ -54,7 +54,10 @@ type Config struct {
 	// SubscriberQueue is how many messages each subscriber may have
 	// waiting before it misses some (counted). Default 10000.
 	SubscriberQueue int
-	// MaxMessageSize bounds one incoming message. Default 16 MiB.
+	// MaxMessageSize bounds one incoming message. Default 4 MiB: a
+	// shipper's batches are at most 64 KiB, or one entry of up to its
+	// WithMaxEntrySize (1 MiB by default); a peer's message in progress
+	// can hold up to this much of the receive budget.
 	MaxMessageSize int64
 	// Limits bounds what peers on the network can make the collector
 	// hold; the zero value means the defaults, which SECURITY.md lists.
@@ -180,7 +183,7 @@ func (c *Config) applyDefaults() (endpoints, error) {
 		c.SubscriberQueue = 10000
 	}
 	if c.MaxMessageSize <= 0 {
-		c.MaxMessageSize = 16 << 20
+		c.MaxMessageSize = 4 << 20
 	}
 	if c.Heartbeat <= 0 {
 		c.Heartbeat = time.Second

@@ -50,6 +50,7 @@ func run(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Writ
 	fs.IntVar(&cfg.MaxAgeDays, "max-age", 0, "days to keep rotated files (0 keeps them)")
 	fs.BoolVar(&cfg.Compress, "compress", false, "gzip rotated files")
 	fs.IntVar(&cfg.SubscriberQueue, "subscriber-queue", 10000, "messages a subscriber may have waiting before it misses some")
+	maxMessageMB := fs.Int("max-message-mb", 4, "megabytes one incoming message may hold; a peer that sends more is dropped")
 	fs.IntVar(&cfg.Limits.MaxConns, "max-conns", 4096, "connections each port holds open at most")
 	fs.IntVar(&cfg.Limits.MaxConnsPerHost, "max-conns-per-host", 256, "connections one IP address may hold open on each port")
 	receiveMB := fs.Int("receive-budget-mb", 32, "megabytes of received messages held before they are stored; past it producers are pushed back")
@@ -83,7 +84,7 @@ Flags:
 		name string
 		v    int
 	}{{"max-size", cfg.MaxSizeMB}, {"max-backups", cfg.MaxBackups}, {"max-age", cfg.MaxAgeDays},
-		{"max-conns", cfg.Limits.MaxConns}, {"max-conns-per-host", cfg.Limits.MaxConnsPerHost},
+		{"max-message-mb", *maxMessageMB}, {"max-conns", cfg.Limits.MaxConns}, {"max-conns-per-host", cfg.Limits.MaxConnsPerHost},
 		{"receive-budget-mb", *receiveMB}, {"receive-budget-per-host-mb", *receiveHostMB},
 		{"max-subscriptions", cfg.Limits.MaxSubscriptions}, {"subscriber-queue-mb", *subQueueMB}, {"publish-budget-mb", *publishMB}} {
 		if bad.v < 0 {
@@ -93,7 +94,7 @@ Flags:
 	for _, zero := range []struct {
 		name string
 		v    int
-	}{{"max-conns", cfg.Limits.MaxConns}, {"max-conns-per-host", cfg.Limits.MaxConnsPerHost},
+	}{{"max-message-mb", *maxMessageMB}, {"max-conns", cfg.Limits.MaxConns}, {"max-conns-per-host", cfg.Limits.MaxConnsPerHost},
 		{"receive-budget-mb", *receiveMB}, {"receive-budget-per-host-mb", *receiveHostMB},
 		{"max-subscriptions", cfg.Limits.MaxSubscriptions}, {"subscriber-queue-mb", *subQueueMB}, {"publish-budget-mb", *publishMB}} {
 		if zero.v == 0 {
@@ -101,6 +102,7 @@ Flags:
 		}
 	}
 	cfg.Limits.ReceiveBudget, cfg.Limits.ReceiveBudgetPerHost = int64(*receiveMB)<<20, int64(*receiveHostMB)<<20
+	cfg.MaxMessageSize = int64(*maxMessageMB) << 20
 	cfg.Limits.SubscriberQueueBytes, cfg.Limits.PublishBudget = int64(*subQueueMB)<<20, int64(*publishMB)<<20
 	switch {
 	case cfg.Limits.IdlePing < 0:
