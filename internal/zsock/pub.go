@@ -298,6 +298,7 @@ func (p *Publisher) readChange(s *subscriber) (subscriptionChange, error) {
 func (p *Publisher) writeLoop(s *subscriber, gone <-chan struct{}) {
 	var bw batchWriter
 	var batch []queuedMessage
+	var frames [][]byte // one message's frames at a time, for bw.add
 	for {
 		batch = s.q.take(batch[:0], writeBufferSize)
 		if len(batch) == 0 {
@@ -310,10 +311,12 @@ func (p *Publisher) writeLoop(s *subscriber, gone <-chan struct{}) {
 		}
 		bw.reset()
 		cost := int64(0)
-		for _, m := range batch {
-			bw.add(m.frames)
-			cost += m.cost
+		for i := range batch {
+			frames = batch[i].appendFrames(frames[:0])
+			bw.add(frames)
+			cost += batch[i].cost
 		}
+		clear(frames[:cap(frames)])
 		n, err := bw.writeTo(s.c, p.opts.WriteTimeout)
 		// Let go of the messages before giving their bytes back.
 		bw.reset()

@@ -3,6 +3,7 @@ package zsock
 import (
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // sendQueue is one subscriber's queue: the messages Publish matched for
@@ -19,11 +20,13 @@ import (
 // a bound, lost by the writer (lost), or thrown away with the queue
 // (discard).
 //
-// Memory follows what it holds: the ring starts empty, doubles as it
-// fills and, each time the writer empties it, shrinks to fit the most it
-// held since it was last empty, so an idle subscriber costs a few words
-// and a subscriber after a burst gives the room back with its next
-// message.
+// Memory follows what it holds: the ring starts empty and doubles as it
+// fills. Each time the writer empties it, the queue notes the most it
+// held since it was last empty; once no drain for shrinkIdle has used
+// more than a quarter of the ring, the next drain shrinks it to fit. So
+// an idle subscriber costs a few words, a burst's room goes back with
+// the first message after it, and a load that comes in waves keeps its
+// ring instead of reallocating it on every wave.
 //
 // One writer takes messages (take) and gives their bytes back once it is
 // done with them (release); any number of goroutines push. wake has room
@@ -34,26 +37,54 @@ type sendQueue struct {
 	budget   *byteBudget
 	wake     chan struct{}
 	drops    atomic.Uint64
+	now      func() time.Time // the clock shrinking goes by
 
-	mu    sync.Mutex
-	ring  []queuedMessage
-	head  int   // index of the oldest message
-	n     int   // messages queued
-	peak  int   // most messages queued since the ring was last empty
-	bytes int64 // bytes kept alive: queued plus taken and not released
+	mu     sync.Mutex
+	ring   []queuedMessage
+	head   int       // index of the oldest message
+	n      int       // messages queued
+	peak   int       // most messages queued since the ring was last empty
+	usedAt time.Time // when a drain last found more than a quarter of the ring used
+	fit    int       // the most any drain held since
+	bytes  int64     // bytes kept alive: queued plus taken and not released
 }
 
+// queuedMessage is a message in a queue: Publish's copy of it. A message
+// of up to two frames (a topic and an entry, the collector's) is held as
+// its bytes and where the second frame starts, so that the copy is one
+// allocation; a longer one also has a frames slice, shared by every
+// queue that holds it. Either way nothing in it is ever written again.
 type queuedMessage struct {
-	frames [][]byte
+	buf    []byte   // every frame's bytes, one after the other
+	nf     int      // how many frames
+	split  int      // with two frames, where the second starts in buf
+	frames [][]byte // with more than two, views of buf
 	cost   int64
 }
 
-// minRing is the smallest ring allocated, and the size a drained ring
-// shrinks to at the least.
-const minRing = 16
+// appendFrames appends the message's frames to dst, as views of its
+// bytes.
+func (m *queuedMessage) appendFrames(dst [][]byte) [][]byte {
+	switch {
+	case m.nf > 2:
+		return append(dst, m.frames...)
+	case m.nf == 2:
+		return append(dst, m.buf[:m.split:m.split], m.buf[m.split:])
+	case m.nf == 1:
+		return append(dst, m.buf)
+	}
+	return dst
+}
+
+// minRing is the smallest ring allocated; shrinkIdle is how long a ring
+// stays at least four times larger than it needs before it shrinks.
+const (
+	minRing    = 16
+	shrinkIdle = time.Second
+)
 
 func newSendQueue(maxCount int, maxBytes int64, budget *byteBudget) *sendQueue {
-	return &sendQueue{maxCount: maxCount, maxBytes: maxBytes, budget: budget, wake: make(chan struct{}, 1)}
+	return &sendQueue{maxCount: maxCount, maxBytes: maxBytes, budget: budget, wake: make(chan struct{}, 1), now: time.Now}
 }
 
 // messageCost is what a queued message keeps alive, as counted against
@@ -79,7 +110,7 @@ func (q *sendQueue) push(m *ownedMessage) bool {
 	if q.n == len(q.ring) {
 		q.resize(max(minRing, 2*len(q.ring)))
 	}
-	q.ring[(q.head+q.n)%len(q.ring)] = queuedMessage{frames: m.own(), cost: m.cost}
+	q.ring[(q.head+q.n)%len(q.ring)] = m.own()
 	q.n++
 	q.peak = max(q.peak, q.n)
 	q.bytes += m.cost
@@ -139,7 +170,7 @@ func (q *sendQueue) discard() int {
 		q.n--
 	}
 	q.bytes -= freed
-	q.ring, q.head, q.peak = nil, 0, 0
+	q.ring, q.head, q.peak, q.usedAt, q.fit = nil, 0, 0, time.Time{}, 0
 	q.mu.Unlock()
 	q.budget.release(freed)
 	q.drops.Add(uint64(n))
@@ -159,17 +190,31 @@ func (q *sendQueue) size() int64 {
 	return q.bytes
 }
 
-// shrink, on an empty ring, fits it to the most it held since it was
-// last empty: a steady load keeps its ring, a burst's room goes back.
+// shrink, on a ring the writer has just emptied, fits the ring to twice
+// the most it held since a drain last used more than a quarter of it,
+// once that is shrinkIdle ago.
 func (q *sendQueue) shrink() {
-	fit := minRing
-	for fit < q.peak {
-		fit *= 2
-	}
-	if len(q.ring) > fit {
-		q.ring = nil // the next push allocates what it needs
+	now := q.now()
+	if q.peak*4 > len(q.ring) || q.usedAt.IsZero() {
+		q.usedAt, q.fit = now, 0
+	} else {
+		q.fit = max(q.fit, q.peak)
 	}
 	q.head, q.peak = 0, 0
+	if now.Sub(q.usedAt) < shrinkIdle {
+		return
+	}
+	size := minRing
+	for size < 2*q.fit {
+		size *= 2
+	}
+	switch {
+	case size == minRing:
+		q.ring = nil // the next push allocates it
+	case size < len(q.ring):
+		q.ring = make([]queuedMessage, size) // empty: nothing to move
+	}
+	q.usedAt, q.fit = now, 0
 }
 
 // resize moves the queued messages to a ring of the given size.
@@ -210,24 +255,33 @@ type ownedMessage struct {
 	frames [][]byte
 	cost   int64
 	copied bool
+	copy   queuedMessage
 }
 
-// own returns the message's own copy of the frames, making it the first
-// time: one allocation for all the bytes and one for the frames slice.
-func (m *ownedMessage) own() [][]byte {
+// own returns the message's own copy, making it the first time: one
+// allocation for all the bytes, and for more than two frames one for the
+// frames slice.
+func (m *ownedMessage) own() queuedMessage {
 	if m.copied {
-		return m.frames
+		return m.copy
 	}
 	total := 0
 	for _, f := range m.frames {
 		total += len(f)
 	}
-	buf := make([]byte, 0, total)
-	frames := make([][]byte, len(m.frames))
-	for i, f := range m.frames {
-		buf = append(buf, f...)
-		frames[i] = buf[len(buf)-len(f) : len(buf) : len(buf)]
+	c := queuedMessage{buf: make([]byte, 0, total), nf: len(m.frames), cost: m.cost}
+	if c.nf > 2 {
+		c.frames = make([][]byte, c.nf)
 	}
-	m.frames, m.copied = frames, true
-	return frames
+	for i, f := range m.frames {
+		if i == 1 {
+			c.split = len(c.buf)
+		}
+		c.buf = append(c.buf, f...)
+		if c.frames != nil {
+			c.frames[i] = c.buf[len(c.buf)-len(f) : len(c.buf) : len(c.buf)]
+		}
+	}
+	m.copy, m.copied = c, true
+	return c
 }

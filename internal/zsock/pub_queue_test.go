@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"strconv"
 	"testing"
+	"time"
 )
 
 // queueStep is one thing done to a sendQueue and what must come of it.
@@ -99,8 +100,8 @@ func TestSendQueue(t *testing.T) {
 						t.Fatalf("step %d: took %d messages, want %d", i, len(batch), s.want)
 					}
 					for _, m := range batch {
-						if string(m.frames[0]) != strconv.Itoa(next) {
-							t.Fatalf("step %d: took message %s, want %d (FIFO)", i, m.frames[0], next)
+						if topic := m.appendFrames(nil)[0]; string(topic) != strconv.Itoa(next) {
+							t.Fatalf("step %d: took message %s, want %d (FIFO)", i, topic, next)
 						}
 						next++
 						taken += model[0]
@@ -134,70 +135,99 @@ func TestSendQueue(t *testing.T) {
 }
 
 // The queue costs memory in proportion to what it holds: nothing up front
-// whatever its bound, and the room a burst took goes back once the writer
-// has emptied it.
+// whatever its bound, and the room a burst took goes back with the first
+// message after a quiet second, while a load that comes in waves keeps
+// its ring.
 func TestSendQueueMemoryFollowsWhatItHolds(t *testing.T) {
+	clock := time.Unix(0, 0)
 	q := newSendQueue(10000, 1<<30, &byteBudget{limit: 1 << 30})
+	q.now = func() time.Time { return clock }
 	if cap(q.ring) != 0 {
 		t.Fatalf("a new queue allocated %d slots", cap(q.ring))
 	}
 	m := ownedMessage{frames: [][]byte{[]byte("INFO")}, cost: 1}
-	for range 5000 {
-		q.push(&m)
-	}
-	if c := cap(q.ring); c < 5000 || c > 2*5000 {
-		t.Fatalf("holding 5000 messages in %d slots", c)
-	}
 	var batch []queuedMessage
-	for q.len() > 0 {
-		batch = q.take(batch[:0], 1<<10)
-	}
-	// The burst is over; the next message finds the room still there,
-	// the writer's next drain gives it back.
-	q.push(&m)
-	q.take(batch[:0], 1<<10)
-	if c := cap(q.ring); c > minRing {
-		t.Fatalf("after the burst, holding 1 message at a time in %d slots", c)
-	}
-	// A steady load keeps its ring instead of reallocating it each time.
-	for range 3 {
-		for range 100 {
+	wave := func(n int) {
+		for range n {
 			q.push(&m)
 		}
-		before := &q.ring[0]
 		for q.len() > 0 {
-			batch = q.take(batch[:0], 1<<20)
+			batch = q.take(batch[:0], 1<<10)
 		}
-		q.push(&m)
-		if &q.ring[0] != before {
-			t.Fatal("a steady load of 100 messages reallocates the ring")
+	}
+	wave(5000)
+	if c := cap(q.ring); c < 5000 || c > 2*5000 {
+		t.Fatalf("held 5000 messages in %d slots", c)
+	}
+	// Waves of 5000 and of 10 within a second of each other keep the ring.
+	big := &q.ring[0]
+	for range 10 {
+		clock = clock.Add(shrinkIdle / 3)
+		wave(10)
+		clock = clock.Add(shrinkIdle / 3)
+		wave(5000)
+	}
+	if &q.ring[0] != big {
+		t.Fatal("a load in waves reallocated the ring")
+	}
+	// After a quiet second, the next message gives the room back.
+	clock = clock.Add(shrinkIdle)
+	wave(1)
+	if c := cap(q.ring); c > minRing {
+		t.Fatalf("a second after the burst, holding 1 message at a time in %d slots", c)
+	}
+	// A steady load of 100 at a time keeps a ring of its size.
+	for range 10 {
+		clock = clock.Add(shrinkIdle)
+		wave(100)
+		if c := cap(q.ring); c < 100 || c > 4*100 {
+			t.Fatalf("a steady load of 100 messages in %d slots", c)
 		}
-		q.take(batch[:0], 1<<20)
 	}
 }
 
 // Publish's copy: made once whichever number of queues take the message,
-// one buffer for the bytes and a frames slice of its own, nothing shared
-// with the caller.
+// sharing no storage with the caller's frames, one allocation for a
+// message of up to two frames, and giving back exactly the frames given.
 func TestOwnedMessageCopiesOnce(t *testing.T) {
-	src := [][]byte{[]byte("ERROR"), []byte(`{"msg":"x"}`), {}}
-	m := ownedMessage{frames: src}
-	a := m.own()
-	b := m.own()
-	if &a[0] != &b[0] {
-		t.Fatal("own copied the message twice")
-	}
-	if &a[0] == &src[0] || &a[0][0] == &src[0][0] {
-		t.Fatal("the copy shares storage with the caller's frames")
-	}
-	for i := range src {
-		if !bytes.Equal(a[i], src[i]) {
-			t.Fatalf("frame %d: %q, want %q", i, a[i], src[i])
+	for _, src := range [][][]byte{
+		{},
+		{[]byte("ERROR")},
+		{[]byte("ERROR"), []byte(`{"msg":"x"}`)},
+		{[]byte("ERROR"), {}},
+		{{}, []byte("body")},
+		{[]byte("ERROR"), []byte("a"), {}, []byte("bc")},
+	} {
+		m := ownedMessage{frames: src, cost: messageCost(src)}
+		a, b := m.own(), m.own()
+		got := a.appendFrames(nil)
+		if len(got) != len(src) || a.cost != messageCost(src) {
+			t.Fatalf("%q: copied as %q (cost %d)", src, got, a.cost)
+		}
+		for i := range src {
+			if !bytes.Equal(got[i], src[i]) {
+				t.Fatalf("%q: frame %d is %q", src, i, got[i])
+			}
+			if len(got[i]) > 0 && &got[i][0] == &src[i][0] {
+				t.Fatalf("%q: frame %d shares the caller's storage", src, i)
+			}
+			// Appending to one frame must not overwrite the next.
+			_ = append(got[i], 'X')
+		}
+		for i := range src {
+			if !bytes.Equal(got[i], src[i]) {
+				t.Fatalf("%q: appending to a frame overwrote frame %d: %q", src, i, got[i])
+			}
+		}
+		if cap(a.buf) > 0 && &a.buf[:1][0] != &b.buf[:1][0] {
+			t.Fatalf("%q: copied twice", src)
 		}
 	}
-	// Appending to one frame of the copy must not overwrite the next.
-	_ = append(a[0], 'X')
-	if string(a[1]) != `{"msg":"x"}` {
-		t.Fatalf("appending to frame 0 overwrote frame 1: %q", a[1])
+	two := [][]byte{[]byte("INFO"), make([]byte, 150)}
+	if n := testing.AllocsPerRun(100, func() {
+		m := ownedMessage{frames: two}
+		m.own()
+	}); n != 1 {
+		t.Errorf("copying a two-frame message takes %v allocations, want 1", n)
 	}
 }
