@@ -252,6 +252,8 @@ func (a *acceptor) handle(nc net.Conn) {
 		a.count.silent.Add(1)
 	case errors.Is(err, errOverBudget):
 		a.count.overBudget.Add(1)
+	case errors.Is(err, ErrOverSubscribed):
+		// counted by the publisher (PublisherStats.OverSubscribed)
 	default: // a network error such as a reset: the peer left
 		a.opts.emit(Event{Kind: Disconnected, Endpoint: a.ep.String(), Peer: peer, Err: err})
 		return

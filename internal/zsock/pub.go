@@ -252,8 +252,7 @@ func (p *Publisher) readLoop(s *subscriber) error {
 			return err
 		}
 		if err := s.change(ch, p.opts.MaxSubscriptions, p.opts.MaxSubscriptionBytes); err != nil {
-			p.overSubscribed.Add(1)
-			p.opts.emit(Event{Kind: Rejected, Endpoint: p.a.ep.String(), Peer: s.c.peer.Addr, Err: err})
+			p.overSubscribed.Add(1) // the acceptor reports it Rejected
 			return err
 		}
 	}
