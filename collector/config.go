@@ -87,7 +87,7 @@ type Limits struct {
 	// ReceiveBudget bounds the bytes of received messages the PULL port
 	// holds before they are stored; ReceiveBudgetPerHost is one host's
 	// share. Past them, connections stop reading (TCP pushes back on the
-	// producer). Defaults 32 MiB and 8 MiB, at least MaxMessageSize.
+	// producer). Defaults 16 MiB and 4 MiB, at least MaxMessageSize.
 	ReceiveBudget, ReceiveBudgetPerHost int64
 	// IdlePing: a peer that has sent nothing for this long is sent a ZMTP
 	// PING, and dropped (as silent) if nothing arrives within as long
@@ -101,7 +101,7 @@ type Limits struct {
 	// SubscriberQueueBytes bounds the bytes queued for one subscriber,
 	// PublishBudget those queued for all of them; past either, entries
 	// are dropped for the subscriber over it and counted (as past
-	// Config.SubscriberQueue messages). Defaults 4 MiB and 32 MiB.
+	// Config.SubscriberQueue messages). Defaults 4 MiB and 16 MiB.
 	SubscriberQueueBytes, PublishBudget int64
 }
 

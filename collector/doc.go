@@ -68,6 +68,6 @@
 // than subscriptions is ignored and counted, as libzmq does. The collector
 // remembers at most 10000 producer streams (least recently seen forgotten
 // first), so forged identities cannot grow its memory. Its receive queue
-// holds 16 messages and its receive budget 32 MiB; beyond that TCP pushes
+// holds 16 messages and its receive budget 16 MiB; beyond that TCP pushes
 // back on producers, whose shippers drop and count.
 package collector

@@ -8,10 +8,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/zmqlog/zmqlog"
 	"github.com/zmqlog/zmqlog/internal/testcollector"
 	"github.com/zmqlog/zmqlog/internal/zmtpraw"
-	"github.com/zmqlog/zmqlog/internal/zsock"
 )
 
 // attacker plays one host on the loopback network (127.0.0.0/8 is all
@@ -75,53 +73,9 @@ func TestManyAttackersAtOnce(t *testing.T) {
 	// test, but left long enough for every attacker to connect first,
 	// on a loaded machine too.
 	c := startCollector(t, ctx, "--idle-ping", "3s")
-	sub := testcollector.Subscribe(t, c.pub, zsock.Options{}, "INFO")
-	s, err := zmqlog.NewShipper(c.pull, zmqlog.WithApp("steady"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	testcollector.WaitFor(t, ctx, "the producer and the subscriber to connect", func() bool {
-		return c.metric(t, "zmqlog_collector_connections") >= 1 && c.metric(t, "zmqlog_collector_subscribers") >= 1
-	})
+	load := startSteadyLoad(t, ctx, c)
 	baseGoroutines := c.metric(t, "go_goroutines")
 	baseFDs := c.metric(t, "process_open_fds")
-
-	var slowest slowestCall
-	attackOver := make(chan struct{})
-	produced := make(chan int)
-	go func() {
-		n := 0
-		line := []byte(`{"level":"info","msg":"business as usual"}`)
-		for {
-			select {
-			case <-attackOver:
-				s.Ship("INFO", []byte(`{"level":"info","msg":"end"}`))
-				produced <- n + 1
-				return
-			default:
-			}
-			for range 250 {
-				slowest.ship(s, "INFO", line)
-			}
-			n += 250
-			time.Sleep(5 * time.Millisecond) // a steady load, not a flood
-		}
-	}()
-	subscriberSawEnd := make(chan bool, 1)
-	go func() {
-		for {
-			m, err := sub.Recv(ctx)
-			if err != nil {
-				subscriberSawEnd <- false
-				return
-			}
-			if strings.Contains(string(m.Frames[1]), `"end"`) {
-				subscriberSawEnd <- true
-				return
-			}
-		}
-	}()
 
 	const perShape = 40
 	type shape struct {
@@ -250,14 +204,7 @@ func TestManyAttackersAtOnce(t *testing.T) {
 	for _, a := range attackers {
 		a.hangUp()
 	}
-	close(attackOver)
-	n := <-produced
-	if err := s.Flush(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if !<-subscriberSawEnd {
-		t.Fatal("the normal subscriber did not get the producer's last entry")
-	}
+	n := load.finish(t, ctx)
 	var goroutines, fds float64
 	// Two of slack each: the store's rotation goroutine starts on the
 	// first write, and the scrapes' keep-alive connection may be a second
@@ -277,7 +224,7 @@ func TestManyAttackersAtOnce(t *testing.T) {
 	}
 	subscriberDropped := c.metric(t, `zmqlog_collector_entries_dropped_total{reason="subscriber_queue_full"}`)
 	rss := peakRSS(c.cmd.Process.Pid)
-	st := s.Stats()
+	st := load.s.Stats()
 	c.terminate(t, ctx)
 	stored := len(fileLines(t, c.file))
 	conns := 0
@@ -285,7 +232,7 @@ func TestManyAttackersAtOnce(t *testing.T) {
 		conns += sh.conns
 	}
 	t.Logf("%d attacking connections from %d hosts; the producer shipped %d, sent %d, dropped %d, slowest Ship %v; stored %d",
-		conns, len(attackers), n, st.Sent, st.Dropped, &slowest, stored)
+		conns, len(attackers), n, st.Sent, st.Dropped, &load.slowest, stored)
 	t.Logf("rejected %v; entries dropped for slow subscribers %v; goroutines %v before, at most %v during, %v after; fds %v before, %v after; collector peak RSS %d MiB",
 		counts, subscriberDropped, baseGoroutines, maxGoroutines, goroutines, baseFDs, fds, rss>>20)
 	if st.Shipped != uint64(n) || st.Sent != uint64(n) || uint64(stored) != st.Sent {

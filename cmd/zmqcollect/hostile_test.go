@@ -13,10 +13,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/zmqlog/zmqlog"
 	"github.com/zmqlog/zmqlog/internal/testcollector"
 	"github.com/zmqlog/zmqlog/internal/zmtpraw"
-	"github.com/zmqlog/zmqlog/internal/zsock"
 )
 
 // dialRaw opens a plain TCP connection to a tcp:// endpoint, for playing
@@ -65,53 +63,8 @@ func randomBytes(n int) []byte {
 func TestHostilePeersCannotStopDelivery(t *testing.T) {
 	ctx := testcollector.Context(t)
 	c := startCollector(t, ctx)
-	sub := testcollector.Subscribe(t, c.pub, zsock.Options{}, "INFO")
-	s, err := zmqlog.NewShipper(c.pull, zmqlog.WithApp("steady"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	testcollector.WaitFor(t, ctx, "the producer and the subscriber to connect", func() bool {
-		return c.metric(t, "zmqlog_collector_connections") >= 1 && c.metric(t, "zmqlog_collector_subscribers") >= 1
-	})
+	load := startSteadyLoad(t, ctx, c)
 	baseGoroutines := c.metric(t, "go_goroutines")
-
-	// The normal producer: a steady stream for as long as the attack lasts.
-	var slowest slowestCall
-	attackOver := make(chan struct{})
-	produced := make(chan int)
-	go func() {
-		n := 0
-		line := []byte(`{"level":"info","msg":"business as usual"}`)
-		for {
-			select {
-			case <-attackOver:
-				s.Ship("INFO", []byte(`{"level":"info","msg":"end"}`))
-				produced <- n + 1
-				return
-			default:
-			}
-			for range 250 {
-				slowest.ship(s, "INFO", line)
-			}
-			n += 250
-			time.Sleep(5 * time.Millisecond) // a steady load, not a flood
-		}
-	}()
-	subscriberSawEnd := make(chan bool, 1)
-	go func() {
-		for {
-			m, err := sub.Recv(ctx)
-			if err != nil {
-				subscriberSawEnd <- false
-				return
-			}
-			if strings.Contains(string(m.Frames[1]), `"end"`) {
-				subscriberSawEnd <- true
-				return
-			}
-		}
-	}()
 
 	type attack struct {
 		name  string
@@ -251,14 +204,7 @@ func TestHostilePeersCannotStopDelivery(t *testing.T) {
 			t.Fatalf("a silent peer was not dropped: %v", err)
 		}
 	}
-	close(attackOver)
-	n := <-produced
-	if err := s.Flush(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if !<-subscriberSawEnd {
-		t.Fatal("the normal subscriber did not get the producer's last entry")
-	}
+	n := load.finish(t, ctx)
 	// Back to the goroutines it had before the attack: nothing hostile
 	// stays behind.
 	var goroutines float64
@@ -281,11 +227,11 @@ func TestHostilePeersCannotStopDelivery(t *testing.T) {
 	}
 	malformedMessages := c.metric(t, `zmqlog_collector_messages_total{kind="malformed"}`)
 	rss := peakRSS(c.cmd.Process.Pid)
-	st := s.Stats()
+	st := load.s.Stats()
 	c.terminate(t, ctx)
 	stored := len(fileLines(t, c.file))
 	t.Logf("%d attacks, %d connections churned, 100 silent peers; the producer shipped %d entries, sent %d, dropped %d, slowest Ship %v; stored %d, gaps %d",
-		attacks, churn, n, st.Sent, st.Dropped, &slowest, stored, c.stopped["gaps"])
+		attacks, churn, n, st.Sent, st.Dropped, &load.slowest, stored, c.stopped["gaps"])
 	t.Logf("rejected peers %v, malformed messages %v; goroutines: %v before, at most %v during, %v after; collector peak RSS %d MiB",
 		rejected, malformedMessages, baseGoroutines, maxGoroutines, goroutines, rss>>20)
 	if st.Shipped != uint64(n) || st.Sent != uint64(n) || uint64(stored) != st.Sent {

@@ -50,7 +50,7 @@ type Options struct {
 	// subscriber (and being written to it), PublisherQueueBytes the same
 	// over all subscribers of a publisher: past either, as past
 	// SendQueue, a message is dropped for that subscriber and counted.
-	// Defaults 4 MiB and 32 MiB.
+	// Defaults 4 MiB and 16 MiB.
 	SendQueueBytes, PublisherQueueBytes int64
 
 	// RecvQueue is the number of received messages a puller or subscriber
@@ -72,7 +72,7 @@ type Options struct {
 	// pushes back on the peer). A message already begun takes its bytes
 	// as they arrive, without waiting, up to twice the budget and twice
 	// the host's share; past that its connection is dropped (counted as
-	// OverBudget). Defaults 32 MiB and 8 MiB, raised to at least
+	// OverBudget). Defaults 16 MiB and 4 MiB, raised to at least
 	// MaxMessageSize.
 	RecvBudget, RecvBudgetPerHost int64
 	// Heartbeat: a connection whose peer has sent nothing for this long
@@ -134,10 +134,10 @@ func (o Options) withDefaults() Options {
 		o.MaxConnsPerHost = 256
 	}
 	if o.RecvBudget <= 0 {
-		o.RecvBudget = 32 << 20
+		o.RecvBudget = 16 << 20
 	}
 	if o.RecvBudgetPerHost <= 0 {
-		o.RecvBudgetPerHost = 8 << 20
+		o.RecvBudgetPerHost = 4 << 20
 	}
 	o.RecvBudget = max(o.RecvBudget, o.MaxMessageSize)
 	o.RecvBudgetPerHost = min(max(o.RecvBudgetPerHost, o.MaxMessageSize), o.RecvBudget)
@@ -152,7 +152,7 @@ func (o Options) withDefaults() Options {
 		o.SendQueueBytes = 4 << 20
 	}
 	if o.PublisherQueueBytes <= 0 {
-		o.PublisherQueueBytes = 32 << 20
+		o.PublisherQueueBytes = 16 << 20
 	}
 	return o
 }
