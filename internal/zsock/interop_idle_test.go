@@ -76,3 +76,32 @@ sys.stdin.read()
 		t.Fatalf("endpoint %+v: the idle connection was dropped and re-dialled", st)
 	}
 }
+
+// libzmq answers our heartbeat PINGs by itself, with no heartbeat options
+// of its own: an idle libzmq PUSH stays connected to our PULL across many
+// PING intervals, so the idle watch never drops a live libzmq peer.
+func TestInteropIdleLibzmqPeerAnswersOurPings(t *testing.T) {
+	ctx := testContext(t)
+	const quiet = 30 * time.Millisecond
+	pull := listenPull(t, "tcp://127.0.0.1:0", Options{Heartbeat: quiet, HeartbeatTimeout: 3 * quiet})
+	py := pyzmq.Start(t, ctx, pyzmq.Prelude+`
+s = ctx.socket(zmq.PUSH)   # no heartbeat options: libzmq's defaults
+s.setsockopt(zmq.LINGER, 5000)
+s.connect(sys.argv[1])
+s.send_multipart([b"INFO", b"first"])
+sys.stdin.readline()
+s.send_multipart([b"INFO", b"second"])
+sys.stdin.read()
+`, pull.Endpoint())
+	recvN(t, ctx, pull, 1)
+	// Idle for 20 PING intervals: each is answered, or the watch would
+	// drop the peer within 4.
+	<-time.After(20 * quiet)
+	py.Stdin.Write([]byte("go\n"))
+	if m := recvN(t, ctx, pull, 1)[0]; string(m.Frames[1]) != "second" {
+		t.Fatalf("got %q", m.Frames)
+	}
+	if st := pull.Stats(); st.Accepted != 1 || st.Silent != 0 {
+		t.Fatalf("stats %+v: the idle libzmq peer was dropped", st)
+	}
+}
