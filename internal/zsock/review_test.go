@@ -3,6 +3,7 @@ package zsock
 import (
 	"context"
 	"encoding/binary"
+	"fmt"
 	"io"
 	"net"
 	"strings"
@@ -105,5 +106,107 @@ func TestStalledMessagesFromTwoHostsDoNotStarveOthers(t *testing.T) {
 	}
 	if number(m) != 7 {
 		t.Fatalf("got message %d, want 7", number(m))
+	}
+}
+
+// idleSubscribers connects n more raw SUB peers to pub, each subscribed to a
+// topic no entry has, and waits until the publisher holds them all. They
+// never read; the publisher never has anything to send them.
+func idleSubscribers(tb testing.TB, pub *Publisher, n int) {
+	tb.Helper()
+	ep, err := ParseEndpoint(pub.Endpoint(), false)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	want := pub.Subscribers() + n
+	for range n {
+		nc, err := net.Dial("tcp", ep.Address)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		tb.Cleanup(func() { nc.Close() })
+		if _, err := nc.Write(append(zmtpraw.Handshake("SUB"), frame(0, []byte("\x01\xff"))...)); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	deadline := time.Now().Add(testTimeout)
+	for !allSubscribed(pub, want) {
+		if time.Now().After(deadline) {
+			tb.Fatalf("%d of %d subscribers connected", pub.Subscribers(), want)
+		}
+		time.Sleep(time.Millisecond) // polling a counter: setup only
+	}
+}
+
+// allSubscribed reports whether pub holds n subscribers, each with a
+// subscription.
+func allSubscribed(pub *Publisher, n int) bool {
+	subs := pub.Stats().Subscribers
+	for _, s := range subs {
+		if len(s.Topics) == 0 {
+			return false
+		}
+	}
+	return len(subs) == n
+}
+
+// publishCost is Publish's time per entry of a topic that matches none
+// of pub's subscribers, the least of three runs.
+func publishCost(pub *Publisher) time.Duration {
+	entry := [][]byte{[]byte("INFO.api.orders"), make([]byte, 150)}
+	best := time.Duration(1 << 62)
+	for range 3 {
+		r := testing.Benchmark(func(b *testing.B) {
+			for range b.N {
+				pub.Publish(entry)
+			}
+		})
+		best = min(best, time.Duration(r.NsPerOp()))
+	}
+	return best
+}
+
+// One host at the default MaxConnsPerHost (256) connects that many
+// subscribers, each subscribed to a topic no entry ever has, and reads
+// nothing. Publish, on the collector's single ingest goroutine, still
+// checks every subscriber's trie for every entry: 98ns with one
+// subscriber, 5.5us with 256, 116us with 4096 (16 addresses, MaxConns),
+// the 1000-fold slowdown of issue 13's item 3 by other means. Matching
+// must cost the topic's length and the subscribers it matches (libzmq
+// keeps one mtrie over all pipes), not the number of connected peers.
+func TestPublishCostDoesNotGrowWithNonMatchingSubscribers(t *testing.T) {
+	pub, err := ListenPub(mustParse(t, "tcp://127.0.0.1:0", true), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { pub.Close() })
+	idleSubscribers(t, pub, 1)
+	one := publishCost(pub)
+	idleSubscribers(t, pub, 255)
+	many := publishCost(pub)
+	t.Logf("Publish per entry: %v with 1 subscriber, %v with 256 that match nothing", one, many)
+	if many > 8*one {
+		t.Fatalf("Publish costs %v per entry with 256 subscribers that match nothing, %v with 1: %.0fx, want at most 8x", many, one, float64(many)/float64(one))
+	}
+}
+
+// BenchmarkPublishIdleSubscribers measures Publish per entry with 1, 256
+// (one host at the default MaxConnsPerHost) and 4096 (MaxConns) connected
+// subscribers that subscribed to a topic no entry has.
+func BenchmarkPublishIdleSubscribers(b *testing.B) {
+	for _, n := range []int{1, 256, 4096} {
+		b.Run(fmt.Sprintf("subscribers=%d", n), func(b *testing.B) {
+			pub, err := ListenPub(Endpoint{Transport: "tcp", Address: "127.0.0.1:0", raw: "tcp://127.0.0.1:0"}, Options{MaxConnsPerHost: n})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer pub.Close()
+			idleSubscribers(b, pub, n)
+			entry := [][]byte{[]byte("INFO.api.orders"), make([]byte, 150)}
+			b.ResetTimer()
+			for range b.N {
+				pub.Publish(entry)
+			}
+		})
 	}
 }
