@@ -2,12 +2,15 @@ package collector
 
 import (
 	"net"
+	"os"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/zmqlog/zmqlog/internal/zmtpraw"
+	"github.com/zmqlog/zmqlog/wire"
 )
 
 // The collector takes its Stats every heartbeat (each second by default)
@@ -61,5 +64,46 @@ func TestStatsDoNotCopyEverySubscription(t *testing.T) {
 	perCall := (after.TotalAlloc - before.TotalAlloc) / calls
 	if held := uint64(subscribers * topicBytes); perCall > held/16 {
 		t.Fatalf("Stats allocates %d bytes a call with %d subscribers holding %d bytes of topics, want at most %d", perCall, subscribers, held, held/16)
+	}
+}
+
+// A peer can make the collector remember maxStreams producers with the
+// longest names, all of '<': one small batch each. The state file is
+// then saved at every store flush (each 200ms) while any batch arrives.
+// json.Marshal wrote each '<' as "\u003c" (6 bytes) and built the whole
+// file in memory: 32 MB a save, 95 MiB allocated and ~190ms of CPU, five
+// times a second. A save must cost what the names are, and not hold the
+// whole file in memory.
+func TestStateSaveOfForgedProducersIsBounded(t *testing.T) {
+	s := newStreams()
+	name := strings.Repeat("<", wire.MaxName)
+	for i := range maxStreams {
+		b := wire.Batch{Producer: wire.Producer{Instance: uint64(i + 1), Host: name, App: name}, Count: 1}
+		s.observe(&b, time.Now())
+	}
+	snap := s.snapshot()
+	path := filepath.Join(t.TempDir(), "store.state")
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	if err := saveState(path, 0o600, snap); err != nil {
+		t.Fatal(err)
+	}
+	runtime.ReadMemStats(&after)
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if most := int64(maxStreams * (2*wire.MaxName + 256)); fi.Size() > most {
+		t.Errorf("state file of %d streams is %d bytes, want at most %d (names written as they are)", maxStreams, fi.Size(), most)
+	}
+	if alloc, most := after.TotalAlloc-before.TotalAlloc, uint64(4<<20); alloc > most {
+		t.Errorf("saving the state allocated %d bytes, want at most %d", alloc, most)
+	}
+	back, err := loadState(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(back.Streams) != maxStreams || back.Streams[0].Host != name || back.Streams[maxStreams-1].App != name {
+		t.Fatalf("state read back has %d streams, first %+v", len(back.Streams), back.Streams[0])
 	}
 }
