@@ -96,7 +96,9 @@ func TestStateSaveOfForgedProducersIsBounded(t *testing.T) {
 	if most := int64(maxStreams * (2*wire.MaxName + 256)); fi.Size() > most {
 		t.Errorf("state file of %d streams is %d bytes, want at most %d (names written as they are)", maxStreams, fi.Size(), most)
 	}
-	if alloc, most := after.TotalAlloc-before.TotalAlloc, uint64(4<<20); alloc > most {
+	// Under the race detector sync.Pool drops the encoder's buffers at
+	// random, so only the file size says anything there.
+	if alloc, most := after.TotalAlloc-before.TotalAlloc, uint64(4<<20); alloc > most && !raceEnabled {
 		t.Errorf("saving the state allocated %d bytes, want at most %d", alloc, most)
 	}
 	back, err := loadState(path)
