@@ -1,8 +1,10 @@
 package collector
 
 import (
+	"bufio"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"time"
@@ -89,10 +91,6 @@ func loadState(path string) (savedState, error) {
 // permission, and renames it, so a crash mid-write leaves the previous
 // state whole.
 func saveState(path string, mode os.FileMode, st savedState) error {
-	data, err := json.Marshal(st)
-	if err != nil {
-		return err
-	}
 	tmp, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".tmp*")
 	if err != nil {
 		return err
@@ -102,7 +100,7 @@ func saveState(path string, mode os.FileMode, st savedState) error {
 		os.Remove(tmp.Name())
 		return err
 	}
-	if _, err := tmp.Write(data); err != nil {
+	if err := writeState(tmp, st); err != nil {
 		tmp.Close()
 		os.Remove(tmp.Name())
 		return err
@@ -112,4 +110,26 @@ func saveState(path string, mode os.FileMode, st savedState) error {
 		return err
 	}
 	return os.Rename(tmp.Name(), path)
+}
+
+// writeState writes st as the JSON object loadState reads, one stream at
+// a time through a small buffer: the names in it come from peers (up to
+// maxStreams producers, each with two MaxName-byte names), so the file is
+// never built whole in memory, and names are written as they are, not
+// with '<', '>' and '&' as 6-byte HTML escapes.
+func writeState(w io.Writer, st savedState) error {
+	bw := bufio.NewWriterSize(w, 64<<10)
+	enc := json.NewEncoder(bw)
+	enc.SetEscapeHTML(false)
+	fmt.Fprintf(bw, `{"version":%d,"gaps":%d,"streams":[`, st.Version, st.Gaps)
+	for i := range st.Streams {
+		if i > 0 {
+			bw.WriteByte(',')
+		}
+		if err := enc.Encode(&st.Streams[i]); err != nil {
+			return err
+		}
+	}
+	bw.WriteString("]}\n")
+	return bw.Flush()
 }

@@ -129,8 +129,10 @@ func (c *Collector) Stats() Stats {
 	ls := c.pull.Stats()
 	st.Connections, st.ProducerPeers = ls.Active, rejectedPeers(ls)
 	if c.pub != nil {
-		ps := c.pub.Stats()
-		st.Subscribers, st.SubscriberDropped = len(ps.Subscribers), ps.Dropped
+		// Counters, not Stats: Stats copies every subscriber's topics,
+		// up to 64 KiB a peer, and this runs every heartbeat and scrape.
+		ps := c.pub.Counters()
+		st.Subscribers, st.SubscriberDropped = c.pub.Subscribers(), ps.Dropped
 		st.SubscriberPeers = rejectedPeers(ps.ListenerStats)
 		st.SubscriberPeers.OverSubscriptions = ps.OverSubscribed
 	}

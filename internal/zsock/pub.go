@@ -152,12 +152,23 @@ func (p *Publisher) Subscribers() int {
 	return len(p.subs)
 }
 
-// Stats returns the publisher's counters.
-func (p *Publisher) Stats() PublisherStats {
-	st := PublisherStats{
+// Counters returns the publisher's counters without Subscribers: what a
+// heartbeat or a metrics scrape needs, at a cost that does not grow with
+// the subscribers or what they subscribed to (Subscribers says how many
+// there are).
+func (p *Publisher) Counters() PublisherStats {
+	return PublisherStats{
 		ListenerStats: p.a.count.snapshot(), Published: p.published.Load(), Sent: p.sent.Load(),
 		Dropped: p.dropped.Load(), OverSubscribed: p.overSubscribed.Load(), QueuedBytes: p.budget.used.Load(),
 	}
+}
+
+// Stats returns the publisher's counters and every subscriber's status.
+// It copies every subscriber's topics (up to MaxSubscriptionBytes each)
+// under that subscriber's lock, which Publish needs too: for inspection,
+// not for anything that runs every second; use Counters for that.
+func (p *Publisher) Stats() PublisherStats {
+	st := p.Counters()
 	p.mu.RLock()
 	for _, s := range p.subs {
 		s.mu.Lock()
