@@ -263,7 +263,7 @@ func (c *conn) takeHeld() int64 {
 
 func (c *conn) giveBackHeld() {
 	if c.budget != nil && c.held > 0 {
-		c.budget.release(c.host, c.takeHeld())
+		c.budget.abandon(c.host, c.takeHeld())
 	}
 }
 

@@ -2,6 +2,7 @@ package zsock
 
 import (
 	"errors"
+	"fmt"
 	"net"
 	"os"
 	"strings"
@@ -248,4 +249,37 @@ func TestMessagesInProgressCannotOverrunTheHostShare(t *testing.T) {
 		t.Fatalf("one host's messages in progress hold %d bytes, want at most %d", got, 2*share)
 	}
 	sendSome(t, ctx, pull, 10) // from 127.0.0.1
+}
+
+// Many hosts that each begin large messages and stall cannot hold more
+// than about four times the budget in progress, nor keep a producer's
+// messages from getting through: once messages in progress pass twice the
+// budget, the hosts holding more than a fair part are dropped, and a
+// producer with a small batch in progress is under it.
+func TestStalledMessagesFromManyHostsAreBoundedAndFair(t *testing.T) {
+	ctx := testContext(t)
+	const share, total = 64 << 10, 128 << 10
+	pull := listenPull(t, "tcp://127.0.0.1:0", Options{RecvBudget: total, RecvBudgetPerHost: share, MaxMessageSize: share})
+	var attackers []*rawPeer
+	for h := range 6 {
+		for range 2 {
+			r := &rawPeer{t: t, nc: dialFrom(t, fmt.Sprintf("127.0.0.%d", 20+h), pull.Endpoint())}
+			r.handshake("PUSH")
+			r.write(zmtpraw.LongHeader(0, share-frameOverhead))
+			attackers = append(attackers, r)
+		}
+	}
+	for pull.Stats().Buffered < uint64(len(attackers))*(firstStep+frameOverhead) {
+		waitTick(t, ctx)
+	}
+	for _, r := range attackers {
+		r.nc.Write(make([]byte, share-2*frameOverhead)) // all but the last bytes; may fail: dropped
+	}
+	for pull.Stats().OverBudget == 0 {
+		waitTick(t, ctx)
+	}
+	sendSome(t, ctx, pull, 50) // from 127.0.0.1, while the rest stall
+	if got := pull.Stats().Buffered; got > 4*total+share {
+		t.Fatalf("stalled messages hold %d bytes, want at most about four times the budget (%d)", got, 4*total)
+	}
 }

@@ -69,11 +69,12 @@ type Options struct {
 	// not yet returned by Recv, over all its connections; RecvBudgetPerHost
 	// is one host's share of it. A connection whose host, or the socket,
 	// is over its budget stops reading before its next message (TCP then
-	// pushes back on the peer). A message already begun takes its bytes
-	// as they arrive, without waiting, up to twice the budget and twice
-	// the host's share; past that its connection is dropped (counted as
-	// OverBudget). Defaults 16 MiB and 4 MiB, raised to at least
-	// MaxMessageSize.
+	// pushes back on the peer). A message in progress takes its bytes as
+	// they arrive and never waits; its connection is dropped (counted as
+	// OverBudget) when its host would hold more than twice its share in
+	// progress, or when messages in progress are over twice the budget and
+	// its host holds more than a fair part of them (see recvBudget).
+	// Defaults 16 MiB and 4 MiB, raised to at least MaxMessageSize.
 	RecvBudget, RecvBudgetPerHost int64
 	// Heartbeat: a connection whose peer has sent nothing for this long
 	// is sent a ZMTP PING; if nothing arrives within HeartbeatTimeout

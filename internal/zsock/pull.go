@@ -101,8 +101,7 @@ func (p *Puller) remaining() (Message, error) {
 // Stats returns what the socket has seen from its peers.
 func (p *Puller) Stats() ListenerStats {
 	st := p.a.count.snapshot()
-	used, _ := p.a.budget.inUse("")
-	st.Buffered = uint64(used)
+	st.Buffered = uint64(p.a.budget.inUse())
 	return st
 }
 
@@ -125,7 +124,7 @@ func (p *Puller) serve(c *conn) error {
 		}
 		held := c.takeHeld()
 		if isCommand {
-			p.a.budget.release(c.host, held)
+			p.a.budget.abandon(c.host, held)
 			if _, _, err := c.handleCommand(frames[0]); err != nil {
 				return err
 			}
@@ -133,6 +132,7 @@ func (p *Puller) serve(c *conn) error {
 		}
 		p.a.count.messages.Add(1)
 		p.a.count.bytes.Add(uint64(frameBytes(frames)))
+		p.a.budget.complete(c.host, held)
 		m := Message{Frames: frames, Peer: peer, held: held, host: c.host}
 		select {
 		case p.out <- m:
