@@ -230,7 +230,10 @@ func (a *acceptor) handle(nc net.Conn) {
 		a.opts.emit(Event{Kind: Rejected, Endpoint: a.ep.String(), Peer: peer, Err: err})
 		return
 	}
-	c.budget = a.budget
+	if a.budget != nil {
+		c.budget, c.share = a.budget, a.budget.join(c.host)
+		defer a.budget.leave(c.share)
+	}
 	a.count.active.Add(1)
 	defer a.count.active.Add(-1)
 	a.opts.emit(Event{Kind: Connected, Endpoint: a.ep.String(), Peer: peer})

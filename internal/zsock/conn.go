@@ -41,9 +41,13 @@ const (
 	frameOverhead = 32
 	// firstStep: a body announced larger than this, and not yet in the
 	// read buffer, is read into a buffer that starts this large and
-	// doubles as bytes arrive, so memory follows the bytes a peer really
-	// sends, not the size it announces.
-	firstStep = 16 << 10
+	// grows fourfold as bytes arrive, so memory follows the bytes a peer
+	// really sends, not the size it announces. A socket with a receive
+	// budget (PULL), which charges every step to the peer's host, starts
+	// at budgetedFirstStep: a producer's 64 KiB batch then costs one
+	// allocation.
+	firstStep         = 16 << 10
+	budgetedFirstStep = 64 << 10
 )
 
 // readBufferSize is the bufio.Reader size for a connection of each socket
@@ -88,7 +92,9 @@ type conn struct {
 	// taken from as their bytes arrive (PULL); held is what this
 	// connection has taken for the message it is reading.
 	budget *recvBudget
-	held   int64
+	share  *hostShare
+	held   int64 // taken by the message being read
+	credit int64 // taken ahead, not yet used
 	// host is the peer's host, as per-host limits count it (hostOf).
 	host string
 
@@ -161,7 +167,8 @@ func (c *conn) close() error {
 // with isCommand set and its single frame. limit bounds the message: body
 // bytes plus frameOverhead per frame. With a receive budget, the message's
 // bytes are taken from it as they arrive and stay taken (c.held) until the
-// caller passes them on with takeHeld; on error they are given back.
+// caller ends the message with finishMessage; on error they are given
+// back.
 func (c *conn) readMessage(limit int64) (frames [][]byte, isCommand bool, err error) {
 	defer func() {
 		if err != nil {
@@ -215,10 +222,14 @@ func (c *conn) readMessage(limit int64) (frames [][]byte, isCommand bool, err er
 
 // readBody reads a frame body of the announced size. A body already in
 // the read buffer, or small, is allocated at its size; a larger one grows
-// from firstStep, doubling as its bytes arrive, so a peer that announces
-// a large frame and sends nothing costs little.
+// from the first step, fourfold as its bytes arrive, so a peer that
+// announces a large frame and sends little costs little.
 func (c *conn) readBody(size int) ([]byte, error) {
-	if size <= firstStep || size <= c.r.Buffered() {
+	step := firstStep
+	if c.budget != nil {
+		step = budgetedFirstStep
+	}
+	if size <= step || size <= c.r.Buffered() {
 		if err := c.take(int64(size)); err != nil {
 			return nil, err
 		}
@@ -228,11 +239,13 @@ func (c *conn) readBody(size int) ([]byte, error) {
 	}
 	var body []byte
 	for len(body) < size {
-		n := min(size-len(body), max(firstStep, len(body)))
+		n := min(size-len(body), max(step, 3*len(body)))
 		if err := c.take(int64(n)); err != nil {
 			return nil, err
 		}
-		body = append(body, make([]byte, n)...)
+		grown := make([]byte, len(body)+n)
+		copy(grown, body)
+		body = grown
 		if _, err := io.ReadFull(c.r, body[len(body)-n:]); err != nil {
 			return nil, unexpected(err)
 		}
@@ -241,31 +254,45 @@ func (c *conn) readBody(size int) ([]byte, error) {
 }
 
 // take reserves n bytes of the receive budget for the message being read,
-// waiting while the budget is spent (TCP then pushes back on the peer).
+// waiting, before the message's first bytes, while the budget is spent
+// (TCP then pushes back on the peer). It takes at least creditChunk at a
+// time, so a small message costs one acquire.
 func (c *conn) take(n int64) error {
 	if c.budget == nil {
 		return nil
 	}
-	if err := c.budget.acquire(c.host, n, c.held == 0); err != nil {
-		return err
+	if n > c.credit {
+		chunk := max(n-c.credit, creditChunk)
+		if err := c.budget.acquire(c.share, chunk, c.held == 0 && c.credit == 0); err != nil {
+			return err
+		}
+		c.credit += chunk
 	}
+	c.credit -= n
 	c.held += n
 	return nil
 }
 
-// takeHeld hands over what the message just read holds of the budget: the
-// caller releases it once the message has left the socket.
-func (c *conn) takeHeld() int64 {
-	n := c.held
-	c.held = 0
-	return n
+// finishMessage ends the message just read: queue says whether its bytes
+// now wait in the socket's queue (a data message), or are given back (a
+// command). It returns what the message holds, for the caller to release
+// once it has left the socket.
+func (c *conn) finishMessage(queue bool) int64 {
+	if c.budget == nil {
+		return 0
+	}
+	held := c.held
+	if queue {
+		c.budget.finish(c.share, held, c.credit)
+	} else {
+		c.budget.finish(c.share, 0, held+c.credit)
+		held = 0
+	}
+	c.held, c.credit = 0, 0
+	return held
 }
 
-func (c *conn) giveBackHeld() {
-	if c.budget != nil && c.held > 0 {
-		c.budget.abandon(c.host, c.takeHeld())
-	}
-}
+func (c *conn) giveBackHeld() { c.finishMessage(false) }
 
 // unexpected turns a clean EOF inside a message into ErrUnexpectedEOF.
 func unexpected(err error) error {

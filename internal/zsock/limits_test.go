@@ -170,8 +170,8 @@ func TestAnnouncedFrameSizeIsNotAllocatedUpFront(t *testing.T) {
 	for pull.Stats().Buffered == 0 {
 		waitTick(t, ctx)
 	}
-	if got := pull.Stats().Buffered; got > firstStep+frameOverhead {
-		t.Fatalf("a 1 MiB frame with 10 bytes sent holds %d bytes, want at most %d", got, firstStep+frameOverhead)
+	if got := pull.Stats().Buffered; got > budgetedFirstStep+creditChunk {
+		t.Fatalf("a 1 MiB frame with 10 bytes sent holds %d bytes, want at most %d", got, budgetedFirstStep+creditChunk)
 	}
 }
 

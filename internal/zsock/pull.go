@@ -15,8 +15,8 @@ type Message struct {
 
 	// held is what the message holds of its socket's receive budget,
 	// given back when Recv returns it.
-	held int64
-	host string
+	held  int64
+	share *hostShare
 }
 
 // Puller is the listening side of PULL: it accepts any number of PUSH
@@ -77,7 +77,7 @@ func (p *Puller) Recv(ctx context.Context) (Message, error) {
 // handOn gives back what m held of the receive budget: from here on its
 // memory is the caller's.
 func (p *Puller) handOn(m Message) Message {
-	p.a.budget.release(m.host, m.held)
+	p.a.budget.release(m.share, m.held)
 	m.held = 0
 	return m
 }
@@ -122,9 +122,8 @@ func (p *Puller) serve(c *conn) error {
 		if err != nil {
 			return err
 		}
-		held := c.takeHeld()
 		if isCommand {
-			p.a.budget.abandon(c.host, held)
+			c.finishMessage(false)
 			if _, _, err := c.handleCommand(frames[0]); err != nil {
 				return err
 			}
@@ -132,8 +131,7 @@ func (p *Puller) serve(c *conn) error {
 		}
 		p.a.count.messages.Add(1)
 		p.a.count.bytes.Add(uint64(frameBytes(frames)))
-		p.a.budget.complete(c.host, held)
-		m := Message{Frames: frames, Peer: peer, held: held, host: c.host}
+		m := Message{Frames: frames, Peer: peer, held: c.finishMessage(true), share: c.share}
 		select {
 		case p.out <- m:
 		case <-p.a.ctx.Done():
