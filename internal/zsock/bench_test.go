@@ -120,15 +120,16 @@ func BenchmarkPublish(b *testing.B) {
 func BenchmarkSubscriptionApply(b *testing.B) {
 	for _, n := range []int{1, 100, 10000} {
 		b.Run(fmt.Sprintf("subscriptions=%d", n), func(b *testing.B) {
+			p := newPublisher(Options{MaxSubscriptions: n + 1, MaxSubscriptionBytes: 1 << 20}.withDefaults())
 			s := &subscriber{}
 			for i := range n {
-				if err := s.change(subscriptionChange{subscribe: true, topic: fmt.Sprintf("INFO.%04x", i)}, n+1, 1<<20); err != nil {
+				if err := p.change(s, subscriptionChange{subscribe: true, topic: fmt.Sprintf("INFO.%04x", i)}); err != nil {
 					b.Fatal(err)
 				}
 			}
 			b.ResetTimer()
 			for i := range b.N {
-				s.change(subscriptionChange{subscribe: i%2 == 0, topic: "INFO.api.orders"}, n+1, 1<<20)
+				p.change(s, subscriptionChange{subscribe: i%2 == 0, topic: "INFO.api.orders"})
 			}
 		})
 	}

@@ -52,6 +52,14 @@ type Options struct {
 	// SendQueue, a message is dropped for that subscriber and counted.
 	// Defaults 4 MiB and 16 MiB.
 	SendQueueBytes, PublisherQueueBytes int64
+	// MaxPublisherSubscriptionBytes bounds the memory all subscribers'
+	// subscriptions keep alive on a publisher: each distinct topic a
+	// subscriber holds counts twice its length plus 384 bytes for the
+	// trie nodes that hold it (repeats of a topic cost nothing more). A
+	// subscriber whose subscription would pass it is disconnected and
+	// counted (PublisherStats.OverSubscribed). Default 16 MiB: about
+	// 40,000 distinct subscriptions of short topics.
+	MaxPublisherSubscriptionBytes int64
 
 	// RecvQueue is the number of received messages a puller or subscriber
 	// holds before its connections stop reading (TCP then pushes back on
@@ -154,6 +162,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.PublisherQueueBytes <= 0 {
 		o.PublisherQueueBytes = 16 << 20
+	}
+	if o.MaxPublisherSubscriptionBytes <= 0 {
+		o.MaxPublisherSubscriptionBytes = 16 << 20
 	}
 	return o
 }

@@ -3,7 +3,6 @@ package zsock
 import (
 	"errors"
 	"fmt"
-	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -14,34 +13,39 @@ import (
 
 // Publisher is the listening side of PUB. Each subscriber gets its own
 // bounded queue and writer goroutine; a message is matched against the
-// subscriber's topic prefixes before it is queued, so messages a
+// subscribers' topic prefixes before it is queued, so messages a
 // subscriber did not ask for never take room in its queue. When a queue is
 // full the message is dropped for that subscriber alone and counted:
 // Publish never waits, and a slow or dead subscriber slows nobody else.
 //
-//	Publish ──match (subTrie)──▶ sendQueue ──writer──▶ subscriber
-//	                                 │ full: count, SendQueueBytes or
-//	                                 ▼ PublisherQueueBytes reached
-//	                              dropped (counted per subscriber and in total)
+//	Publish ──match (subscriberTrie)──▶ sendQueue ──writer──▶ subscriber
+//	                                        │ full: count, SendQueueBytes or
+//	                                        ▼ PublisherQueueBytes reached
+//	                                     dropped (counted per subscriber and in total)
 //
 // Subscriptions arrive as ZMTP 3.0 messages ("\x01topic" subscribes,
 // "\x00topic" cancels) or as ZMTP 3.1 SUBSCRIBE and CANCEL commands. As in
-// libzmq they are counted: subscribing twice needs two cancels. They are
-// kept in a prefix trie, so applying one costs the length of its topic and
-// matching a topic costs the length of the topic, however many
-// subscriptions a subscriber holds; a subscriber asking for more than
-// Options.MaxSubscriptions or Options.MaxSubscriptionBytes is
+// libzmq they are counted: subscribing twice needs two cancels. As in
+// libzmq's mtrie, all subscribers' subscriptions are kept in one prefix
+// trie, so applying one costs the length of its topic and matching a
+// topic costs its length and the subscribers it matches, however many
+// subscribers are connected and whatever they hold. A subscriber asking
+// for more than Options.MaxSubscriptions or Options.MaxSubscriptionBytes,
+// or for more than is left of Options.MaxPublisherSubscriptionBytes, is
 // disconnected and counted.
 type Publisher struct {
 	a      *acceptor
 	opts   Options
 	budget byteBudget // bytes all subscribers' queues keep alive
 
-	// mu guards subs; Publish holds it (shared) while it queues, so once
-	// a subscriber is removed no message can reach its queue. A slice,
-	// not a map: Publish ranges over it for every message.
-	mu   sync.RWMutex
-	subs []*subscriber
+	// mu guards subs and index. Publish holds it while it matches and
+	// queues, so once a subscriber is out of index no message can reach
+	// its queue. Exclusive, not shared: match marks the subscribers it
+	// visits (the collector publishes from two goroutines), and
+	// subscription changes, which also take it, are rare next to Publish.
+	mu    sync.Mutex
+	subs  map[*subscriber]struct{}
+	index subscriberTrie
 
 	published, sent, dropped, overSubscribed atomic.Uint64
 }
@@ -51,17 +55,23 @@ type subscriber struct {
 	q *sendQueue
 
 	// mu guards topics, written by the subscriber's reader goroutine and
-	// read by Publish: each holds it for the length of one topic.
+	// read by Stats. A subscriber takes it before the publisher's mu.
 	mu     sync.Mutex
 	topics subTrie
+
+	// matched is the subscriberTrie.generation of the last match that
+	// visited the subscriber (guarded by the publisher's mu).
+	matched uint64
 
 	sent atomic.Uint64 // its queue counts what it drops
 }
 
 // ErrOverSubscribed: a subscriber asked for more subscriptions, or more
 // topic bytes, than Options.MaxSubscriptions and
-// Options.MaxSubscriptionBytes allow; it is disconnected.
-var ErrOverSubscribed = errors.New("zsock: subscriber over its subscription limit")
+// Options.MaxSubscriptionBytes allow, or for more than is left of
+// Options.MaxPublisherSubscriptionBytes; it is disconnected. The error
+// names the limit.
+var ErrOverSubscribed = errors.New("zsock: subscriber over a subscription limit")
 
 // PublisherStats counts a publisher's traffic.
 type PublisherStats struct {
@@ -76,8 +86,12 @@ type PublisherStats struct {
 	// subscribers past and present.
 	Dropped uint64
 	// OverSubscribed counts subscribers disconnected for asking more than
-	// Options.MaxSubscriptions or Options.MaxSubscriptionBytes.
+	// Options.MaxSubscriptions or Options.MaxSubscriptionBytes, or more
+	// than was left of Options.MaxPublisherSubscriptionBytes.
 	OverSubscribed uint64
+	// SubscriptionBytes is what all subscribers' subscriptions keep alive
+	// now, as Options.MaxPublisherSubscriptionBytes counts it.
+	SubscriptionBytes int64
 	// QueuedBytes is what all subscribers' queues keep alive now (bounded
 	// by Options.PublisherQueueBytes).
 	QueuedBytes int64
@@ -101,16 +115,23 @@ type SubscriberStatus struct {
 
 // ListenPub binds a PUB socket to ep.
 func ListenPub(ep Endpoint, opts Options) (*Publisher, error) {
-	opts = opts.withDefaults()
-	p := &Publisher{opts: opts}
-	p.budget.limit = opts.PublisherQueueBytes
-	a, err := listen(ep, zmq4.Pub, opts, p.serve)
+	p := newPublisher(opts.withDefaults())
+	a, err := listen(ep, zmq4.Pub, p.opts, p.serve)
 	if err != nil {
 		return nil, err
 	}
 	p.a = a
 	a.start()
 	return p, nil
+}
+
+// newPublisher returns a publisher with opts (defaults applied) and no
+// listener yet.
+func newPublisher(opts Options) *Publisher {
+	p := &Publisher{opts: opts, subs: map[*subscriber]struct{}{}}
+	p.budget.limit = opts.PublisherQueueBytes
+	p.index.limit = opts.MaxPublisherSubscriptionBytes
+	return p
 }
 
 // Endpoint returns an endpoint subscribers can connect to.
@@ -130,25 +151,22 @@ func (p *Publisher) Publish(frames [][]byte) int {
 	}
 	m := ownedMessage{frames: frames, cost: messageCost(frames)}
 	queued := 0
-	p.mu.RLock()
-	for _, s := range p.subs {
-		if !s.matches(topic) {
-			continue
-		}
+	p.mu.Lock()
+	p.index.match(topic, func(s *subscriber) {
 		if s.q.push(&m) {
 			queued++
 		} else {
 			p.dropped.Add(1)
 		}
-	}
-	p.mu.RUnlock()
+	})
+	p.mu.Unlock()
 	return queued
 }
 
 // Subscribers returns the number of subscribers connected now.
 func (p *Publisher) Subscribers() int {
-	p.mu.RLock()
-	defer p.mu.RUnlock()
+	p.mu.Lock()
+	defer p.mu.Unlock()
 	return len(p.subs)
 }
 
@@ -157,20 +175,29 @@ func (p *Publisher) Subscribers() int {
 // the subscribers or what they subscribed to (Subscribers says how many
 // there are).
 func (p *Publisher) Counters() PublisherStats {
+	p.mu.Lock()
+	held := p.index.size()
+	p.mu.Unlock()
 	return PublisherStats{
 		ListenerStats: p.a.count.snapshot(), Published: p.published.Load(), Sent: p.sent.Load(),
 		Dropped: p.dropped.Load(), OverSubscribed: p.overSubscribed.Load(), QueuedBytes: p.budget.used.Load(),
+		SubscriptionBytes: held,
 	}
 }
 
 // Stats returns the publisher's counters and every subscriber's status.
-// It copies every subscriber's topics (up to MaxSubscriptionBytes each)
-// under that subscriber's lock, which Publish needs too: for inspection,
-// not for anything that runs every second; use Counters for that.
+// It copies every subscriber's topics (up to MaxSubscriptionBytes each):
+// for inspection, not for anything that runs every second; use Counters
+// for that.
 func (p *Publisher) Stats() PublisherStats {
 	st := p.Counters()
-	p.mu.RLock()
-	for _, s := range p.subs {
+	p.mu.Lock()
+	subs := make([]*subscriber, 0, len(p.subs))
+	for s := range p.subs {
+		subs = append(subs, s)
+	}
+	p.mu.Unlock()
+	for _, s := range subs {
 		s.mu.Lock()
 		topics := s.topics.topics()
 		s.mu.Unlock()
@@ -179,7 +206,6 @@ func (p *Publisher) Stats() PublisherStats {
 			Sent: s.sent.Load(), Dropped: s.q.dropped(), Queued: s.q.len(), QueuedBytes: s.q.size(),
 		})
 	}
-	p.mu.RUnlock()
 	sort.Slice(st.Subscribers, func(i, j int) bool { return st.Subscribers[i].Peer < st.Subscribers[j].Peer })
 	return st
 }
@@ -195,37 +221,65 @@ func (p *Publisher) Close() error {
 	return err
 }
 
-func (s *subscriber) matches(topic []byte) bool {
-	s.mu.Lock()
-	ok := s.topics.match(topic)
-	s.mu.Unlock()
-	return ok
-}
-
 // subscriptionChange is one SUBSCRIBE or CANCEL from a subscriber.
 type subscriptionChange struct {
 	subscribe bool
 	topic     string
 }
 
-// change applies one subscription change, refusing a subscription that
-// would take the subscriber past maxCount subscriptions or maxBytes topic
-// bytes. Cancelling what was never subscribed changes nothing.
-func (s *subscriber) change(ch subscriptionChange, maxCount, maxBytes int) error {
+// change applies one subscription change of s, refusing a subscription
+// that would take the subscriber past Options.MaxSubscriptions or
+// Options.MaxSubscriptionBytes, or the publisher past
+// Options.MaxPublisherSubscriptionBytes. Cancelling what was never
+// subscribed changes nothing. Only a topic's first subscription and its
+// last cancel touch the publisher's index (and its lock).
+func (p *Publisher) change(s *subscriber, ch subscriptionChange) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if !ch.subscribe {
-		s.topics.remove(ch.topic)
+		if _, last := s.topics.remove(ch.topic); last {
+			p.mu.Lock()
+			p.index.remove(s, ch.topic)
+			p.mu.Unlock()
+		}
 		return nil
 	}
+	maxCount, maxBytes := p.opts.MaxSubscriptions, p.opts.MaxSubscriptionBytes
 	switch {
 	case s.topics.len() >= maxCount:
-		return fmt.Errorf("%w of %d subscriptions, subscribing to %.40q", ErrOverSubscribed, maxCount, ch.topic)
+		return fmt.Errorf("%w: %d subscriptions (MaxSubscriptions), subscribing to %.40q", ErrOverSubscribed, maxCount, ch.topic)
 	case s.topics.size()+len(ch.topic) > maxBytes:
-		return fmt.Errorf("%w of %d topic bytes, subscribing to %.40q (%d bytes)", ErrOverSubscribed, maxBytes, ch.topic, len(ch.topic))
+		return fmt.Errorf("%w: %d topic bytes (MaxSubscriptionBytes), subscribing to %.40q (%d bytes)", ErrOverSubscribed, maxBytes, ch.topic, len(ch.topic))
+	}
+	if !s.topics.holds(ch.topic) {
+		p.mu.Lock()
+		err := p.index.add(s, ch.topic)
+		p.mu.Unlock()
+		if err != nil {
+			return err
+		}
 	}
 	s.topics.add(ch.topic)
 	return nil
+}
+
+// leave takes s out of the publisher: out of subs, and out of the index
+// at every topic it holds (which gives their bytes back). Its reader
+// goroutine has stopped, so its topics no longer change. The lock is
+// taken topic by topic, so that a subscriber leaving with many topics
+// does not hold Publish up for all of them at once.
+func (p *Publisher) leave(s *subscriber) {
+	p.mu.Lock()
+	delete(p.subs, s)
+	p.mu.Unlock()
+	s.mu.Lock()
+	topics := s.topics.topics()
+	s.mu.Unlock()
+	for _, topic := range topics {
+		p.mu.Lock()
+		p.index.remove(s, topic)
+		p.mu.Unlock()
+	}
 }
 
 // serve registers the subscriber, runs its writer, and reads its
@@ -233,7 +287,7 @@ func (s *subscriber) change(ch subscriptionChange, maxCount, maxBytes int) error
 func (p *Publisher) serve(c *conn) error {
 	s := &subscriber{c: c, q: newSendQueue(p.opts.SendQueue, p.opts.SendQueueBytes, &p.budget)}
 	p.mu.Lock()
-	p.subs = append(p.subs, s)
+	p.subs[s] = struct{}{}
 	p.mu.Unlock()
 	writerDone, gone := make(chan struct{}), make(chan struct{})
 	go func() {
@@ -241,12 +295,7 @@ func (p *Publisher) serve(c *conn) error {
 		p.writeLoop(s, gone)
 	}()
 	err := p.readLoop(s)
-	p.mu.Lock()
-	i := slices.Index(p.subs, s)
-	p.subs[i] = p.subs[len(p.subs)-1]
-	p.subs[len(p.subs)-1] = nil
-	p.subs = p.subs[:len(p.subs)-1]
-	p.mu.Unlock()
+	p.leave(s)
 	close(gone)
 	c.close() // stops the writer if it is blocked writing
 	<-writerDone
@@ -262,7 +311,7 @@ func (p *Publisher) readLoop(s *subscriber) error {
 		if err != nil {
 			return err
 		}
-		if err := s.change(ch, p.opts.MaxSubscriptions, p.opts.MaxSubscriptionBytes); err != nil {
+		if err := p.change(s, ch); err != nil {
 			p.overSubscribed.Add(1) // the acceptor reports it Rejected
 			return err
 		}

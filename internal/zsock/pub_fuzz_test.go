@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"strings"
 	"testing"
 	"time"
 
@@ -48,15 +49,27 @@ func subscriptionSeeds() map[string][]byte {
 	}
 }
 
-// The fuzzed publisher's limits: small, so that inputs reach them.
-const fuzzMaxSubscriptions, fuzzMaxSubscriptionBytes = 8, 64
+// The fuzzed publisher's limits: small, so that inputs reach them. The
+// publisher-wide one leaves the fuzzed subscriber room for
+// fuzzPublisherRoom distinct topics (of fewer than 40 bytes each) beside
+// what the other subscriber holds.
+const (
+	fuzzMaxSubscriptions, fuzzMaxSubscriptionBytes = 8, 64
+	fuzzPublisherRoom                              = 6
+)
+
+// fuzzOtherTopics are held by a second subscriber, so that the
+// publisher's index is checked with two subscribers sharing its nodes.
+var fuzzOtherTopics = []string{"A", "AB", "\x00", "INFO"}
 
 // FuzzSubscriptions: whatever a SUB peer sends after the handshake
 // (ZMTP 3.0 subscription messages, 3.1 SUBSCRIBE and CANCEL commands,
 // anything else), the publisher never panics, never holds more
 // subscriptions or topic bytes than its limits (and refuses exactly the
-// subscription that would pass them), and its trie agrees with the
-// counted-map model on what it holds and on what matches.
+// subscription that would pass them), its trie agrees with the
+// counted-map model on what it holds and on what matches, and its index
+// over all subscribers matches exactly the subscribers the models match,
+// each once, and charges exactly their distinct topics.
 func FuzzSubscriptions(f *testing.F) {
 	for _, seed := range subscriptionSeeds() {
 		f.Add(seed)
@@ -69,9 +82,20 @@ func FuzzSubscriptions(f *testing.F) {
 		if err != nil {
 			t.Fatalf("handshake: %v", err)
 		}
-		p := &Publisher{a: &acceptor{}, opts: Options{
+		other, otherModel := &subscriber{}, subModel{}
+		for _, topic := range fuzzOtherTopics {
+			otherModel.add(topic)
+		}
+		p := newPublisher(Options{
 			MaxSubscriptions: fuzzMaxSubscriptions, MaxSubscriptionBytes: fuzzMaxSubscriptionBytes,
-		}.withDefaults()}
+			MaxPublisherSubscriptionBytes: otherModel.cost() + fuzzPublisherRoom*subscriptionCost(strings.Repeat("x", 39)),
+		}.withDefaults())
+		p.a = &acceptor{}
+		for _, topic := range fuzzOtherTopics {
+			if err := p.change(other, subscriptionChange{subscribe: true, topic: topic}); err != nil {
+				t.Fatal(err)
+			}
+		}
 		s := &subscriber{c: c}
 		model := subModel{}
 		for {
@@ -84,10 +108,12 @@ func FuzzSubscriptions(f *testing.F) {
 				return
 			}
 			count, size := model.totals()
-			over := ch.subscribe && (count+1 > fuzzMaxSubscriptions || size+len(ch.topic) > fuzzMaxSubscriptionBytes)
-			err = s.change(ch, fuzzMaxSubscriptions, fuzzMaxSubscriptionBytes)
+			held := model.cost() + otherModel.cost()
+			over := ch.subscribe && (count+1 > fuzzMaxSubscriptions || size+len(ch.topic) > fuzzMaxSubscriptionBytes ||
+				model[ch.topic] == 0 && held+subscriptionCost(ch.topic) > p.opts.MaxPublisherSubscriptionBytes)
+			err = p.change(s, ch)
 			if over != errors.Is(err, ErrOverSubscribed) || err != nil && !over {
-				t.Fatalf("subscribing to %q with %d subscriptions of %d bytes in force: %v", ch.topic, count, size, err)
+				t.Fatalf("subscribing to %q with %d subscriptions of %d bytes in force (publisher: %d bytes): %v", ch.topic, count, size, held, err)
 			}
 			if over {
 				return // the publisher disconnects it
@@ -101,7 +127,9 @@ func FuzzSubscriptions(f *testing.F) {
 				t.Fatalf("%d subscriptions of %d bytes in force, over the limits", s.topics.len(), s.topics.size())
 			}
 			topic := []byte(ch.topic)
-			checkAgainstModel(t, &s.topics, model, topic, topic[:len(topic)/2], append(topic, 'x'), peer)
+			probes := [][]byte{topic, topic[:len(topic)/2], append(topic, 'x'), []byte("ABC"), nil, peer}
+			checkAgainstModel(t, &s.topics, model, probes...)
+			checkIndexAgainstModels(t, &p.index, map[*subscriber]subModel{s: model, other: otherModel}, probes...)
 		}
 	})
 }

@@ -300,6 +300,65 @@ func TestPublisherDisconnectsSubscriberOverSubscriptionLimits(t *testing.T) {
 	}
 }
 
+// Many subscribers, each within its own limits, cannot together make the
+// publisher hold more subscriptions than MaxPublisherSubscriptionBytes:
+// the one whose subscription would pass it is disconnected and counted,
+// with an error naming the limit; the others are served; repeating a
+// topic costs nothing; what a subscriber held is given back when it
+// leaves.
+func TestPublisherBoundsSubscriptionsOverAllSubscribers(t *testing.T) {
+	ctx := testContext(t)
+	opts, events := withEvents(Options{
+		MaxPublisherSubscriptionBytes: subscriptionCost("ERROR") + subscriptionCost("topic-0") + subscriptionCost("topic-1"),
+	})
+	pub := listenPub(t, "tcp://127.0.0.1:0", opts)
+	good := dialSub(t, pub.Endpoint(), []string{"ERROR"}, Options{})
+	waitTopics(t, ctx, pub, 1, "ERROR")
+
+	first := dialRaw(t, pub.Endpoint())
+	first.handshake("SUB")
+	first.write(frame(0, []byte("\x01topic-0")))
+	first.write(frame(0, []byte("\x01topic-1")))
+	first.write(frame(0, []byte("\x01topic-0"))) // a repeat: nothing more held
+	second := dialRaw(t, pub.Endpoint())
+	second.handshake("SUB")
+	for pub.Counters().SubscriptionBytes != opts.MaxPublisherSubscriptionBytes {
+		waitTick(t, ctx)
+	}
+	second.write(frame(0, []byte("\x01topic-2")))
+	if err := second.waitClosed(); err != nil {
+		t.Fatalf("a subscription past the publisher's bound: %v", err)
+	}
+	e := waitEvent(t, ctx, events, Rejected)
+	if !errors.Is(e.Err, ErrOverSubscribed) || !strings.Contains(e.Err.Error(), "MaxPublisherSubscriptionBytes") ||
+		!strings.Contains(e.Err.Error(), `"topic-2"`) || e.Peer != second.nc.LocalAddr().String() {
+		t.Fatalf("rejected %s: %v", e.Peer, e.Err)
+	}
+	if st := pub.Counters(); st.OverSubscribed != 1 || st.SubscriptionBytes != opts.MaxPublisherSubscriptionBytes {
+		t.Fatalf("counters %+v", st)
+	}
+	pub.Publish(numbered("ERROR", 7, 8))
+	if m := recvN(t, ctx, good, 1)[0]; number(m) != 7 {
+		t.Fatalf("the other subscriber got message %d, want 7", number(m))
+	}
+
+	// The first leaves: its subscriptions' bytes are free for the next.
+	first.nc.Close()
+	for pub.Counters().SubscriptionBytes != subscriptionCost("ERROR") {
+		waitTick(t, ctx)
+	}
+	third := dialRaw(t, pub.Endpoint())
+	third.handshake("SUB")
+	third.write(frame(0, []byte("\x01topic-2")))
+	third.write(frame(0, []byte("\x01topic-3")))
+	for len(pub.Stats().Subscribers) != 2 || pub.Counters().SubscriptionBytes != opts.MaxPublisherSubscriptionBytes {
+		waitTick(t, ctx)
+	}
+	if pub.Publish(numbered("topic-3", 8, 8)) != 1 {
+		t.Fatal("a subscription made with the room given back does not match")
+	}
+}
+
 // Subscriptions up to the limits are kept, and cancelling gives room
 // back: a subscriber at its limit is not disconnected for re-subscribing
 // what it cancelled.

@@ -65,16 +65,16 @@ func checkAgainstModel(tb testing.TB, tr *subTrie, m subModel, probes ...[]byte)
 			tb.Fatalf("match(%q): trie %v, model %v (topics %q)", p, got, want, m.topics())
 		}
 	}
-	checkInvariant(tb, &tr.root, true)
+	checkInvariant(tb, &tr.counts.root, true)
 }
 
-// checkInvariant: every node but the root has a label, and either
-// subscriptions or at least two children; children are sorted and
-// indexed by their first byte.
-func checkInvariant(tb testing.TB, n *subNode, root bool) {
+// checkInvariant: every node but the root has a label, and either holds
+// a key or has at least two children; children are sorted and indexed by
+// their first byte.
+func checkInvariant[V any](tb testing.TB, n *radixNode[V], root bool) {
 	tb.Helper()
-	if !root && (n.label == "" || n.subs == 0 && len(n.kids) < 2) {
-		tb.Fatalf("node %q with %d subscriptions and %d children breaks the invariant", n.label, n.subs, len(n.kids))
+	if !root && (n.label == "" || !n.held && len(n.kids) < 2) {
+		tb.Fatalf("node %q (holds a key: %v) with %d children breaks the invariant", n.label, n.held, len(n.kids))
 	}
 	if len(n.first) != len(n.kids) {
 		tb.Fatalf("node %q: %d first bytes for %d children", n.label, len(n.first), len(n.kids))
@@ -175,7 +175,7 @@ func TestSubTrie(t *testing.T) {
 					m.add(o.topic)
 					continue
 				}
-				if got := tr.remove(o.topic); got != o.ok {
+				if got, _ := tr.remove(o.topic); got != o.ok {
 					t.Fatalf("remove(%q) = %v, want %v", o.topic, got, o.ok)
 				}
 				m.remove(o.topic)
@@ -212,11 +212,17 @@ func TestSubTrieMatchesCountedMapModel(t *testing.T) {
 	m := subModel{}
 	for step := range 10000 {
 		topic := word()
+		before := m[topic]
 		if rng.IntN(2) == 0 {
-			tr.add(topic)
+			if first := tr.add(topic); first != (before == 0) {
+				t.Fatalf("step %d: add(%q) with %d in force says first %v", step, topic, before, first)
+			}
 			m.add(topic)
-		} else if got, want := tr.remove(topic), m.remove(topic); got != want {
-			t.Fatalf("step %d: remove(%q) = %v, model %v", step, topic, got, want)
+		} else {
+			ok, last := tr.remove(topic)
+			if ok != m.remove(topic) || last != (before == 1) {
+				t.Fatalf("step %d: remove(%q) with %d in force = %v, %v", step, topic, before, ok, last)
+			}
 		}
 		probes := [][]byte{[]byte(topic), []byte(word() + word()), append([]byte(topic), 'a')}
 		for _, p := range probes {
@@ -244,7 +250,7 @@ func TestSubTrieGivesNodesBack(t *testing.T) {
 			tr.remove(topic)
 		}
 	}
-	if tr.len() != 0 || tr.size() != 0 || tr.root.subs != 0 || len(tr.root.kids) != 0 {
-		t.Fatalf("after cancelling everything: %d subscriptions, %d bytes, root %+v", tr.len(), tr.size(), tr.root)
+	if root := tr.counts.root; tr.len() != 0 || tr.size() != 0 || root.held || len(root.kids) != 0 {
+		t.Fatalf("after cancelling everything: %d subscriptions, %d bytes, root %+v", tr.len(), tr.size(), root)
 	}
 }
