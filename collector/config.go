@@ -103,6 +103,11 @@ type Limits struct {
 	// are dropped for the subscriber over it and counted (as past
 	// Config.SubscriberQueue messages). Defaults 4 MiB and 16 MiB.
 	SubscriberQueueBytes, PublishBudget int64
+	// SubscriptionBudget bounds the memory all subscribers' subscriptions
+	// hold (each distinct topic of a subscriber costs twice its length
+	// plus 384 bytes); a subscriber that would pass it is disconnected.
+	// Default 16 MiB, about 40,000 short subscriptions.
+	SubscriptionBudget int64
 }
 
 // socketOptions applies the limits to a socket's options.
@@ -113,6 +118,7 @@ func (l Limits) socketOptions(o zsock.Options) zsock.Options {
 	o.Heartbeat, o.HeartbeatTimeout = l.IdlePing, l.IdlePing
 	o.MaxSubscriptions, o.MaxSubscriptionBytes = l.MaxSubscriptions, l.MaxSubscriptionBytes
 	o.SendQueueBytes, o.PublisherQueueBytes = l.SubscriberQueueBytes, l.PublishBudget
+	o.MaxPublisherSubscriptionBytes = l.SubscriptionBudget
 	return o
 }
 

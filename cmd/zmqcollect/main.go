@@ -58,6 +58,7 @@ func run(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Writ
 	fs.IntVar(&cfg.Limits.MaxSubscriptions, "max-subscriptions", 1024, "subscriptions one subscriber may hold; past it, it is disconnected")
 	subQueueMB := fs.Int("subscriber-queue-mb", 4, "megabytes of entries queued for one subscriber before it misses some")
 	publishMB := fs.Int("publish-budget-mb", 16, "megabytes of entries queued for all subscribers together")
+	subscriptionMB := fs.Int("subscription-budget-mb", 16, "megabytes all subscribers' subscriptions may hold; a subscriber past it is disconnected")
 	fs.DurationVar(&cfg.Limits.IdlePing, "idle-ping", 15*time.Second, "PING a peer quiet this long, drop it if nothing comes back within as long again (libzmq and zmqlog answer by themselves); 0 turns it off")
 	fs.DurationVar(&cfg.Drain, "drain", 2*time.Second, "on SIGTERM, keep reading what producers already sent for at most this long (less once 100ms pass quiet); 0 stops at once")
 	fs.Usage = func() {
@@ -86,7 +87,7 @@ Flags:
 	}{{"max-size", cfg.MaxSizeMB}, {"max-backups", cfg.MaxBackups}, {"max-age", cfg.MaxAgeDays},
 		{"max-message-mb", *maxMessageMB}, {"max-conns", cfg.Limits.MaxConns}, {"max-conns-per-host", cfg.Limits.MaxConnsPerHost},
 		{"receive-budget-mb", *receiveMB}, {"receive-budget-per-host-mb", *receiveHostMB},
-		{"max-subscriptions", cfg.Limits.MaxSubscriptions}, {"subscriber-queue-mb", *subQueueMB}, {"publish-budget-mb", *publishMB}} {
+		{"max-subscriptions", cfg.Limits.MaxSubscriptions}, {"subscriber-queue-mb", *subQueueMB}, {"publish-budget-mb", *publishMB}, {"subscription-budget-mb", *subscriptionMB}} {
 		if bad.v < 0 {
 			return cli.Usage(fmt.Errorf("zmqcollect: --%s %d: must not be negative", bad.name, bad.v))
 		}
@@ -96,7 +97,7 @@ Flags:
 		v    int
 	}{{"max-message-mb", *maxMessageMB}, {"max-conns", cfg.Limits.MaxConns}, {"max-conns-per-host", cfg.Limits.MaxConnsPerHost},
 		{"receive-budget-mb", *receiveMB}, {"receive-budget-per-host-mb", *receiveHostMB},
-		{"max-subscriptions", cfg.Limits.MaxSubscriptions}, {"subscriber-queue-mb", *subQueueMB}, {"publish-budget-mb", *publishMB}} {
+		{"max-subscriptions", cfg.Limits.MaxSubscriptions}, {"subscriber-queue-mb", *subQueueMB}, {"publish-budget-mb", *publishMB}, {"subscription-budget-mb", *subscriptionMB}} {
 		if zero.v == 0 {
 			return cli.Usage(fmt.Errorf("zmqcollect: --%s 0: a limit of nothing would refuse every peer; give a positive number", zero.name))
 		}
@@ -104,6 +105,7 @@ Flags:
 	cfg.Limits.ReceiveBudget, cfg.Limits.ReceiveBudgetPerHost = int64(*receiveMB)<<20, int64(*receiveHostMB)<<20
 	cfg.MaxMessageSize = int64(*maxMessageMB) << 20
 	cfg.Limits.SubscriberQueueBytes, cfg.Limits.PublishBudget = int64(*subQueueMB)<<20, int64(*publishMB)<<20
+	cfg.Limits.SubscriptionBudget = int64(*subscriptionMB) << 20
 	switch {
 	case cfg.Limits.IdlePing < 0:
 		return cli.Usage(fmt.Errorf("zmqcollect: --idle-ping %v: must not be negative (0 turns it off)", cfg.Limits.IdlePing))

@@ -429,7 +429,7 @@ func TestBadFlagsAndBusyPorts(t *testing.T) {
 	code, out = runIt("--help")
 	for _, flag := range []string{"-pull", "-pub", "-file", "-max-size", "-max-backups", "-max-age", "-compress", "-stdout", "-forward", "-metrics", "-state", "-file-mode",
 		"-max-conns", "-max-conns-per-host", "-receive-budget-mb", "-receive-budget-per-host-mb", "-idle-ping",
-		"-max-subscriptions", "-subscriber-queue-mb", "-publish-budget-mb", "-max-message-mb"} {
+		"-max-subscriptions", "-subscriber-queue-mb", "-publish-budget-mb", "-max-message-mb", "-subscription-budget-mb"} {
 		if !strings.Contains(out, flag) {
 			t.Errorf("--help does not document %s", flag)
 		}
