@@ -53,15 +53,16 @@ const (
 // readBufferSize is the bufio.Reader size for a connection of each socket
 // type, sized to what that side of the connection receives: a SUB reads
 // many small messages, so a large buffer saves syscalls; a PULL reads
-// mostly 64 KiB batches, which bypass the buffer; a PUB reads only
-// subscriptions and a PUSH only PONGs. A listener holds thousands of
-// connections, so its buffers stay small.
+// 64 KiB batches, which bypass the buffer, or libzmq peers' small
+// messages, for which 16 KiB keeps most of the syscalls a larger buffer
+// would save; a PUB reads only subscriptions and a PUSH only PONGs. A
+// listener holds thousands of connections, so its buffers stay small.
 func readBufferSize(typ zmq4.SocketType) int {
 	switch typ {
 	case zmq4.Sub:
 		return 32 << 10
 	case zmq4.Pull:
-		return 4 << 10
+		return 16 << 10
 	default:
 		return 1 << 10
 	}

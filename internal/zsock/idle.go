@@ -29,6 +29,11 @@ type idleWatch struct {
 	c              *conn
 	quiet, timeout time.Duration
 	on             bool
+	// deadline is the read deadline in force. A read that returns data
+	// moves it on only once half of quiet has passed, so a busy
+	// connection does not reset its deadline on every read: a peer is
+	// sent its PING after between half and all of quiet in silence.
+	deadline time.Time
 }
 
 // start turns the watch on, after the handshake (which has its own
@@ -42,7 +47,10 @@ func (w *idleWatch) Read(p []byte) (int, error) {
 	}
 	wait, pinged := w.quiet, false
 	for {
-		nc.SetReadDeadline(time.Now().Add(wait))
+		if now := time.Now(); pinged || w.deadline.Sub(now) < w.quiet/2 {
+			w.deadline = now.Add(wait)
+			nc.SetReadDeadline(w.deadline)
+		}
 		n, err := nc.Read(p)
 		timedOut := errors.Is(err, os.ErrDeadlineExceeded)
 		switch {
