@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/zmqlog/zmqlog/internal/zsock"
+	"github.com/zmqlog/zmqlog/topic"
 )
 
 // Config configures a collector. The zero value of each field means its
@@ -153,9 +154,9 @@ func checkFileMode(m os.FileMode) error {
 	return nil
 }
 
-// HeartbeatTopic is the topic of the collector's heartbeat: it starts with
-// "_", which no level name does, so no level subscription receives it.
-const HeartbeatTopic = "_HEARTBEAT"
+// HeartbeatTopic is the topic of the collector's heartbeat (see
+// [topic.Heartbeat]).
+const HeartbeatTopic = topic.Heartbeat
 
 type endpoints struct {
 	pull, pub zsock.Endpoint

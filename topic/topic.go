@@ -28,6 +28,12 @@ import (
 // Delimiter separates the level from the app name.
 const Delimiter = "."
 
+// Heartbeat is the topic a collector publishes its stats on every second,
+// so a subscriber can tell a quiet stream from a collector that is gone.
+// It starts with "_", which no level name does, so no level subscription
+// receives it; subscribe to it by name.
+const Heartbeat = "_HEARTBEAT"
+
 // Severity ranks level names across zap, slog and Python logging.
 type Severity int
 

@@ -28,7 +28,6 @@ import (
 
 	"github.com/mattn/go-isatty"
 
-	"github.com/zmqlog/zmqlog/collector"
 	"github.com/zmqlog/zmqlog/internal/cli"
 	"github.com/zmqlog/zmqlog/internal/zsock"
 	"github.com/zmqlog/zmqlog/tail"
@@ -94,7 +93,7 @@ func run(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Writ
 	}
 	printer := tail.NewPrinter(stdout, opts)
 	show := func(topicName string, entry []byte) {
-		if topicName == collector.HeartbeatTopic || !filter.Keep(topicName, entry) {
+		if topicName == topic.Heartbeat || !filter.Keep(topicName, entry) {
 			return
 		}
 		if len(prefixes) > 0 && !hasAnyPrefix(topicName, prefixes) {
@@ -170,7 +169,7 @@ func runSubscribe(ctx context.Context, endpoints string, prefixes []string, hear
 	}
 	topics := []string{""}
 	if len(prefixes) > 0 {
-		topics = append(prefixes, collector.HeartbeatTopic)
+		topics = append(prefixes, topic.Heartbeat)
 	}
 	status := newStatus(stderr, heartbeat)
 	sub := zsock.DialSub(eps, topics, zsock.Options{OnEvent: status.event, ReconnectMax: time.Second})
@@ -188,7 +187,7 @@ func runSubscribe(ctx context.Context, endpoints string, prefixes []string, hear
 			continue
 		}
 		topicName := string(m.Frames[0])
-		if topicName == collector.HeartbeatTopic {
+		if topicName == topic.Heartbeat {
 			status.beat(m.Peer.Addr)
 			continue
 		}
