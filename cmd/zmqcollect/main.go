@@ -154,6 +154,7 @@ Flags:
 		return fmt.Errorf("zmqcollect: %w", err)
 	}
 	var srv *http.Server
+	var served chan struct{}
 	if *metrics != "" {
 		ln, err := net.Listen("tcp", *metrics)
 		if err != nil {
@@ -167,13 +168,15 @@ Flags:
 		mux := http.NewServeMux()
 		mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 		srv = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
-		go srv.Serve(ln)
+		served = make(chan struct{})
+		go func() { defer close(served); srv.Serve(ln) }()
 		logger.Info("serving metrics", "url", "http://"+ln.Addr().String()+"/metrics")
 	}
 	logger.Info("collecting", "pull", c.PullEndpoint(), "pub", c.PubEndpoint(), "file", cfg.File, "forward", cfg.Forward)
 	err = c.Run(ctx)
 	if srv != nil {
 		srv.Close()
+		<-served // run returns with nothing of its own still running
 	}
 	st := c.Stats()
 	logger.Info("stopped", "received", st.Received, "stored", st.Stored, "store_failed", st.StoreFailed,
