@@ -13,6 +13,12 @@ import (
 	"github.com/zmqlog/zmqlog/topic"
 )
 
+// Compile-time checks that Core is a zapcore.Core and tells zap its level.
+var (
+	_ zapcore.Core         = (*Core)(nil)
+	_ zapcore.LevelEnabler = (*Core)(nil)
+)
+
 // Core is a zapcore.Core that encodes entries on the caller's goroutine
 // and ships them to a collector. It is built like zap's own ioCore: the
 // level enabler is embedded, With clones the encoder, Write encodes, hands
