@@ -2,37 +2,138 @@ package tail
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
+	"strings"
+	"time"
 
 	"github.com/zmqlog/zmqlog/internal/zsock"
+	"github.com/zmqlog/zmqlog/topic"
+	"github.com/zmqlog/zmqlog/wire"
 )
+
+// Source is where a tail's entries come from: the publishers it subscribes
+// to (a collector's PUB port, or any ZeroMQ PUB of [topic, entry]
+// messages), or, with Bind, a PULL socket producers send to directly, the
+// tail then being the collector.
+type Source struct {
+	// Endpoints are the publishers to subscribe to, comma-separated
+	// (tcp://127.0.0.1:5558). It re-dials and re-subscribes by itself
+	// after a publisher restarts.
+	Endpoints string
+	// Bind, if set, is an endpoint to bind a PULL socket to instead.
+	Bind string
+	// Prefixes are the topic prefixes wanted (topic.AtLeast gives them
+	// for a level); none means every topic. Publishers filter by them;
+	// with Bind, Run filters, since a PULL cannot filter at the sender.
+	Prefixes []string
+	// Status, if set, is told of connection state, a line each change:
+	// connected, lost, a peer dropped, and, with HeartbeatTimeout > 0, a
+	// connected collector whose heartbeat has been missing that long, and
+	// its return. Text from peers in it is escaped (TerminalSafe). Name,
+	// if set, starts each line ("zmqtail: ").
+	Status           io.Writer
+	Name             string
+	HeartbeatTimeout time.Duration
+}
+
+// ErrEndpoint is wrapped by Run's error for a malformed endpoint.
+var ErrEndpoint = errors.New("bad endpoint")
+
+// Run calls fn with each entry's topic ("" for one that came without) and
+// bytes until ctx ends, then returns nil. A collector's heartbeats
+// (topic.Heartbeat) reach fn too, when Prefixes let them. It fails at once
+// for a malformed endpoint (wrapping ErrEndpoint) or a Bind endpoint that
+// cannot be bound.
+func (s Source) Run(ctx context.Context, fn func(topic string, entry []byte)) error {
+	st := newStatus(s.Status, s.Name, s.HeartbeatTimeout)
+	if s.Bind != "" {
+		st.bound, st.timeout = true, 0 // producers send no heartbeats
+		return s.runBind(ctx, st, fn)
+	}
+	return s.runSubscribe(ctx, st, fn)
+}
 
 // Follow subscribes to one or more publishers (comma-separated endpoints,
 // such as a collector's tcp://127.0.0.1:5558) for topics starting with any
 // of prefixes (all topics when there are none) and calls fn with each
-// message's topic and entry until ctx ends. It re-dials and re-subscribes
-// by itself after a publisher restarts. The collector's heartbeat arrives
-// on its own topic like any other message.
+// message's topic and entry until ctx ends. It is Source.Run with no
+// status.
 func Follow(ctx context.Context, endpoints string, prefixes []string, fn func(topic string, entry []byte)) error {
-	eps, err := zsock.ParseEndpoints(endpoints)
+	return Source{Endpoints: endpoints, Prefixes: prefixes}.Run(ctx, fn)
+}
+
+func (s Source) runSubscribe(ctx context.Context, st *status, fn func(string, []byte)) error {
+	eps, err := zsock.ParseEndpoints(s.Endpoints)
 	if err != nil {
-		return fmt.Errorf("tail: %w", err)
+		return fmt.Errorf("%w: %w", ErrEndpoint, err)
 	}
-	if len(prefixes) == 0 {
-		prefixes = []string{""}
+	topics := []string{""}
+	if len(s.Prefixes) > 0 {
+		topics = s.Prefixes
+		if st.timeout > 0 {
+			topics = append(topics[:len(topics):len(topics)], topic.Heartbeat)
+		}
 	}
-	sub := zsock.DialSub(eps, prefixes, zsock.Options{})
+	sub := zsock.DialSub(eps, topics, zsock.Options{OnEvent: st.event, ReconnectMax: time.Second})
 	defer sub.Close()
+	watchCtx, stopWatch := context.WithCancel(ctx)
+	watched := make(chan struct{})
+	go func() { defer close(watched); st.watch(watchCtx) }()
+	defer func() { stopWatch(); <-watched }()
 	for {
 		m, err := sub.Recv(ctx)
 		if err != nil {
-			return nil
+			return nil // ctx ended
 		}
 		switch len(m.Frames) {
 		case 1:
 			fn("", m.Frames[0])
 		case 2:
-			fn(string(m.Frames[0]), m.Frames[1])
+			t := string(m.Frames[0])
+			if t == topic.Heartbeat {
+				st.beat(m.Peer.Addr)
+			}
+			fn(t, m.Frames[1])
 		}
 	}
+}
+
+func (s Source) runBind(ctx context.Context, st *status, fn func(string, []byte)) error {
+	ep, err := zsock.ParseEndpoint(s.Bind, true)
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrEndpoint, err)
+	}
+	pull, err := zsock.ListenPull(ep, zsock.Options{OnEvent: st.event})
+	if err != nil {
+		return err
+	}
+	defer pull.Close()
+	st.say("listening on %s", pull.Endpoint())
+	for {
+		m, err := pull.Recv(ctx)
+		if err != nil {
+			return nil
+		}
+		b, err := wire.Decode(m.Frames)
+		if err != nil {
+			st.say("skipped a message from %s: %s", TerminalSafe(m.Peer.Addr), errorText(err))
+			continue
+		}
+		for tp, entry := range b.Entries() {
+			if t := string(tp); len(s.Prefixes) == 0 || hasAnyPrefix(t, s.Prefixes) {
+				fn(t, entry)
+			}
+		}
+	}
+}
+
+func hasAnyPrefix(s string, prefixes []string) bool {
+	for _, p := range prefixes {
+		if strings.HasPrefix(s, p) {
+			return true
+		}
+	}
+	return false
 }

@@ -23,16 +23,13 @@ import (
 	"os"
 	"regexp"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/mattn/go-isatty"
 
 	"github.com/zmqlog/zmqlog/internal/cli"
-	"github.com/zmqlog/zmqlog/internal/zsock"
 	"github.com/zmqlog/zmqlog/tail"
 	"github.com/zmqlog/zmqlog/topic"
-	"github.com/zmqlog/zmqlog/wire"
 )
 
 func main() { cli.Main(run) }
@@ -92,26 +89,29 @@ func run(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Writ
 		opts.Fields = strings.Split(cfg.fields, ",")
 	}
 	printer := tail.NewPrinter(stdout, opts)
-	show := func(topicName string, entry []byte) {
-		if topicName == topic.Heartbeat || !filter.Keep(topicName, entry) {
-			return
-		}
-		if len(prefixes) > 0 && !hasAnyPrefix(topicName, prefixes) {
-			return // a PULL (--bind) cannot filter at the sender
-		}
-		printer.Print(topicName, entry)
-	}
+	src := tail.Source{Prefixes: prefixes, Status: stderr, Name: "zmqtail", HeartbeatTimeout: cfg.heartbeat}
 	if cfg.bind != "" {
 		if fs.NArg() > 0 {
 			return cli.Usage(errors.New("zmqtail: --bind takes no endpoints to connect to"))
 		}
-		return runBind(ctx, cfg.bind, show, stderr)
+		src.Bind = cfg.bind
+	} else if src.Endpoints = strings.Join(fs.Args(), ","); src.Endpoints == "" {
+		src.Endpoints = DefaultEndpoint
 	}
-	endpoints := strings.Join(fs.Args(), ",")
-	if endpoints == "" {
-		endpoints = DefaultEndpoint
+	err = src.Run(ctx, func(topicName string, entry []byte) {
+		if topicName != topic.Heartbeat && filter.Keep(topicName, entry) {
+			printer.Print(topicName, entry)
+		}
+	})
+	switch {
+	case err == nil:
+		return nil
+	case cfg.bind != "" && errors.Is(err, tail.ErrEndpoint):
+		return cli.Usage(fmt.Errorf("zmqtail: --bind: %w", err))
+	case errors.Is(err, tail.ErrEndpoint):
+		return cli.Usage(fmt.Errorf("zmqtail: %w", err))
 	}
-	return runSubscribe(ctx, endpoints, prefixes, cfg.heartbeat, show, stderr)
+	return fmt.Errorf("zmqtail: %w", err)
 }
 
 func (cfg *config) filterAndPrefixes() (tail.Filter, []string, error) {
@@ -150,171 +150,4 @@ func (cfg *config) color(stdout io.Writer) (bool, error) {
 		return ok && isatty.IsTerminal(f.Fd()), nil
 	}
 	return false, fmt.Errorf("--color %q: want auto, always or never", cfg.colorMode)
-}
-
-func hasAnyPrefix(s string, prefixes []string) bool {
-	for _, p := range prefixes {
-		if strings.HasPrefix(s, p) {
-			return true
-		}
-	}
-	return false
-}
-
-// runSubscribe follows one or more publishers, merged into one stream.
-func runSubscribe(ctx context.Context, endpoints string, prefixes []string, heartbeat time.Duration, show func(string, []byte), stderr io.Writer) error {
-	eps, err := zsock.ParseEndpoints(endpoints)
-	if err != nil {
-		return cli.Usage(fmt.Errorf("zmqtail: %w", err))
-	}
-	topics := []string{""}
-	if len(prefixes) > 0 {
-		topics = append(prefixes, topic.Heartbeat)
-	}
-	status := newStatus(stderr, heartbeat)
-	sub := zsock.DialSub(eps, topics, zsock.Options{OnEvent: status.event, ReconnectMax: time.Second})
-	defer sub.Close()
-	watchCtx, stopWatch := context.WithCancel(ctx)
-	watched := make(chan struct{})
-	go func() { defer close(watched); status.watch(watchCtx) }()
-	defer func() { stopWatch(); <-watched }()
-	for {
-		m, err := sub.Recv(ctx)
-		if err != nil {
-			return nil // ctx ended: Ctrl-C
-		}
-		if len(m.Frames) == 0 {
-			continue
-		}
-		topicName := string(m.Frames[0])
-		if topicName == topic.Heartbeat {
-			status.beat(m.Peer.Addr)
-			continue
-		}
-		entry := m.Frames[len(m.Frames)-1]
-		if len(m.Frames) == 1 {
-			topicName = ""
-		}
-		show(topicName, entry)
-	}
-}
-
-// runBind is zmqtail as the collector: producers PUSH to it directly.
-func runBind(ctx context.Context, endpoint string, show func(string, []byte), stderr io.Writer) error {
-	ep, err := zsock.ParseEndpoint(endpoint, true)
-	if err != nil {
-		return cli.Usage(fmt.Errorf("zmqtail: --bind: %w", err))
-	}
-	pull, err := zsock.ListenPull(ep, zsock.Options{OnEvent: func(e zsock.Event) {
-		switch e.Kind {
-		case zsock.Connected:
-			fmt.Fprintf(stderr, "zmqtail: producer %s connected\n", tail.TerminalSafe(e.Peer))
-		case zsock.Rejected:
-			// An ipc peer names its own address (the path it bound), and
-			// the error may quote what it sent: both are its text.
-			fmt.Fprintf(stderr, "zmqtail: dropped peer %s: %s\n", tail.TerminalSafe(e.Peer), errorText(e.Err))
-		}
-	}})
-	if err != nil {
-		return fmt.Errorf("zmqtail: %w", err)
-	}
-	defer pull.Close()
-	fmt.Fprintf(stderr, "zmqtail: listening on %s\n", pull.Endpoint())
-	for {
-		m, err := pull.Recv(ctx)
-		if err != nil {
-			return nil
-		}
-		b, err := wire.Decode(m.Frames)
-		if err != nil {
-			fmt.Fprintf(stderr, "zmqtail: skipped a message from %s: %s\n", tail.TerminalSafe(m.Peer.Addr), errorText(err))
-			continue
-		}
-		for tp, entry := range b.Entries() {
-			show(string(tp), entry)
-		}
-	}
-}
-
-// errorText is err's message made safe for the terminal: errors about a
-// peer may carry the peer's own bytes.
-func errorText(err error) string {
-	if err == nil {
-		return "<nil>"
-	}
-	return tail.TerminalSafe(err.Error())
-}
-
-// status reports connection state on stderr: connected, lost, and a
-// collector whose heartbeat stopped although the connection is up.
-type status struct {
-	w       io.Writer
-	timeout time.Duration // 0: no heartbeat watch
-
-	mu        sync.Mutex
-	lastBeat  map[string]time.Time // per publisher address
-	connected map[string]bool
-	silent    map[string]bool // already said "no heartbeat"
-}
-
-func newStatus(w io.Writer, timeout time.Duration) *status {
-	return &status{w: w, timeout: timeout, lastBeat: map[string]time.Time{}, connected: map[string]bool{}, silent: map[string]bool{}}
-}
-
-func (s *status) event(e zsock.Event) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	switch e.Kind {
-	case zsock.Connected:
-		fmt.Fprintf(s.w, "zmqtail: connected to %s\n", tail.TerminalSafe(e.Endpoint))
-		s.connected[e.Peer] = true
-		s.lastBeat[e.Peer] = time.Now()
-	case zsock.Disconnected:
-		fmt.Fprintf(s.w, "zmqtail: lost %s, reconnecting\n", tail.TerminalSafe(e.Endpoint))
-		delete(s.connected, e.Peer)
-	}
-}
-
-func (s *status) beat(peer string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.lastBeat[peer] = time.Now()
-	if s.silent[peer] {
-		fmt.Fprintf(s.w, "zmqtail: heartbeat from %s again\n", tail.TerminalSafe(peer))
-		delete(s.silent, peer)
-	}
-}
-
-// watch checks the heartbeats until ctx ends, five times per timeout; it
-// returns at once when the watch is off.
-func (s *status) watch(ctx context.Context) {
-	if s.timeout <= 0 {
-		return
-	}
-	t := time.NewTicker(max(s.timeout/5, time.Millisecond))
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case now := <-t.C:
-			s.check(now)
-		}
-	}
-}
-
-// check says which connected publishers have been silent longer than the
-// timeout at now, once each until their heartbeat returns.
-func (s *status) check(now time.Time) {
-	if s.timeout <= 0 {
-		return
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for peer := range s.connected {
-		if !s.silent[peer] && now.Sub(s.lastBeat[peer]) > s.timeout {
-			fmt.Fprintf(s.w, "zmqtail: no heartbeat from %s for %v\n", tail.TerminalSafe(peer), s.timeout)
-			s.silent[peer] = true
-		}
-	}
 }
