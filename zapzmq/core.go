@@ -3,6 +3,7 @@ package zapzmq
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -70,18 +71,20 @@ func WithApp(name string) Option {
 }
 
 // WithShipperOptions passes options to the shipper NewCore creates
-// (budget, linger, error handler, ...). Ignored by NewShipperCore.
+// (budget, linger, error handler, ...). NewShipperCore, whose shipper is
+// made already, refuses it.
 func WithShipperOptions(opts ...zmqlog.Option) Option {
 	return optionFunc(func(s *settings) { s.shipperOpts = append(s.shipperOpts, opts...) })
 }
 
 // WithSyncTimeout bounds how long Sync, and Write for entries above Error,
-// wait for queued entries to reach a collector (default 5s).
+// wait for queued entries to reach a collector (default 5s). It must be
+// positive.
 func WithSyncTimeout(d time.Duration) Option {
 	return optionFunc(func(s *settings) { s.syncTimeout = d })
 }
 
-func newSettings(opts []Option) settings {
+func newSettings(opts []Option) (settings, error) {
 	s := settings{level: zapcore.DebugLevel, syncTimeout: 5 * time.Second}
 	for _, o := range opts {
 		o.apply(&s)
@@ -89,14 +92,20 @@ func newSettings(opts []Option) settings {
 	if s.enc == nil {
 		s.enc = zapcore.NewJSONEncoder(zap.NewProductionEncoderConfig())
 	}
-	return s
+	if s.syncTimeout <= 0 {
+		return s, fmt.Errorf("zapzmq: sync timeout %v: want a positive duration", s.syncTimeout)
+	}
+	return s, nil
 }
 
 // NewCore returns a core shipping to endpoint (one collector, or several
 // separated by commas) through a shipper of its own, which Close closes.
 // It returns at once; only a malformed endpoint or option is an error.
 func NewCore(endpoint string, opts ...Option) (*Core, error) {
-	s := newSettings(opts)
+	s, err := newSettings(opts)
+	if err != nil {
+		return nil, err
+	}
 	shipperOpts := s.shipperOpts
 	if s.app != "" {
 		shipperOpts = append([]zmqlog.Option{zmqlog.WithApp(s.app)}, shipperOpts...)
@@ -112,9 +121,17 @@ func NewCore(endpoint string, opts ...Option) (*Core, error) {
 
 // NewShipperCore returns a core over an existing shipper, so that zap and
 // slog in one program share one set of collector connections. Closing the
-// core does not close the shipper.
-func NewShipperCore(ship *zmqlog.Shipper, opts ...Option) *Core {
-	return newCore(ship, newSettings(opts))
+// core does not close the shipper. An option that cannot apply to a
+// shipper made already (WithShipperOptions) is an error, not ignored.
+func NewShipperCore(ship *zmqlog.Shipper, opts ...Option) (*Core, error) {
+	s, err := newSettings(opts)
+	if err != nil {
+		return nil, err
+	}
+	if len(s.shipperOpts) > 0 {
+		return nil, errors.New("zapzmq: WithShipperOptions has no effect on a shipper made already; give its options to zmqlog.NewShipper")
+	}
+	return newCore(ship, s), nil
 }
 
 func newCore(ship *zmqlog.Shipper, s settings) *Core {

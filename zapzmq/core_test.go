@@ -120,7 +120,10 @@ func TestConsoleEncoderAndSharedShipper(t *testing.T) {
 	owner := openCore(t, col.Endpoint(), WithApp("a"))
 	cfg := zap.NewDevelopmentEncoderConfig()
 	cfg.TimeKey = ""
-	console := NewShipperCore(owner.Shipper(), WithApp("b"), WithEncoder(zapcore.NewConsoleEncoder(cfg)))
+	console, err := NewShipperCore(owner.Shipper(), WithApp("b"), WithEncoder(zapcore.NewConsoleEncoder(cfg)))
+	if err != nil {
+		t.Fatal(err)
+	}
 	zap.New(console).Warn("careful", zap.Int("n", 2))
 	e := col.ReceiveN(ctx, 1)[0]
 	if e.Data != "WARN\tcareful\t{\"n\": 2}" || e.Topic != "WARN.b" {
@@ -222,5 +225,24 @@ func TestShutdownWithExpiredContext(t *testing.T) {
 	}
 	if st := core.Shipper().Stats(); st.DroppedClosed != 1 || st.Queued != 0 {
 		t.Fatalf("stats %+v: want the entry counted as dropped at close", st)
+	}
+}
+
+// Options that cannot apply are errors, not silence: shipper options
+// given to a core over a shipper made already, and a sync timeout that
+// is not positive.
+func TestOptionsThatCannotApplyAreErrors(t *testing.T) {
+	owner := openCore(t, "tcp://127.0.0.1:1")
+	if _, err := NewShipperCore(owner.Shipper(), WithShipperOptions(zmqlog.WithApp("x"))); err == nil || !strings.Contains(err.Error(), "WithShipperOptions") {
+		t.Errorf("NewShipperCore with shipper options: %v, want an error naming WithShipperOptions", err)
+	}
+	for _, d := range []time.Duration{0, -time.Second} {
+		if _, err := NewShipperCore(owner.Shipper(), WithSyncTimeout(d)); err == nil || !strings.Contains(err.Error(), d.String()) {
+			t.Errorf("WithSyncTimeout(%v): %v, want an error naming it", d, err)
+		}
+		if c, err := NewCore("tcp://127.0.0.1:1", WithSyncTimeout(d)); err == nil {
+			c.Close()
+			t.Errorf("NewCore with WithSyncTimeout(%v): no error", d)
+		}
 	}
 }
