@@ -112,7 +112,7 @@ func NewCore(endpoint string, opts ...Option) (*Core, error) {
 	}
 	ship, err := zmqlog.NewShipper(endpoint, shipperOpts...)
 	if err != nil {
-		return nil, fmt.Errorf("zapzmq: %w", err)
+		return nil, err // zmqlog's error names the endpoint or option
 	}
 	c := newCore(ship, s)
 	c.owned = true

@@ -246,3 +246,12 @@ func TestOptionsThatCannotApplyAreErrors(t *testing.T) {
 		}
 	}
 }
+
+// A bad endpoint is reported in the user's terms: the endpoint and what
+// is wrong with it, not the chain of internal packages it went through.
+func TestBadEndpointErrorNamesTheEndpoint(t *testing.T) {
+	_, err := NewCore("tcp://127.0.0.1")
+	if err == nil || !strings.HasPrefix(err.Error(), `zmqlog: bad endpoint "tcp://127.0.0.1": want host:port`) || strings.Contains(err.Error(), "zsock") {
+		t.Fatalf("NewCore(tcp://127.0.0.1): %v", err)
+	}
+}

@@ -36,11 +36,12 @@ const maxIPCPath = 107
 // ParseEndpoint parses one endpoint for connecting (bind false) or for
 // binding (bind true). Only binding accepts the wildcard host "*" and the
 // ephemeral ports "*" and 0. The error names the endpoint and says what is
-// wrong with it.
+// wrong with it, in the user's terms (as net.Dial's do), with no package
+// prefix: it reaches users through the packages above.
 func ParseEndpoint(s string, bind bool) (Endpoint, error) {
 	ep, err := parseEndpoint(s, bind)
 	if err != nil {
-		return Endpoint{}, fmt.Errorf("zsock: bad endpoint %q: %w", s, err)
+		return Endpoint{}, fmt.Errorf("bad endpoint %q: %w", s, err)
 	}
 	return ep, nil
 }
@@ -49,7 +50,7 @@ func ParseEndpoint(s string, bind bool) (Endpoint, error) {
 // Blank items are refused, so a stray comma is reported, not ignored.
 func ParseEndpoints(list string) ([]Endpoint, error) {
 	if strings.TrimSpace(list) == "" {
-		return nil, errors.New("zsock: no endpoint given")
+		return nil, errors.New("no endpoint given")
 	}
 	var eps []Endpoint
 	for _, item := range strings.Split(list, ",") {
