@@ -376,9 +376,9 @@ func TestBadConfigIsRefused(t *testing.T) {
 		cfg  Config
 		says string
 	}{
-		{Config{Pull: "tcp://127.0.0.1"}, "--pull"},
-		{Config{Pull: "tcp://127.0.0.1:0", Pub: "udp://x:1"}, "--pub"},
-		{Config{Pull: "tcp://127.0.0.1:0", NoPub: true, Forward: "tcp://*:5557"}, "--forward"},
+		{Config{Pull: "tcp://127.0.0.1"}, `collector: Config.Pull: bad endpoint "tcp://127.0.0.1"`},
+		{Config{Pull: "tcp://127.0.0.1:0", Pub: "udp://x:1"}, `collector: Config.Pub: bad endpoint "udp://x:1"`},
+		{Config{Pull: "tcp://127.0.0.1:0", NoPub: true, Forward: "tcp://*:5557"}, `collector: Config.Forward: bad endpoint "tcp://*:5557"`},
 	}
 	for _, tc := range cases {
 		tc.cfg.NoFile = true

@@ -206,16 +206,16 @@ func (c *Config) applyDefaults() (endpoints, error) {
 	}
 	var err error
 	if eps.pull, err = zsock.ParseEndpoint(c.Pull, true); err != nil {
-		return eps, &EndpointError{"pull", err}
+		return eps, &EndpointError{"Pull", err}
 	}
 	if !c.NoPub {
 		if eps.pub, err = zsock.ParseEndpoint(c.Pub, true); err != nil {
-			return eps, &EndpointError{"pub", err}
+			return eps, &EndpointError{"Pub", err}
 		}
 	}
 	if c.Forward != "" {
 		if eps.forward, err = zsock.ParseEndpoints(c.Forward); err != nil {
-			return eps, &EndpointError{"forward", err}
+			return eps, &EndpointError{"Forward", err}
 		}
 	}
 	return eps, nil
@@ -223,9 +223,11 @@ func (c *Config) applyDefaults() (endpoints, error) {
 
 // EndpointError is a malformed endpoint in a Config field.
 type EndpointError struct {
-	Field string // pull, pub or forward
+	Field string // Pull, Pub or Forward
 	Err   error
 }
 
-func (e *EndpointError) Error() string { return fmt.Sprintf("--%s: %v", e.Field, e.Err) }
+func (e *EndpointError) Error() string {
+	return fmt.Sprintf("collector: Config.%s: %v", e.Field, e.Err)
+}
 func (e *EndpointError) Unwrap() error { return e.Err }

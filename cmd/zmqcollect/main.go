@@ -19,6 +19,7 @@ import (
 	"net/http"
 	"os"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -144,8 +145,9 @@ Flags:
 	c, err := collector.New(cfg)
 	if err != nil {
 		// A malformed endpoint is a usage error; a port in use is not.
-		if isEndpointError(err) {
-			return cli.Usage(fmt.Errorf("zmqcollect: %w", err))
+		var ee *collector.EndpointError
+		if errors.As(err, &ee) {
+			return cli.Usage(fmt.Errorf("zmqcollect: --%s: %w", strings.ToLower(ee.Field), ee.Err))
 		}
 		var fme *collector.FileModeError
 		if errors.As(err, &fme) {
@@ -182,9 +184,4 @@ Flags:
 	logger.Info("stopped", "received", st.Received, "stored", st.Stored, "store_failed", st.StoreFailed,
 		"published", st.Published, "gaps", st.Gaps, "invalid_utf8", st.InvalidUTF8, "malformed", st.Malformed+st.UnknownVersion)
 	return err
-}
-
-func isEndpointError(err error) bool {
-	var ee *collector.EndpointError
-	return errors.As(err, &ee)
 }
