@@ -1,0 +1,89 @@
+package collector
+
+import (
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/zmqlog/zmqlog/wire"
+)
+
+func TestMissingRanges(t *testing.T) {
+	type fill struct {
+		from, to, want uint64
+	}
+	for _, tc := range []struct {
+		name  string
+		holes []seqRange // added in order
+		fills []fill
+		left  []seqRange
+	}{
+		{"a late batch fills its hole", []seqRange{{10, 20}}, []fill{{10, 20, 10}}, nil},
+		{"a duplicate fills nothing", []seqRange{{10, 20}}, []fill{{0, 10, 0}, {10, 20, 10}, {10, 20, 0}}, nil},
+		{"the start of a hole", []seqRange{{10, 20}}, []fill{{10, 15, 5}}, []seqRange{{15, 20}}},
+		{"the end of a hole", []seqRange{{10, 20}}, []fill{{15, 20, 5}}, []seqRange{{10, 15}}},
+		{"the middle splits a hole", []seqRange{{10, 20}}, []fill{{12, 14, 2}}, []seqRange{{10, 12}, {14, 20}}},
+		{"one batch over two holes", []seqRange{{10, 20}, {30, 40}}, []fill{{15, 35, 10}}, []seqRange{{10, 15}, {35, 40}}},
+		{"only the missing part counts", []seqRange{{10, 20}}, []fill{{5, 25, 10}}, nil},
+		{"an empty hole is not kept", []seqRange{{10, 10}}, nil, nil},
+		{"beyond the bound the oldest is forgotten",
+			[]seqRange{{0, 1}, {2, 3}, {4, 5}, {6, 7}, {8, 9}},
+			[]fill{{0, 1, 0}, {8, 9, 1}},
+			[]seqRange{{2, 3}, {4, 5}, {6, 7}}},
+		{"a split past the bound forgets the oldest",
+			[]seqRange{{0, 1}, {2, 3}, {4, 5}, {6, 10}},
+			[]fill{{7, 8, 1}, {0, 1, 0}},
+			[]seqRange{{2, 3}, {4, 5}, {6, 7}, {8, 10}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var m missingRanges
+			for _, h := range tc.holes {
+				m.add(h.from, h.to)
+			}
+			for _, f := range tc.fills {
+				if got := m.fill(f.from, f.to); got != f.want {
+					t.Errorf("fill [%d,%d) = %d, want %d", f.from, f.to, got, f.want)
+				}
+			}
+			if !slices.Equal(m.r, tc.left) {
+				t.Errorf("holes left %v, want %v", m.r, tc.left)
+			}
+			if len(m.r) > maxMissingRanges {
+				t.Errorf("%d holes kept, bound %d", len(m.r), maxMissingRanges)
+			}
+		})
+	}
+}
+
+// After a write timeout to a slow collector, the shipper's new connection
+// can deliver its batch before the old connection's last one: the gap is
+// counted when the later batch arrives, and the late batch takes it back.
+func TestLateBatchTakesBackItsGap(t *testing.T) {
+	s := newStreams()
+	batch := func(first uint64, n int) *wire.Batch {
+		return &wire.Batch{Producer: wire.Producer{Instance: 7, Host: "h", App: "a"}, FirstSeq: first, Count: n}
+	}
+	now := time.Now()
+	s.observe(batch(0, 10), now)
+	if gap, _ := s.observe(batch(20, 10), now); gap != 10 { // [10,20) overtaken
+		t.Fatalf("gap %d, want 10", gap)
+	}
+	if _, rep := s.observe(batch(10, 10), now); rep != 10 { // it arrives after all
+		t.Fatalf("repaired %d, want 10", rep)
+	}
+	if _, rep := s.observe(batch(10, 10), now); rep != 0 { // a duplicate repairs nothing
+		t.Fatalf("a duplicate repaired %d", rep)
+	}
+	p := s.producers()[0]
+	if p.Gaps != 10 || p.GapsRepaired != 10 || p.Received != 40 {
+		t.Fatalf("producer %+v: want 10 gaps, 10 repaired, 40 received", p)
+	}
+	if s.gaps-s.repaired != 0 {
+		t.Fatalf("loss %d-%d, want none", s.gaps, s.repaired)
+	}
+	// Real loss stays counted: [30,35) never comes.
+	s.observe(batch(35, 5), now)
+	if lost := s.gaps - s.repaired; lost != 5 {
+		t.Fatalf("loss %d, want 5", lost)
+	}
+}
