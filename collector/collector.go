@@ -17,8 +17,9 @@ import (
 
 // Collector receives log entries from many producers on a PULL socket,
 // appends each to the store, re-publishes it on a PUB socket as the
-// two-frame message [topic, entry], and forwards everything to another
-// collector if one is configured.
+// two-frame message [topic, entry], and forwards everything to other
+// collectors if some are configured (each batch to one of them,
+// renumbered for it: see relayNumbers).
 //
 //	producers ─PUSH─▶ PULL ─▶ ingest goroutine ─┬─▶ store (buffered, rotated file; stdout)
 //	                                            ├─▶ PUB: a bounded queue per subscriber
@@ -96,7 +97,9 @@ func New(cfg Config) (*Collector, error) {
 		}
 	}
 	if eps.forward != nil {
-		c.forward = zsock.DialPush(eps.forward, zsock.Options{SendQueue: 1000, OnEvent: c.onForwardEvent, Done: c.forwardDone})
+		// Forwarded batches are renumbered per upstream endpoint (see
+		// relayNumbers): the socket balances them across endpoints.
+		c.forward = zsock.DialPush(eps.forward, zsock.Options{SendQueue: 1000, OnEvent: c.onForwardEvent, Done: c.forwardDone, Stamp: newRelayNumbers().stamp})
 	}
 	return c, nil
 }
