@@ -44,7 +44,7 @@ func run(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Writ
 		mode    = fs.String("file-mode", "0600", "permission of the store file, its rotated and compressed backups and the state file, in octal (0640: the group may read)")
 	)
 	fs.StringVar(&cfg.Pull, "pull", collector.DefaultPull, "endpoint apps send to (PULL, binds); tcp://*:5557 accepts other hosts")
-	fs.StringVar(&cfg.Forward, "forward", "", "another collector to send everything on to, e.g. tcp://central:5557")
+	fs.StringVar(&cfg.Forward, "forward", "", "another collector to send everything on to, e.g. tcp://central:5557; several, comma-separated, share the batches")
 	fs.IntVar(&cfg.MaxSizeMB, "max-size", 100, "rotate the store file when it reaches this many megabytes")
 	fs.IntVar(&cfg.MaxBackups, "max-backups", 10, "rotated files to keep (0 keeps all)")
 	fs.IntVar(&cfg.MaxAgeDays, "max-age", 0, "days to keep rotated files (0 keeps them)")
