@@ -2,9 +2,11 @@ package collector
 
 import (
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/zmqlog/zmqlog/internal/testcollector"
 	"github.com/zmqlog/zmqlog/wire"
 )
 
@@ -85,5 +87,57 @@ func TestLateBatchTakesBackItsGap(t *testing.T) {
 	s.observe(batch(35, 5), now)
 	if lost := s.gaps - s.repaired; lost != 5 {
 		t.Fatalf("loss %d, want 5", lost)
+	}
+}
+
+// The repair reaches Stats and the metrics: a batch overtaken by the next
+// one is counted as a gap, then as repaired, so gaps − repaired is 0.
+func TestRepairedGapsAreReported(t *testing.T) {
+	ctx := testcollector.Context(t)
+	c := startCollector(t, Config{NoPub: true, NoFile: true})
+	p := dialPush(t, c.PullEndpoint())
+	for _, first := range []uint64{0, 20, 10} {
+		if err := p.Send(ctx, producerBatch(5, first, 10)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	testcollector.WaitFor(t, ctx, "all three batches", func() bool { return c.Stats().Received == 30 })
+	st := c.Stats()
+	if st.Gaps != 10 || st.GapsRepaired != 10 || st.Producers[0].Gaps != 10 || st.Producers[0].GapsRepaired != 10 {
+		t.Fatalf("gaps %d repaired %d, producer %+v: want 10 and 10", st.Gaps, st.GapsRepaired, st.Producers[0])
+	}
+	_, body := scrape(t, c.Collector)
+	for _, want := range []string{
+		"zmqlog_collector_gap_entries_total 10",
+		"zmqlog_collector_gap_repaired_entries_total 10",
+		`zmqlog_collector_producer_gap_repaired_entries_total{instance="0000000000000005",producer="h/0/a"} 10`,
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("no %s in\n%s", want, body)
+		}
+	}
+}
+
+// The repaired counts survive a restart with the gaps they take back, so
+// gaps − repaired stays the loss across restarts.
+func TestRepairedSurvivesTheStateFile(t *testing.T) {
+	s := newStreams()
+	now := time.Now()
+	for _, first := range []uint64{0, 20, 10} {
+		b := wire.Batch{Producer: wire.Producer{Instance: 5, Host: "h", App: "a"}, FirstSeq: first, Count: 10}
+		s.observe(&b, now)
+	}
+	path := t.TempDir() + "/state"
+	if err := saveState(path, 0o600, s.snapshot()); err != nil {
+		t.Fatal(err)
+	}
+	st, err := loadState(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	back := newStreams()
+	back.restore(st)
+	if p := back.producers()[0]; back.gaps != 10 || back.repaired != 10 || p.Gaps != 10 || p.GapsRepaired != 10 {
+		t.Fatalf("restored gaps %d repaired %d, producer %+v", back.gaps, back.repaired, p)
 	}
 }
