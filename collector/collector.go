@@ -316,7 +316,7 @@ func (c *Collector) heartbeat() {
 	body, _ := json.Marshal(map[string]any{
 		"time": time.Now().UTC().Format(time.RFC3339Nano), "host": c.host,
 		"received": st.Received, "stored": st.Stored, "published": st.Published,
-		"gaps": st.Gaps, "producers": st.LiveProducers, "subscribers": st.Subscribers,
+		"gaps": st.Gaps, "gaps_repaired": st.GapsRepaired, "producers": st.LiveProducers, "subscribers": st.Subscribers,
 	})
 	c.pub.Publish([][]byte{[]byte(HeartbeatTopic), body})
 }

@@ -177,7 +177,7 @@ Flags:
 	}
 	st := c.Stats()
 	logger.Info("stopped", "received", st.Received, "stored", st.Stored, "store_failed", st.StoreFailed,
-		"published", st.Published, "gaps", st.Gaps, "invalid_utf8", st.InvalidUTF8, "malformed", st.Malformed+st.UnknownVersion)
+		"published", st.Published, "gaps", st.Gaps, "gaps_repaired", st.GapsRepaired, "invalid_utf8", st.InvalidUTF8, "malformed", st.Malformed+st.UnknownVersion)
 	return err
 }
 
