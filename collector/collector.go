@@ -17,8 +17,9 @@ import (
 
 // Collector receives log entries from many producers on a PULL socket,
 // appends each to the store, re-publishes it on a PUB socket as the
-// two-frame message [topic, entry], and forwards everything to another
-// collector if one is configured.
+// two-frame message [topic, entry], and forwards everything to other
+// collectors if some are configured (each batch to one of them,
+// renumbered for it: see relayNumbers).
 //
 //	producers ─PUSH─▶ PULL ─▶ ingest goroutine ─┬─▶ store (buffered, rotated file; stdout)
 //	                                            ├─▶ PUB: a bounded queue per subscriber
@@ -96,7 +97,9 @@ func New(cfg Config) (*Collector, error) {
 		}
 	}
 	if eps.forward != nil {
-		c.forward = zsock.DialPush(eps.forward, zsock.Options{SendQueue: 1000, OnEvent: c.onForwardEvent, Done: c.forwardDone})
+		// Forwarded batches are renumbered per upstream endpoint (see
+		// relayNumbers): the socket balances them across endpoints.
+		c.forward = zsock.DialPush(eps.forward, zsock.Options{SendQueue: 1000, OnEvent: c.onForwardEvent, Done: c.forwardDone, Stamp: newRelayNumbers().stamp})
 	}
 	return c, nil
 }
@@ -313,7 +316,7 @@ func (c *Collector) heartbeat() {
 	body, _ := json.Marshal(map[string]any{
 		"time": time.Now().UTC().Format(time.RFC3339Nano), "host": c.host,
 		"received": st.Received, "stored": st.Stored, "published": st.Published,
-		"gaps": st.Gaps, "producers": st.LiveProducers, "subscribers": st.Subscribers,
+		"gaps": st.Gaps, "gaps_repaired": st.GapsRepaired, "producers": st.LiveProducers, "subscribers": st.Subscribers,
 	})
 	c.pub.Publish([][]byte{[]byte(HeartbeatTopic), body})
 }

@@ -308,7 +308,7 @@ func TestStoreFailuresAreCounted(t *testing.T) {
 }
 
 // Tiers: everything a collector receives goes on to the next one, with
-// producer identities and sequence numbers intact.
+// producer identities intact and numbered for the next one.
 func TestForwardToTheNextTier(t *testing.T) {
 	ctx := testcollector.Context(t)
 	central := startCollector(t, Config{NoPub: true})

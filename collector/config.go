@@ -47,7 +47,11 @@ type Config struct {
 	// Stdout, if set, receives every stored line too.
 	Stdout io.Writer
 	// Forward, if set, is another collector to send everything on to, in
-	// the same batch format (tiers: one collector per host, one central).
+	// the same batch format (tiers: one collector per host, one central),
+	// or several, comma-separated: each batch then goes to one of them.
+	// Batches are renumbered for the collector they go to, so each one's
+	// gaps count only what was lost on the way from this one (PROTOCOL.md,
+	// "Tiers").
 	Forward string
 	// Log receives the collector's own messages (failed writes, rejected
 	// peers), each kind at most once per second. Default: discarded.

@@ -32,8 +32,15 @@
 //
 // Stats (and the Prometheus metrics, the collector being a
 // prometheus.Collector) say per producer (host, pid, app): entries
-// received, entries lost in transit (gaps in its sequence numbers), and
-// entries the producer reports it dropped itself. Failed writes to the
+// received, entries lost in transit, and entries the producer reports it
+// dropped itself. Loss in transit is Gaps − GapsRepaired: a gap in a
+// stream's sequence numbers is counted when the batch after it arrives,
+// and a late batch that fills it (overtaken on another connection after a
+// write timeout) is counted as repaired, so both stay monotonic counters
+// (zmqlog_collector_gap_entries_total and
+// zmqlog_collector_gap_repaired_entries_total). A stream remembers its
+// last few holes; a batch later than that is counted as loss, never the
+// other way round. Failed writes to the
 // store, entries too large for the store file, subscribers too slow to
 // keep up, a next tier that cannot take more, and what the next tier has
 // not taken 2s after Run stops are counted too; nothing is dropped

@@ -20,8 +20,10 @@ var (
 	descMessages    = desc("messages_total", "Messages received, by kind (batch, plain) or why they were skipped (malformed, unknown_version).", "kind")
 	descBytes       = desc("bytes_received_total", "Bytes of messages received.")
 	descForwarded   = desc("messages_forwarded_total", "Messages written to the next tier.")
-	descGaps        = desc("gap_entries_total", "Entries producers numbered that never arrived (lost in transit), all producers.")
-	descProdGaps    = desc("producer_gap_entries_total", "Entries a producer numbered that never arrived.", "producer", "instance")
+	descGaps        = desc("gap_entries_total", "Entries producers numbered that were missing when a later batch arrived, all producers; lost in transit: this minus gap_repaired_entries_total.")
+	descRepaired    = desc("gap_repaired_entries_total", "Entries counted in gap_entries_total that a late batch brought after all, all producers.")
+	descProdGaps    = desc("producer_gap_entries_total", "Entries a producer numbered that were missing when a later batch arrived.", "producer", "instance")
+	descProdRepair  = desc("producer_gap_repaired_entries_total", "Entries counted in producer_gap_entries_total that a late batch brought after all.", "producer", "instance")
 	descProdDropped = desc("producer_dropped_entries", "Entries a producer reports having dropped before sending.", "producer", "instance")
 	descProdRecv    = desc("producer_entries_received_total", "Entries received from a producer.", "producer", "instance")
 	descLive        = desc("live_producers", "Producers heard from in the last minute.")
@@ -39,7 +41,7 @@ func desc(name, help string, labels ...string) *prometheus.Desc {
 // Describe implements prometheus.Collector.
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descReceived, descStored, descPublished, descWrapped, descDropped, descMessages,
-		descBytes, descForwarded, descGaps, descProdGaps, descProdDropped, descProdRecv, descLive, descSubs, descConns, descPeers, descBatch, descSkipped} {
+		descBytes, descForwarded, descGaps, descRepaired, descProdGaps, descProdRepair, descProdDropped, descProdRecv, descLive, descSubs, descConns, descPeers, descBatch, descSkipped} {
 		ch <- d
 	}
 }
@@ -75,12 +77,14 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	counter(descBytes, st.Bytes)
 	counter(descForwarded, st.Forwarded)
 	counter(descGaps, st.Gaps)
+	counter(descRepaired, st.GapsRepaired)
 	// A producer is host/pid/app; the instance label tells apart two
 	// shippers in one process (which would otherwise make the scrape fail
 	// on duplicate series) and a restarted process that reused a pid.
 	for _, p := range st.Producers {
 		id, inst := fmt.Sprintf("%s/%d/%s", p.Host, p.PID, p.App), fmt.Sprintf("%016x", p.Instance)
 		counter(descProdGaps, p.Gaps, id, inst)
+		counter(descProdRepair, p.GapsRepaired, id, inst)
 		gauge(descProdDropped, float64(p.Dropped), id, inst)
 		counter(descProdRecv, p.Received, id, inst)
 	}

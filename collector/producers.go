@@ -24,9 +24,11 @@ type stream struct {
 	producer wire.Producer
 	next     uint64
 	received uint64
-	gaps     uint64 // entries missing between batches: lost in transit
+	gaps     uint64 // entries missing between batches when counted
+	repaired uint64 // of those, entries a late batch brought after all
 	dropped  uint64 // the producer's own count of entries it dropped
 	reorder  uint64 // batches that arrived behind the expected number
+	holes    missingRanges
 	lastSeen time.Time
 	elem     *list.Element
 }
@@ -36,15 +38,23 @@ type stream struct {
 type streams struct {
 	byKey map[streamKey]*stream
 	lru   *list.List // front: most recently seen
-	gaps  uint64     // all gaps counted, including forgotten streams'
+	// All gaps counted and all repaired, including forgotten streams'.
+	// Both only grow (they are Prometheus counters); loss is their
+	// difference.
+	gaps, repaired uint64
 }
 
 func newStreams() *streams {
 	return &streams{byKey: map[streamKey]*stream{}, lru: list.New()}
 }
 
-// observe records a batch and returns how many entries it shows missing.
-func (s *streams) observe(b *wire.Batch, now time.Time) uint64 {
+// observe records a batch. A batch above the expected number shows the
+// entries in between missing: they are counted as gaps at once, and
+// remembered as a hole. A batch below it is late (its connection was
+// slower than the one that overtook it): the entries of it that fill a
+// remembered hole are counted as repaired, so gaps − repaired is what was
+// lost. It returns the entries counted missing and repaired.
+func (s *streams) observe(b *wire.Batch, now time.Time) (gap, repaired uint64) {
 	k := streamKey{b.Producer.Instance, b.Stream}
 	st := s.byKey[k]
 	if st == nil {
@@ -60,22 +70,29 @@ func (s *streams) observe(b *wire.Batch, now time.Time) uint64 {
 	} else {
 		s.lru.MoveToFront(st.elem)
 	}
-	var gap uint64
+	end := b.FirstSeq + uint64(b.Count)
+	if end < b.FirstSeq { // a peer's numbers that wrap: nothing to fill
+		end = b.FirstSeq
+	}
 	switch {
 	case b.FirstSeq > st.next:
 		gap = b.FirstSeq - st.next
 		st.gaps += gap
 		s.gaps += gap
+		st.holes.add(st.next, b.FirstSeq)
 	case b.FirstSeq < st.next:
 		st.reorder++
+		repaired = st.holes.fill(b.FirstSeq, min(end, st.next))
+		st.repaired += repaired
+		s.repaired += repaired
 	}
-	if end := b.FirstSeq + uint64(b.Count); end > st.next {
+	if end > st.next {
 		st.next = end
 	}
 	st.received += uint64(b.Count)
 	st.dropped = max(st.dropped, b.Dropped)
 	st.lastSeen = now
-	return gap
+	return gap, repaired
 }
 
 // ProducerStats is what the collector knows of one producer.
@@ -85,10 +102,12 @@ type ProducerStats struct {
 	App      string
 	Instance uint64
 	// Received counts entries received from it; Gaps entries it numbered
-	// that never arrived (lost in transit); Dropped the entries it reports
-	// having dropped before sending.
-	Received, Gaps, Dropped uint64
-	LastSeen                time.Time
+	// that were missing when a later batch arrived; GapsRepaired those of
+	// them a late batch brought after all (Gaps − GapsRepaired were lost
+	// in transit); Dropped the entries it reports having dropped before
+	// sending.
+	Received, Gaps, GapsRepaired, Dropped uint64
+	LastSeen                              time.Time
 }
 
 // producers sums the streams of each producer.
@@ -105,6 +124,7 @@ func (s *streams) producers() []ProducerStats {
 		}
 		p.Received += st.received
 		p.Gaps += st.gaps
+		p.GapsRepaired += st.repaired
 		p.Dropped = max(p.Dropped, st.dropped)
 		if st.lastSeen.After(p.LastSeen) {
 			p.LastSeen = st.lastSeen

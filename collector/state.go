@@ -30,37 +30,39 @@ type savedStream struct {
 	Next     uint64    `json:"next"`
 	Received uint64    `json:"received"`
 	Gaps     uint64    `json:"gaps"`
+	Repaired uint64    `json:"repaired,omitempty"`
 	Dropped  uint64    `json:"dropped"`
 	LastSeen time.Time `json:"last_seen"`
 }
 
 type savedState struct {
-	Version int           `json:"version"`
-	Gaps    uint64        `json:"gaps"` // all gaps, including forgotten streams'
-	Streams []savedStream `json:"streams"`
+	Version  int           `json:"version"`
+	Gaps     uint64        `json:"gaps"` // all gaps, including forgotten streams'
+	Repaired uint64        `json:"repaired,omitempty"`
+	Streams  []savedStream `json:"streams"`
 }
 
 // snapshot returns the streams' positions; the caller holds c.mu.
 func (s *streams) snapshot() savedState {
-	st := savedState{Version: 1, Gaps: s.gaps}
+	st := savedState{Version: 1, Gaps: s.gaps, Repaired: s.repaired}
 	for e := s.lru.Back(); e != nil; e = e.Prev() { // oldest first, so restore keeps the order
 		x := e.Value.(*stream)
 		st.Streams = append(st.Streams, savedStream{
 			Instance: x.key.instance, Stream: x.key.stream, Host: x.producer.Host, PID: x.producer.PID, App: x.producer.App,
-			Next: x.next, Received: x.received, Gaps: x.gaps, Dropped: x.dropped, LastSeen: x.lastSeen,
+			Next: x.next, Received: x.received, Gaps: x.gaps, Repaired: x.repaired, Dropped: x.dropped, LastSeen: x.lastSeen,
 		})
 	}
 	return st
 }
 
 func (s *streams) restore(st savedState) {
-	s.gaps = st.Gaps
+	s.gaps, s.repaired = st.Gaps, st.Repaired
 	for _, x := range st.Streams {
 		k := streamKey{x.Instance, x.Stream}
 		if _, dup := s.byKey[k]; dup || len(s.byKey) >= maxStreams {
 			continue
 		}
-		v := &stream{key: k, next: x.Next, received: x.Received, gaps: x.Gaps, dropped: x.Dropped, lastSeen: x.LastSeen}
+		v := &stream{key: k, next: x.Next, received: x.Received, gaps: x.Gaps, repaired: x.Repaired, dropped: x.Dropped, lastSeen: x.LastSeen}
 		// Clean: a state file written by an older version may hold names
 		// as a peer sent them.
 		v.producer = wire.Producer{Instance: x.Instance, Host: x.Host, PID: x.PID, App: x.App}.Clean()
@@ -121,7 +123,7 @@ func writeState(w io.Writer, st savedState) error {
 	bw := bufio.NewWriterSize(w, 64<<10)
 	enc := json.NewEncoder(bw)
 	enc.SetEscapeHTML(false)
-	fmt.Fprintf(bw, `{"version":%d,"gaps":%d,"streams":[`, st.Version, st.Gaps)
+	fmt.Fprintf(bw, `{"version":%d,"gaps":%d,"repaired":%d,"streams":[`, st.Version, st.Gaps, st.Repaired)
 	for i := range st.Streams {
 		if i > 0 {
 			bw.WriteByte(',')

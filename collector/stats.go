@@ -35,9 +35,12 @@ type Stats struct {
 	// entries still waiting for it when Run stopped and gave up on them
 	// (after 2s; reported in the log too).
 	Forwarded, ForwardDropped, ForwardAbandoned uint64
-	// Gaps counts entries producers numbered that never arrived (lost in
-	// transit), over all producers.
-	Gaps uint64
+	// Gaps counts entries producers numbered that were missing when a
+	// later batch arrived, over all producers; GapsRepaired those of them
+	// a late batch brought after all (it was overtaken on another
+	// connection). Both only grow; Gaps − GapsRepaired were lost in
+	// transit.
+	Gaps, GapsRepaired uint64
 	// LiveProducers counts producers heard from in the last minute;
 	// Producers has each producer the collector remembers.
 	LiveProducers int
@@ -137,7 +140,7 @@ func (c *Collector) Stats() Stats {
 		st.SubscriberPeers.OverSubscriptions = ps.OverSubscribed
 	}
 	c.mu.Lock()
-	st.Gaps = c.streams.gaps
+	st.Gaps, st.GapsRepaired = c.streams.gaps, c.streams.repaired
 	st.Producers = c.streams.producers()
 	c.mu.Unlock()
 	for _, p := range st.Producers {

@@ -125,6 +125,25 @@ func Stamp(batch []byte, stream uint16, firstSeq, dropped uint64) {
 	binary.BigEndian.PutUint64(batch[offDropped:], dropped)
 }
 
+// IsBatch reports whether a message is a batch of this version, as
+// opposed to a plain message. Decode still checks the rest of it.
+func IsBatch(frames [][]byte) bool {
+	return len(frames) == 1 && len(frames[0]) >= fixedHeader+2 &&
+		string(frames[0][:len(Magic)]) == Magic && frames[0][offVersion] == Version
+}
+
+// Instance returns the producer instance recorded in a batch header.
+func Instance(batch []byte) uint64 { return binary.BigEndian.Uint64(batch[offInstance:]) }
+
+// Renumber records, just before a collector forwards a batch to the next
+// tier, the relayed stream it goes on and the sequence number of its first
+// entry there (see "Tiers" in PROTOCOL.md). The producer's identity and
+// its dropped count are kept as they are.
+func Renumber(batch []byte, stream uint16, firstSeq uint64) {
+	binary.BigEndian.PutUint16(batch[offStream:], stream)
+	binary.BigEndian.PutUint64(batch[offFirstSeq:], firstSeq)
+}
+
 // Count returns the entry count recorded in a batch header built by
 // AppendHeader.
 func Count(batch []byte) int { return int(binary.BigEndian.Uint32(batch[offCount:])) }

@@ -55,6 +55,28 @@ func TestBatchRoundTrip(t *testing.T) {
 	}
 }
 
+// A tier renumbers a batch for the next one and keeps everything else:
+// the producer, its dropped count and the entries.
+func TestRenumberKeepsTheProducer(t *testing.T) {
+	p := Producer{Instance: 0xdeadbeefcafe, PID: 4242, Host: "web-1", App: "checkout"}
+	batch := buildBatch(p, [2]string{"INFO", `{"msg":"a"}`})
+	Stamp(batch, 3, 1000, 7)
+	if !IsBatch([][]byte{batch}) || IsBatch([][]byte{[]byte("plain")}) || IsBatch([][]byte{batch, batch}) {
+		t.Fatal("IsBatch")
+	}
+	if Instance(batch) != p.Instance {
+		t.Fatalf("Instance %x", Instance(batch))
+	}
+	Renumber(batch, 0x8001, 42)
+	b, err := Decode([][]byte{batch})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b.Producer != p || b.Stream != 0x8001 || b.FirstSeq != 42 || b.Dropped != 7 || b.Count != 1 {
+		t.Fatalf("decoded %+v", b)
+	}
+}
+
 func TestDecodeLongNamesAreTruncated(t *testing.T) {
 	p := Producer{Host: strings.Repeat("h", 400), App: "a"}
 	b, err := Decode([][]byte{buildBatch(p)})

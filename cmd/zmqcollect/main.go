@@ -45,7 +45,7 @@ func run(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Writ
 		mode    = fs.String("file-mode", "0600", "permission of the store file, its rotated and compressed backups and the state file, in octal (0640: the group may read)")
 	)
 	fs.StringVar(&cfg.Pull, "pull", collector.DefaultPull, "endpoint apps send to (PULL, binds); tcp://*:5557 accepts other hosts")
-	fs.StringVar(&cfg.Forward, "forward", "", "another collector to send everything on to, e.g. tcp://central:5557")
+	fs.StringVar(&cfg.Forward, "forward", "", "another collector to send everything on to, e.g. tcp://central:5557; several, comma-separated, share the batches")
 	fs.IntVar(&cfg.MaxSizeMB, "max-size", 100, "rotate the store file when it reaches this many megabytes")
 	fs.IntVar(&cfg.MaxBackups, "max-backups", 10, "rotated files to keep (0 keeps all)")
 	fs.IntVar(&cfg.MaxAgeDays, "max-age", 0, "days to keep rotated files (0 keeps them)")
@@ -182,6 +182,6 @@ Flags:
 	}
 	st := c.Stats()
 	logger.Info("stopped", "received", st.Received, "stored", st.Stored, "store_failed", st.StoreFailed,
-		"published", st.Published, "gaps", st.Gaps, "invalid_utf8", st.InvalidUTF8, "malformed", st.Malformed+st.UnknownVersion)
+		"published", st.Published, "gaps", st.Gaps, "gaps_repaired", st.GapsRepaired, "invalid_utf8", st.InvalidUTF8, "malformed", st.Malformed+st.UnknownVersion)
 	return err
 }
