@@ -22,12 +22,15 @@ func Example() {
 		return
 	}
 	ctx, stop := context.WithCancel(context.Background())
+	defer stop()
 	done := make(chan error, 1)
 	go func() { done <- c.Run(ctx) }()
 
 	s, err := zmqlog.NewShipper(c.PullEndpoint(), zmqlog.WithApp("example"))
 	if err != nil {
 		fmt.Println(err)
+		stop()
+		<-done
 		return
 	}
 	s.Ship("INFO", []byte(`{"level":"info","msg":"hello"}`))
