@@ -40,12 +40,15 @@ type Options struct {
 type Handler struct {
 	c   *common
 	enc *encoders
+	// owned: Close and Shutdown close the shipper. Only the handler value
+	// NewHandler returned owns it; WithAttrs and WithGroup clear it, so
+	// closing a derived handler flushes and leaves the root shipping.
+	owned bool
 }
 
 // common is what a handler and all handlers derived from it share.
 type common struct {
 	ship    *zmqlog.Shipper
-	owned   bool
 	level   slog.Leveler
 	app     string
 	topics  sync.Map // slog.Level -> string, for levels beyond the named ones
@@ -74,7 +77,7 @@ func NewHandler(endpoint string, opts *Options) (*Handler, error) {
 		return nil, fmt.Errorf("slogzmq: %w", err)
 	}
 	h := newHandler(ship, opts)
-	h.c.owned = true
+	h.owned = true
 	return h, nil
 }
 
@@ -158,7 +161,7 @@ func (h *Handler) with(o op) *Handler {
 	if enc == h.enc {
 		return h
 	}
-	return &Handler{c: h.c, enc: enc}
+	return &Handler{c: h.c, enc: enc} // not owned: only the root closes the shipper
 }
 
 // Shipper returns the shipper the handler ships through, for its Stats.
@@ -178,7 +181,7 @@ func (h *Handler) Flush(ctx context.Context) error {
 // it; with a context that has already ended it returns at once, counting
 // what was still queued as dropped. Derived handlers only flush.
 func (h *Handler) Shutdown(ctx context.Context) error {
-	if !h.c.owned {
+	if !h.owned {
 		return h.Flush(ctx)
 	}
 	if err := h.c.ship.Shutdown(ctx); err != nil {
@@ -188,10 +191,11 @@ func (h *Handler) Shutdown(ctx context.Context) error {
 }
 
 // Close flushes, waiting at most Options.FlushTimeout, and closes the
-// shipper if NewHandler created it. Handlers derived with WithAttrs and
-// WithGroup share the shipper: close the one NewHandler returned, once.
+// shipper if this is the handler NewHandler returned. Handlers derived
+// with WithAttrs and WithGroup share the shipper and only flush, so a
+// per-request logger's Close never stops the root's records.
 func (h *Handler) Close() error {
-	if !h.c.owned {
+	if !h.owned {
 		ctx, cancel := context.WithTimeout(context.Background(), h.c.timeout)
 		defer cancel()
 		return h.Flush(ctx)

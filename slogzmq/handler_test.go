@@ -343,3 +343,35 @@ func TestShutdownWithExpiredContext(t *testing.T) {
 		t.Fatalf("stats %+v: want the record counted as dropped at close", st)
 	}
 }
+
+// Closing a derived handler (a per-request logger's) only flushes: the
+// shipper belongs to the handler NewHandler returned, and records through
+// the root still reach the collector afterwards.
+func TestClosingADerivedHandlerLeavesTheRootShipping(t *testing.T) {
+	ctx := testcollector.Context(t)
+	col := testcollector.Start(t, "tcp://127.0.0.1:0")
+	h := openHandler(t, col.Endpoint(), nil)
+	derived := map[string]*Handler{
+		"WithAttrs": h.WithAttrs([]slog.Attr{slog.String("request", "r-1")}).(*Handler),
+		"WithGroup": h.WithGroup("req").(*Handler),
+	}
+	for name, d := range derived {
+		slog.New(d).Info("from " + name)
+		if err := d.Close(); err != nil {
+			t.Fatalf("%s: Close: %v", name, err)
+		}
+		if err := d.Shutdown(ctx); err != nil {
+			t.Fatalf("%s: Shutdown: %v", name, err)
+		}
+		slog.New(h).Info("root after closing " + name)
+	}
+	if err := h.Flush(ctx); err != nil {
+		t.Fatalf("root Flush after closing derived handlers: %v", err)
+	}
+	if st := h.Shipper().Stats(); st.DroppedClosed != 0 || st.Dropped != 0 {
+		t.Fatalf("stats %+v: records dropped after closing a derived handler", st)
+	}
+	if got := len(col.ReceiveN(ctx, 4)); got != 4 {
+		t.Fatalf("collector got %d records, want 4", got)
+	}
+}
