@@ -3,7 +3,6 @@ package slogzmq
 import (
 	"context"
 	"fmt"
-	"io"
 	"log/slog"
 	"sync"
 	"time"
@@ -38,8 +37,8 @@ type Options struct {
 // on the caller's goroutine, and ships them to a collector without
 // waiting for the network. It is safe for concurrent use.
 type Handler struct {
-	c   *common
-	enc *encoders
+	c     *common
+	attrs *jsonFormat // this handler's WithAttrs and WithGroup, formatted
 	// owned: Close and Shutdown close the shipper. Only the handler value
 	// NewHandler returned owns it; WithAttrs and WithGroup clear it, so
 	// closing a derived handler flushes and leaves the root shipping.
@@ -107,9 +106,7 @@ func newHandler(ship *zmqlog.Shipper, opts *Options) *Handler {
 	for i, l := range []slog.Level{slog.LevelDebug, slog.LevelInfo, slog.LevelWarn, slog.LevelError} {
 		c.named[i] = topic.Make(l.String(), c.app)
 	}
-	jsonOpts := slog.HandlerOptions{AddSource: opts.AddSource, ReplaceAttr: opts.ReplaceAttr}
-	base := func(w io.Writer) slog.Handler { return slog.NewJSONHandler(w, &jsonOpts) }
-	return &Handler{c: c, enc: newEncoders(base, ship.Ship, nil)}
+	return &Handler{c: c, attrs: &jsonFormat{addSource: opts.AddSource, replace: opts.ReplaceAttr}}
 }
 
 // topic returns the topic for a level: slog's name for it ("WARN",
@@ -141,27 +138,36 @@ func (h *Handler) Enabled(_ context.Context, level slog.Level) bool {
 // Handle encodes r and queues it for shipping. It never waits for the
 // network; a record that cannot be queued is dropped and counted in
 // Shipper().Stats().
-func (h *Handler) Handle(ctx context.Context, r slog.Record) error {
-	return h.enc.handle(ctx, r, h.c.topic(r.Level))
+func (h *Handler) Handle(_ context.Context, r slog.Record) error {
+	buf := recordBuffers.Get().(*[]byte)
+	*buf = h.attrs.format((*buf)[:0], r)
+	h.c.ship.Ship(h.c.topic(r.Level), *buf)
+	if cap(*buf) <= maxPooledBuffer {
+		recordBuffers.Put(buf)
+	}
+	return nil
 }
 
 // WithAttrs returns a handler whose records carry attrs too. Like
 // slog.JSONHandler it formats them once, not per record.
 func (h *Handler) WithAttrs(attrs []slog.Attr) slog.Handler {
-	return h.with(op{attrs: attrs})
+	return h.with(h.attrs.withAttrs(attrs))
 }
 
 // WithGroup returns a handler that nests later attributes under name.
+// An empty name changes nothing, as in slog.JSONHandler.
 func (h *Handler) WithGroup(name string) slog.Handler {
-	return h.with(op{group: name})
-}
-
-func (h *Handler) with(o op) *Handler {
-	enc := h.enc.with(o)
-	if enc == h.enc {
+	if name == "" {
 		return h
 	}
-	return &Handler{c: h.c, enc: enc} // not owned: only the root closes the shipper
+	return h.with(h.attrs.withGroup(name))
+}
+
+func (h *Handler) with(attrs *jsonFormat) *Handler {
+	if attrs == h.attrs {
+		return h
+	}
+	return &Handler{c: h.c, attrs: attrs} // not owned: only the root closes the shipper
 }
 
 // Shipper returns the shipper the handler ships through, for its Stats.

@@ -375,3 +375,48 @@ func TestClosingADerivedHandlerLeavesTheRootShipping(t *testing.T) {
 		t.Fatalf("collector got %d records, want 4", got)
 	}
 }
+
+// A per-request logger (a With of the request's attributes, a few
+// records) allocates no more than with slog.JSONHandler, however deep the
+// chain of With calls above it: With formats its attributes once, and a
+// record does not rebuild its ancestors' (as a fresh pool per With did).
+func TestPerRequestLoggersAllocateAsSlogJSONHandler(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector makes sync.Pool drop items; run without -race")
+	}
+	ctx := testcollector.Context(t)
+	col := testcollector.Start(t, "tcp://127.0.0.1:0")
+	drained := make(chan struct{})
+	drainCtx, stop := context.WithCancel(ctx)
+	go func() {
+		defer close(drained)
+		for {
+			if _, err := col.Pull.Recv(drainCtx); err != nil {
+				return
+			}
+		}
+	}()
+	defer func() { stop(); <-drained }()
+	h := openHandler(t, col.Endpoint(), nil)
+	perRequest := func(l *slog.Logger) func() {
+		return func() {
+			req := l.With("request_id", 7, "user", "ann", "route", "/v1/orders")
+			req.Info("request received", "method", "POST")
+			req.Info("request served", "status", 200)
+		}
+	}
+	chain := func(h slog.Handler, depth int) *slog.Logger {
+		l := slog.New(h)
+		for d := range depth {
+			l = l.With("layer", d).WithGroup("g")
+		}
+		return l
+	}
+	for _, depth := range []int{0, 1, 8} {
+		base := testing.AllocsPerRun(2000, perRequest(chain(slog.NewJSONHandler(io.Discard, nil), depth)))
+		got := testing.AllocsPerRun(2000, perRequest(chain(h, depth)))
+		if got > base {
+			t.Errorf("With depth %d: %v allocations per request, slog.JSONHandler to io.Discard makes %v", depth, got, base)
+		}
+	}
+}
