@@ -9,12 +9,13 @@ import (
 	"sync"
 )
 
-// encoders hands out slog handlers built by base (a slog.JSONHandler or
-// TextHandler) with a fixed chain of WithAttrs and WithGroup calls
-// applied, each writing into a writer of its own. A Handle call takes one
-// from the pool, so no two calls share a writer and the key set for a
-// call (its topic) is that call's. A handler's attributes are formatted
-// once per pooled encoder, not per record.
+// encoders hands out slog handlers built by base (a slog.TextHandler)
+// with a fixed chain of WithAttrs and WithGroup calls applied, each
+// writing into a writer of its own. A Handle call takes one from the
+// pool, so no two calls share a writer and the key set for a call is that
+// call's. Only AddToDefault's stand-in for slog's built-in handler uses
+// it now: each With makes a pool, and a pool miss replays the whole chain,
+// which Handler avoided by formatting with jsonFormat instead.
 type encoders struct {
 	base    func(w io.Writer) slog.Handler
 	deliver func(key string, entry []byte) // gets each record's bytes, less the line ending
