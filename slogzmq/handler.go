@@ -38,7 +38,7 @@ type Options struct {
 // waiting for the network. It is safe for concurrent use.
 type Handler struct {
 	c     *common
-	attrs *jsonFormat // this handler's WithAttrs and WithGroup, formatted
+	attrs *recordFormat // this handler's WithAttrs and WithGroup, formatted
 	// owned: Close and Shutdown close the shipper. Only the handler value
 	// NewHandler returned owns it; WithAttrs and WithGroup clear it, so
 	// closing a derived handler flushes and leaves the root shipping.
@@ -106,7 +106,7 @@ func newHandler(ship *zmqlog.Shipper, opts *Options) *Handler {
 	for i, l := range []slog.Level{slog.LevelDebug, slog.LevelInfo, slog.LevelWarn, slog.LevelError} {
 		c.named[i] = topic.Make(l.String(), c.app)
 	}
-	return &Handler{c: c, attrs: &jsonFormat{addSource: opts.AddSource, replace: opts.ReplaceAttr}}
+	return &Handler{c: c, attrs: &recordFormat{addSource: opts.AddSource, replace: opts.ReplaceAttr}}
 }
 
 // topic returns the topic for a level: slog's name for it ("WARN",
@@ -163,7 +163,7 @@ func (h *Handler) WithGroup(name string) slog.Handler {
 	return h.with(h.attrs.withGroup(name))
 }
 
-func (h *Handler) with(attrs *jsonFormat) *Handler {
+func (h *Handler) with(attrs *recordFormat) *Handler {
 	if attrs == h.attrs {
 		return h
 	}

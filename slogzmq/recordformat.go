@@ -2,6 +2,7 @@ package slogzmq
 
 import (
 	"bytes"
+	"encoding"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -11,66 +12,84 @@ import (
 	"strconv"
 	"sync"
 	"time"
+	"unicode"
 	"unicode/utf8"
 )
 
-// jsonFormat writes a record as slog.JSONHandler does, byte for byte, into
-// a buffer the caller ships. It is slog's commonHandler (log/slog's
-// handler.go and json_handler.go, JSON half, BSD licence) less the writer
-// and its mutex: WithAttrs formats its attributes once into preformatted,
+// recordFormat writes a record as slog.JSONHandler (or, with text,
+// slog.TextHandler) does, byte for byte, into a buffer the caller ships.
+// It is slog's commonHandler (log/slog's handler.go, json_handler.go and
+// text_handler.go, BSD licence) less the writer and its mutex: WithAttrs formats its attributes once into preformatted,
 // and a record's cost is its own attributes, however long the chain of
 // WithAttrs and WithGroup above it and whatever GOMAXPROCS is. A
-// jsonFormat is immutable once made; every clone clips the slices it
+// recordFormat is immutable once made; every clone clips the slices it
 // carries, so two children of one parent never share an append target.
-type jsonFormat struct {
+type recordFormat struct {
+	text        bool // slog.TextHandler's k=v instead of JSON
 	addSource   bool
 	replace     func(groups []string, a slog.Attr) slog.Attr
 	preformated []byte   // the WithAttrs attributes, with their groups opened
 	groups      []string // every WithGroup name
 	nOpenGroups int      // how many of groups preformated has opened
+	groupPrefix string   // text: "g.h." for the groups preformated has opened
 }
 
-func (f *jsonFormat) clone() *jsonFormat {
+func (f *recordFormat) clone() *recordFormat {
 	c := *f
 	c.preformated = slices.Clip(f.preformated)
 	c.groups = slices.Clip(f.groups)
 	return &c
 }
 
-// withAttrs formats as once, here, as slog.JSONHandler's WithAttrs does.
-func (f *jsonFormat) withAttrs(as []slog.Attr) *jsonFormat {
+// withAttrs formats as once, here, as slog's handlers' WithAttrs do.
+func (f *recordFormat) withAttrs(as []slog.Attr) *recordFormat {
 	if countEmptyGroups(as) == len(as) {
 		return f
 	}
 	f2 := f.clone()
 	s := f2.newState(f2.preformated, "")
 	defer s.free()
-	if pfa := f2.preformated; len(pfa) > 0 && pfa[len(pfa)-1] != '{' {
-		s.sep = ","
+	s.prefix = append(s.prefix, f.groupPrefix...)
+	if pfa := f2.preformated; len(pfa) > 0 {
+		s.sep = f.attrSep()
+		if !f.text && pfa[len(pfa)-1] == '{' {
+			s.sep = ""
+		}
 	}
 	pos := len(s.buf)
 	s.openGroups()
 	if !s.appendAttrs(as) {
 		s.buf = s.buf[:pos]
 	} else {
+		f2.groupPrefix = string(s.prefix)
 		f2.nOpenGroups = len(f2.groups)
 	}
 	f2.preformated = s.buf
 	return f2
 }
 
-func (f *jsonFormat) withGroup(name string) *jsonFormat {
+func (f *recordFormat) withGroup(name string) *recordFormat {
 	f2 := f.clone()
 	f2.groups = append(f2.groups, name)
 	return f2
 }
 
-// format appends r, encoded as one JSON object without a line ending, to
-// buf and returns it.
-func (f *jsonFormat) format(buf []byte, r slog.Record) []byte {
+// attrSep is what separates attributes.
+func (f *recordFormat) attrSep() string {
+	if f.text {
+		return " "
+	}
+	return ","
+}
+
+// format appends r, encoded as one JSON object (or text line) without a
+// line ending, to buf and returns it.
+func (f *recordFormat) format(buf []byte, r slog.Record) []byte {
 	s := f.newState(buf, "")
 	defer s.free()
-	s.buf = append(s.buf, '{')
+	if !f.text {
+		s.buf = append(s.buf, '{')
+	}
 	// The built-ins are in no group: ReplaceAttr sees nil groups.
 	stateGroups := s.groups
 	s.groups = nil
@@ -108,13 +127,22 @@ func (f *jsonFormat) format(buf []byte, r slog.Record) []byte {
 	return s.buf
 }
 
+// formatAttrs appends only r's attributes and the handler's, each after a
+// space, as slog's built-in default handler does after "LEVEL msg".
+func (f *recordFormat) formatAttrs(buf []byte, r slog.Record) []byte {
+	s := f.newState(buf, " ")
+	defer s.free()
+	s.appendNonBuiltIns(r)
+	return s.buf
+}
+
 func (s *formatState) appendNonBuiltIns(r slog.Record) {
 	f := s.f
 	if pfa := f.preformated; len(pfa) > 0 {
 		s.buf = append(s.buf, s.sep...)
 		s.buf = append(s.buf, pfa...)
-		s.sep = ","
-		if pfa[len(pfa)-1] == '{' {
+		s.sep = f.attrSep()
+		if !f.text && pfa[len(pfa)-1] == '{' {
 			s.sep = ""
 		}
 	}
@@ -123,6 +151,7 @@ func (s *formatState) appendNonBuiltIns(r slog.Record) {
 	// ReplaceAttr all drops) opens none.
 	nOpenGroups := f.nOpenGroups
 	if r.NumAttrs() > 0 {
+		s.prefix = append(s.prefix, f.groupPrefix...)
 		pos := len(s.buf)
 		s.openGroups()
 		nOpenGroups = len(f.groups)
@@ -138,17 +167,20 @@ func (s *formatState) appendNonBuiltIns(r slog.Record) {
 			nOpenGroups = f.nOpenGroups
 		}
 	}
-	for range f.groups[:nOpenGroups] {
+	if !f.text {
+		for range f.groups[:nOpenGroups] {
+			s.buf = append(s.buf, '}')
+		}
 		s.buf = append(s.buf, '}')
 	}
-	s.buf = append(s.buf, '}')
 }
 
 // formatState is one format or withAttrs call's state.
 type formatState struct {
-	f      *jsonFormat
+	f      *recordFormat
 	buf    []byte
 	sep    string    // written before the next key
+	prefix []byte    // text: the open groups' "g.h." before each key
 	groups *[]string // the open groups, for ReplaceAttr; nil without it
 }
 
@@ -160,7 +192,7 @@ var groupsPool = sync.Pool{New: func() any {
 	return &s
 }}
 
-func (f *jsonFormat) newState(buf []byte, sep string) formatState {
+func (f *recordFormat) newState(buf []byte, sep string) formatState {
 	s := formatState{f: f, buf: buf, sep: sep}
 	if f.replace != nil {
 		s.groups = groupsPool.Get().(*[]string)
@@ -183,17 +215,26 @@ func (s *formatState) openGroups() {
 }
 
 func (s *formatState) openGroup(name string) {
-	s.appendKey(name)
-	s.buf = append(s.buf, '{')
-	s.sep = ""
+	if s.f.text {
+		s.prefix = append(s.prefix, name...)
+		s.prefix = append(s.prefix, '.')
+	} else {
+		s.appendKey(name)
+		s.buf = append(s.buf, '{')
+		s.sep = ""
+	}
 	if s.groups != nil {
 		*s.groups = append(*s.groups, name)
 	}
 }
 
-func (s *formatState) closeGroup() {
-	s.buf = append(s.buf, '}')
-	s.sep = ","
+func (s *formatState) closeGroup(name string) {
+	if s.f.text {
+		s.prefix = s.prefix[:len(s.prefix)-len(name)-1]
+	} else {
+		s.buf = append(s.buf, '}')
+	}
+	s.sep = s.f.attrSep()
 	if s.groups != nil {
 		*s.groups = (*s.groups)[:len(*s.groups)-1]
 	}
@@ -231,7 +272,11 @@ func (s *formatState) appendAttr(a slog.Attr) bool {
 			if src == nil || *src == (slog.Source{}) {
 				return false
 			}
-			a.Value = sourceGroup(src)
+			if s.f.text {
+				a.Value = slog.StringValue(fmt.Sprintf("%s:%d", src.File, src.Line))
+			} else {
+				a.Value = sourceGroup(src)
+			}
 		}
 	}
 	if a.Value.Kind() == slog.KindGroup {
@@ -247,7 +292,7 @@ func (s *formatState) appendAttr(a slog.Attr) bool {
 				return false
 			}
 			if a.Key != "" {
-				s.closeGroup()
+				s.closeGroup(a.Key)
 			}
 		}
 	} else {
@@ -289,15 +334,36 @@ func sourceGroup(src *slog.Source) slog.Value {
 
 func (s *formatState) appendKey(key string) {
 	s.buf = append(s.buf, s.sep...)
-	s.appendString(key)
-	s.buf = append(s.buf, ':')
-	s.sep = ","
+	switch {
+	case len(s.prefix) == 0:
+		s.appendString(key)
+	case !s.f.text:
+		s.appendString(string(s.prefix) + key) // unreachable: JSON nests
+	case !needsQuoting(string(s.prefix)) && !needsQuoting(key):
+		s.buf = append(s.buf, s.prefix...)
+		s.buf = append(s.buf, key...)
+	default:
+		s.buf = strconv.AppendQuote(s.buf, string(s.prefix)+key)
+	}
+	if s.f.text {
+		s.buf = append(s.buf, '=')
+	} else {
+		s.buf = append(s.buf, ':')
+	}
+	s.sep = s.f.attrSep()
 }
 
 func (s *formatState) appendString(str string) {
-	s.buf = append(s.buf, '"')
-	s.buf = appendEscapedJSONString(s.buf, str)
-	s.buf = append(s.buf, '"')
+	switch {
+	case !s.f.text:
+		s.buf = append(s.buf, '"')
+		s.buf = appendEscapedJSONString(s.buf, str)
+		s.buf = append(s.buf, '"')
+	case needsQuoting(str):
+		s.buf = strconv.AppendQuote(s.buf, str)
+	default:
+		s.buf = append(s.buf, str...)
+	}
 }
 
 func (s *formatState) appendError(err error) {
@@ -318,7 +384,13 @@ func (s *formatState) appendValue(v slog.Value) {
 			s.appendString(fmt.Sprintf("!PANIC: %v", r))
 		}
 	}()
-	if err := s.appendJSONValue(v); err != nil {
+	var err error
+	if s.f.text {
+		err = s.appendTextValue(v)
+	} else {
+		err = s.appendJSONValue(v)
+	}
+	if err != nil {
 		s.appendError(err)
 	}
 }
@@ -355,6 +427,10 @@ func (s *formatState) appendJSONValue(v slog.Value) error {
 }
 
 func (s *formatState) appendTime(t time.Time) {
+	if s.f.text {
+		s.buf = appendRFC3339Millis(s.buf, t)
+		return
+	}
 	if y := t.Year(); y < 0 || y >= 10000 {
 		s.appendError(errors.New("time.Time year outside of range [0,9999]"))
 	}
@@ -466,3 +542,88 @@ var safeSet = func() (set [utf8.RuneSelf]bool) {
 	}
 	return set
 }()
+
+// appendTextValue is slog.TextHandler's: TextMarshalers by their text,
+// byte slices quoted, anything else as %+v or slog's own formatting.
+func (s *formatState) appendTextValue(v slog.Value) error {
+	switch v.Kind() {
+	case slog.KindString:
+		s.appendString(v.String())
+	case slog.KindTime:
+		s.appendTime(v.Time())
+	case slog.KindAny:
+		if tm, ok := v.Any().(encoding.TextMarshaler); ok {
+			data, err := tm.MarshalText()
+			if err != nil {
+				return err
+			}
+			s.appendString(string(data))
+			return nil
+		}
+		if bs, ok := byteSlice(v.Any()); ok {
+			s.buf = strconv.AppendQuote(s.buf, string(bs))
+			return nil
+		}
+		s.appendString(fmt.Sprintf("%+v", v.Any()))
+	case slog.KindInt64:
+		s.buf = strconv.AppendInt(s.buf, v.Int64(), 10)
+	case slog.KindUint64:
+		s.buf = strconv.AppendUint(s.buf, v.Uint64(), 10)
+	case slog.KindFloat64:
+		s.buf = strconv.AppendFloat(s.buf, v.Float64(), 'g', -1, 64)
+	case slog.KindBool:
+		s.buf = strconv.AppendBool(s.buf, v.Bool())
+	case slog.KindDuration:
+		s.buf = append(s.buf, v.Duration().String()...)
+	default: // a group with no attributes never gets here: appendAttr writes groups
+		s.buf = fmt.Append(s.buf, v.Any())
+	}
+	return nil
+}
+
+// byteSlice returns a, if its underlying type is []byte (named or not).
+func byteSlice(a any) ([]byte, bool) {
+	if bs, ok := a.([]byte); ok {
+		return bs, true
+	}
+	t := reflect.TypeOf(a)
+	if t != nil && t.Kind() == reflect.Slice && t.Elem().Kind() == reflect.Uint8 {
+		return reflect.ValueOf(a).Bytes(), true
+	}
+	return nil, false
+}
+
+// needsQuoting is slog.TextHandler's rule: empty, a space or '=', or
+// anything JSON would escape (but a backslash), or not printable.
+func needsQuoting(s string) bool {
+	if len(s) == 0 {
+		return true
+	}
+	for i := 0; i < len(s); {
+		b := s[i]
+		if b < utf8.RuneSelf {
+			if b != '\\' && (b == ' ' || b == '=' || !safeSet[b]) {
+				return true
+			}
+			i++
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError || unicode.IsSpace(r) || !unicode.IsPrint(r) {
+			return true
+		}
+		i += size
+	}
+	return false
+}
+
+// appendRFC3339Millis is slog.TextHandler's time: RFC 3339 with exactly
+// three digits of milliseconds. RFC3339Nano trims trailing zeros, so add
+// a tenth of a millisecond and drop the fourth digit.
+func appendRFC3339Millis(b []byte, t time.Time) []byte {
+	const prefixLen = len("2006-01-02T15:04:05.000")
+	n := len(b)
+	t = t.Truncate(time.Millisecond).Add(time.Millisecond / 10)
+	b = t.AppendFormat(b, time.RFC3339Nano)
+	return append(b[:n+prefixLen], b[n+prefixLen+1:]...)
+}
