@@ -19,24 +19,24 @@ import (
 // recordFormat writes a record as slog.JSONHandler (or, with text,
 // slog.TextHandler) does, byte for byte, into a buffer the caller ships.
 // It is slog's commonHandler (log/slog's handler.go, json_handler.go and
-// text_handler.go, BSD licence) less the writer and its mutex: WithAttrs formats its attributes once into preformatted,
-// and a record's cost is its own attributes, however long the chain of
-// WithAttrs and WithGroup above it and whatever GOMAXPROCS is. A
-// recordFormat is immutable once made; every clone clips the slices it
+// text_handler.go, BSD licence) less the writer and its mutex: WithAttrs
+// formats its attributes once into preformatted, and a record's cost is
+// its own attributes, however long the chain of WithAttrs and WithGroup
+// above it and whatever GOMAXPROCS is. A recordFormat is immutable once made; every clone clips the slices it
 // carries, so two children of one parent never share an append target.
 type recordFormat struct {
-	text        bool // slog.TextHandler's k=v instead of JSON
-	addSource   bool
-	replace     func(groups []string, a slog.Attr) slog.Attr
-	preformated []byte   // the WithAttrs attributes, with their groups opened
-	groups      []string // every WithGroup name
-	nOpenGroups int      // how many of groups preformated has opened
-	groupPrefix string   // text: "g.h." for the groups preformated has opened
+	text         bool // slog.TextHandler's k=v instead of JSON
+	addSource    bool
+	replace      func(groups []string, a slog.Attr) slog.Attr
+	preformatted []byte   // the WithAttrs attributes, with their groups opened
+	groups       []string // every WithGroup name
+	nOpenGroups  int      // how many of groups preformatted has opened
+	groupPrefix  string   // text: "g.h." for the groups preformatted has opened
 }
 
 func (f *recordFormat) clone() *recordFormat {
 	c := *f
-	c.preformated = slices.Clip(f.preformated)
+	c.preformatted = slices.Clip(f.preformatted)
 	c.groups = slices.Clip(f.groups)
 	return &c
 }
@@ -47,10 +47,10 @@ func (f *recordFormat) withAttrs(as []slog.Attr) *recordFormat {
 		return f
 	}
 	f2 := f.clone()
-	s := f2.newState(f2.preformated, "")
+	s := f2.newState(f2.preformatted, "")
 	defer s.free()
 	s.prefix = append(s.prefix, f.groupPrefix...)
-	if pfa := f2.preformated; len(pfa) > 0 {
+	if pfa := f2.preformatted; len(pfa) > 0 {
 		s.sep = f.attrSep()
 		if !f.text && pfa[len(pfa)-1] == '{' {
 			s.sep = ""
@@ -64,7 +64,7 @@ func (f *recordFormat) withAttrs(as []slog.Attr) *recordFormat {
 		f2.groupPrefix = string(s.prefix)
 		f2.nOpenGroups = len(f2.groups)
 	}
-	f2.preformated = s.buf
+	f2.preformatted = s.buf
 	return f2
 }
 
@@ -138,7 +138,7 @@ func (f *recordFormat) formatAttrs(buf []byte, r slog.Record) []byte {
 
 func (s *formatState) appendNonBuiltIns(r slog.Record) {
 	f := s.f
-	if pfa := f.preformated; len(pfa) > 0 {
+	if pfa := f.preformatted; len(pfa) > 0 {
 		s.buf = append(s.buf, s.sep...)
 		s.buf = append(s.buf, pfa...)
 		s.sep = f.attrSep()
