@@ -3,12 +3,10 @@ package slogzmq
 import (
 	"context"
 	"fmt"
-	"io"
 	"log"
 	"log/slog"
 	"runtime"
 	"strings"
-	"time"
 )
 
 // AddToDefault makes h receive every record the default logger handles,
@@ -46,13 +44,8 @@ type logPackageHandler struct {
 	out      *log.Logger
 	source   int // log.Lshortfile, log.Llongfile or 0: added from the record's PC
 	minLevel slog.Level
-	enc      *encoders
+	attrs    *recordFormat // text, as the built-in handler formats attributes
 }
-
-// textPrefix is what the TextHandler writes for the neutral record handle
-// passes it; the rest of its line is the attributes, formatted as the
-// built-in handler formats them.
-const textPrefix = `level=INFO msg=""`
 
 func newLogPackageHandler() *logPackageHandler {
 	flags := log.Flags()
@@ -64,14 +57,13 @@ func newLogPackageHandler() *logPackageHandler {
 	}
 	slog.SetLogLoggerLevel(h.minLevel)
 	h.out = log.New(log.Writer(), log.Prefix(), flags&^(log.Lshortfile|log.Llongfile))
-	base := func(w io.Writer) slog.Handler { return slog.NewTextHandler(w, nil) }
-	h.enc = newEncoders(base, h.write, nil)
+	h.attrs = &recordFormat{text: true}
 	return h
 }
 
 func (h *logPackageHandler) Enabled(_ context.Context, l slog.Level) bool { return l >= h.minLevel }
 
-func (h *logPackageHandler) Handle(ctx context.Context, r slog.Record) error {
+func (h *logPackageHandler) Handle(_ context.Context, r slog.Record) error {
 	head := r.Level.String() + " " + r.Message
 	if h.source != 0 && r.PC != 0 {
 		f, _ := runtime.CallersFrames([]uintptr{r.PC}).Next()
@@ -81,29 +73,31 @@ func (h *logPackageHandler) Handle(ctx context.Context, r slog.Record) error {
 		}
 		head = fmt.Sprintf("%s:%d: %s", file, f.Line, head)
 	}
-	neutral := r
-	neutral.Time, neutral.Level, neutral.Message = time.Time{}, slog.LevelInfo, ""
-	return h.enc.handle(ctx, neutral, head)
-}
-
-func (h *logPackageHandler) write(head string, text []byte) {
-	h.out.Print(head + strings.TrimPrefix(string(text), textPrefix))
+	buf := recordBuffers.Get().(*[]byte)
+	*buf = h.attrs.formatAttrs(append((*buf)[:0], head...), r)
+	h.out.Print(string(*buf))
+	if cap(*buf) <= maxPooledBuffer {
+		recordBuffers.Put(buf)
+	}
+	return nil
 }
 
 func (h *logPackageHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
-	return h.with(op{attrs: attrs})
+	return h.with(h.attrs.withAttrs(attrs))
 }
 
 func (h *logPackageHandler) WithGroup(name string) slog.Handler {
-	return h.with(op{group: name})
+	if name == "" {
+		return h
+	}
+	return h.with(h.attrs.withGroup(name))
 }
 
-func (h *logPackageHandler) with(o op) slog.Handler {
-	enc := h.enc.with(o)
-	if enc == h.enc {
+func (h *logPackageHandler) with(attrs *recordFormat) slog.Handler {
+	if attrs == h.attrs {
 		return h
 	}
 	clone := *h
-	clone.enc = enc
+	clone.attrs = attrs
 	return &clone
 }

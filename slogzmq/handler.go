@@ -3,7 +3,6 @@ package slogzmq
 import (
 	"context"
 	"fmt"
-	"io"
 	"log/slog"
 	"sync"
 	"time"
@@ -38,14 +37,17 @@ type Options struct {
 // on the caller's goroutine, and ships them to a collector without
 // waiting for the network. It is safe for concurrent use.
 type Handler struct {
-	c   *common
-	enc *encoders
+	c     *common
+	attrs *recordFormat // this handler's WithAttrs and WithGroup, formatted
+	// owned: Close and Shutdown close the shipper. Only the handler value
+	// NewHandler returned owns it; WithAttrs and WithGroup clear it, so
+	// closing a derived handler flushes and leaves the root shipping.
+	owned bool
 }
 
 // common is what a handler and all handlers derived from it share.
 type common struct {
 	ship    *zmqlog.Shipper
-	owned   bool
 	level   slog.Leveler
 	app     string
 	topics  sync.Map // slog.Level -> string, for levels beyond the named ones
@@ -74,7 +76,7 @@ func NewHandler(endpoint string, opts *Options) (*Handler, error) {
 		return nil, fmt.Errorf("slogzmq: %w", err)
 	}
 	h := newHandler(ship, opts)
-	h.c.owned = true
+	h.owned = true
 	return h, nil
 }
 
@@ -104,9 +106,7 @@ func newHandler(ship *zmqlog.Shipper, opts *Options) *Handler {
 	for i, l := range []slog.Level{slog.LevelDebug, slog.LevelInfo, slog.LevelWarn, slog.LevelError} {
 		c.named[i] = topic.Make(l.String(), c.app)
 	}
-	jsonOpts := slog.HandlerOptions{AddSource: opts.AddSource, ReplaceAttr: opts.ReplaceAttr}
-	base := func(w io.Writer) slog.Handler { return slog.NewJSONHandler(w, &jsonOpts) }
-	return &Handler{c: c, enc: newEncoders(base, ship.Ship, nil)}
+	return &Handler{c: c, attrs: &recordFormat{addSource: opts.AddSource, replace: opts.ReplaceAttr}}
 }
 
 // topic returns the topic for a level: slog's name for it ("WARN",
@@ -138,27 +138,36 @@ func (h *Handler) Enabled(_ context.Context, level slog.Level) bool {
 // Handle encodes r and queues it for shipping. It never waits for the
 // network; a record that cannot be queued is dropped and counted in
 // Shipper().Stats().
-func (h *Handler) Handle(ctx context.Context, r slog.Record) error {
-	return h.enc.handle(ctx, r, h.c.topic(r.Level))
+func (h *Handler) Handle(_ context.Context, r slog.Record) error {
+	buf := recordBuffers.Get().(*[]byte)
+	*buf = h.attrs.format((*buf)[:0], r)
+	h.c.ship.Ship(h.c.topic(r.Level), *buf)
+	if cap(*buf) <= maxPooledBuffer {
+		recordBuffers.Put(buf)
+	}
+	return nil
 }
 
 // WithAttrs returns a handler whose records carry attrs too. Like
 // slog.JSONHandler it formats them once, not per record.
 func (h *Handler) WithAttrs(attrs []slog.Attr) slog.Handler {
-	return h.with(op{attrs: attrs})
+	return h.with(h.attrs.withAttrs(attrs))
 }
 
 // WithGroup returns a handler that nests later attributes under name.
+// An empty name changes nothing, as in slog.JSONHandler.
 func (h *Handler) WithGroup(name string) slog.Handler {
-	return h.with(op{group: name})
-}
-
-func (h *Handler) with(o op) *Handler {
-	enc := h.enc.with(o)
-	if enc == h.enc {
+	if name == "" {
 		return h
 	}
-	return &Handler{c: h.c, enc: enc}
+	return h.with(h.attrs.withGroup(name))
+}
+
+func (h *Handler) with(attrs *recordFormat) *Handler {
+	if attrs == h.attrs {
+		return h
+	}
+	return &Handler{c: h.c, attrs: attrs} // not owned: only the root closes the shipper
 }
 
 // Shipper returns the shipper the handler ships through, for its Stats.
@@ -178,7 +187,7 @@ func (h *Handler) Flush(ctx context.Context) error {
 // it; with a context that has already ended it returns at once, counting
 // what was still queued as dropped. Derived handlers only flush.
 func (h *Handler) Shutdown(ctx context.Context) error {
-	if !h.c.owned {
+	if !h.owned {
 		return h.Flush(ctx)
 	}
 	if err := h.c.ship.Shutdown(ctx); err != nil {
@@ -188,10 +197,11 @@ func (h *Handler) Shutdown(ctx context.Context) error {
 }
 
 // Close flushes, waiting at most Options.FlushTimeout, and closes the
-// shipper if NewHandler created it. Handlers derived with WithAttrs and
-// WithGroup share the shipper: close the one NewHandler returned, once.
+// shipper if this is the handler NewHandler returned. Handlers derived
+// with WithAttrs and WithGroup share the shipper and only flush, so a
+// per-request logger's Close never stops the root's records.
 func (h *Handler) Close() error {
-	if !h.c.owned {
+	if !h.owned {
 		ctx, cancel := context.WithTimeout(context.Background(), h.c.timeout)
 		defer cancel()
 		return h.Flush(ctx)

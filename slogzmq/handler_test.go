@@ -343,3 +343,80 @@ func TestShutdownWithExpiredContext(t *testing.T) {
 		t.Fatalf("stats %+v: want the record counted as dropped at close", st)
 	}
 }
+
+// Closing a derived handler (a per-request logger's) only flushes: the
+// shipper belongs to the handler NewHandler returned, and records through
+// the root still reach the collector afterwards.
+func TestClosingADerivedHandlerLeavesTheRootShipping(t *testing.T) {
+	ctx := testcollector.Context(t)
+	col := testcollector.Start(t, "tcp://127.0.0.1:0")
+	h := openHandler(t, col.Endpoint(), nil)
+	derived := map[string]*Handler{
+		"WithAttrs": h.WithAttrs([]slog.Attr{slog.String("request", "r-1")}).(*Handler),
+		"WithGroup": h.WithGroup("req").(*Handler),
+	}
+	for name, d := range derived {
+		slog.New(d).Info("from " + name)
+		if err := d.Close(); err != nil {
+			t.Fatalf("%s: Close: %v", name, err)
+		}
+		if err := d.Shutdown(ctx); err != nil {
+			t.Fatalf("%s: Shutdown: %v", name, err)
+		}
+		slog.New(h).Info("root after closing " + name)
+	}
+	if err := h.Flush(ctx); err != nil {
+		t.Fatalf("root Flush after closing derived handlers: %v", err)
+	}
+	if st := h.Shipper().Stats(); st.DroppedClosed != 0 || st.Dropped != 0 {
+		t.Fatalf("stats %+v: records dropped after closing a derived handler", st)
+	}
+	if got := len(col.ReceiveN(ctx, 4)); got != 4 {
+		t.Fatalf("collector got %d records, want 4", got)
+	}
+}
+
+// A per-request logger (a With of the request's attributes, a few
+// records) allocates no more than with slog.JSONHandler, however deep the
+// chain of With calls above it: With formats its attributes once, and a
+// record does not rebuild its ancestors' (as a fresh pool per With did).
+func TestPerRequestLoggersAllocateAsSlogJSONHandler(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector makes sync.Pool drop items; run without -race")
+	}
+	ctx := testcollector.Context(t)
+	col := testcollector.Start(t, "tcp://127.0.0.1:0")
+	drained := make(chan struct{})
+	drainCtx, stop := context.WithCancel(ctx)
+	go func() {
+		defer close(drained)
+		for {
+			if _, err := col.Pull.Recv(drainCtx); err != nil {
+				return
+			}
+		}
+	}()
+	defer func() { stop(); <-drained }()
+	h := openHandler(t, col.Endpoint(), nil)
+	perRequest := func(l *slog.Logger) func() {
+		return func() {
+			req := l.With("request_id", 7, "user", "ann", "route", "/v1/orders")
+			req.Info("request received", "method", "POST")
+			req.Info("request served", "status", 200)
+		}
+	}
+	chain := func(h slog.Handler, depth int) *slog.Logger {
+		l := slog.New(h)
+		for d := range depth {
+			l = l.With("layer", d).WithGroup("g")
+		}
+		return l
+	}
+	for _, depth := range []int{0, 1, 8} {
+		base := testing.AllocsPerRun(2000, perRequest(chain(slog.NewJSONHandler(io.Discard, nil), depth)))
+		got := testing.AllocsPerRun(2000, perRequest(chain(h, depth)))
+		if got > base {
+			t.Errorf("With depth %d: %v allocations per request, slog.JSONHandler to io.Discard makes %v", depth, got, base)
+		}
+	}
+}
