@@ -73,7 +73,7 @@ func NewHandler(endpoint string, opts *Options) (*Handler, error) {
 	shipperOpts = append(shipperOpts, opts.Shipper...)
 	ship, err := zmqlog.NewShipper(endpoint, shipperOpts...)
 	if err != nil {
-		return nil, fmt.Errorf("slogzmq: %w", err)
+		return nil, err // zmqlog's error names the endpoint or option
 	}
 	h := newHandler(ship, opts)
 	h.owned = true

@@ -420,3 +420,12 @@ func TestPerRequestLoggersAllocateAsSlogJSONHandler(t *testing.T) {
 		}
 	}
 }
+
+// A bad endpoint is reported in the user's terms: the endpoint and what
+// is wrong with it, not the chain of packages it went through.
+func TestBadEndpointErrorNamesTheEndpoint(t *testing.T) {
+	_, err := NewHandler("tcp://nohost", nil)
+	if err == nil || !strings.HasPrefix(err.Error(), `zmqlog: bad endpoint "tcp://nohost": want host:port`) || strings.Contains(err.Error(), "zsock") {
+		t.Fatalf("NewHandler(tcp://nohost): %v", err)
+	}
+}
