@@ -46,13 +46,8 @@ type Shipper struct {
 	// without it, slogzmq's Handle cost 1.33x slog.JSONHandler's, 1.13x with).
 	_         cacheLinePad
 	mu        sync.Mutex
-	open      *chunk           // batch being filled
-	queue     []*chunk         // sealed, oldest first, not yet handed to the socket
+	q         *queue           // admission policy and the batches it governs
 	inflight  map[*byte]*chunk // handed to the socket, keyed by &buf[0]
-	free      []*chunk         // spare full-size batches for reuse
-	allocated int              // bytes of live batches: the budget's measure
-	nextID    uint64           // id for the next sealed batch (Flush's clock)
-	closed    bool             //
 	progress  chan struct{}    // closed and replaced whenever a batch leaves
 	count     counters         //
 	lastErr   atomic.Pointer[string]
@@ -61,25 +56,12 @@ type Shipper struct {
 	droppedTotal atomic.Uint64 // mirrors count.dropped for Stamp, which runs without mu
 
 	wake      chan struct{} // capacity 1: "there is a batch to send or a linger to start"
-	room      chan struct{} // capacity 1: "a batch left" for Block waiters
 	ctx       context.Context
 	cancel    context.CancelFunc
 	done      sync.WaitGroup // the shipper and reporter goroutines
 	closeOnce sync.Once
 	closeErr  error
 }
-
-// chunk is one batch: a wire header followed by entries.
-type chunk struct {
-	buf    []byte
-	frames [][]byte
-	id     uint64
-	count  int
-	high   int // entries at ERROR or above
-	levels [levelBuckets]uint32
-}
-
-const levelBuckets = int(topic.Fatal) + 1
 
 // cacheLinePad separates data written by different goroutines.
 type cacheLinePad [128]byte
@@ -139,11 +121,12 @@ func NewShipper(endpoint string, opts ...Option) (*Shipper, error) {
 		cfg: cfg, producer: producer, header: header,
 		seq:      make([]atomic.Uint64, len(eps)),
 		inflight: map[*byte]*chunk{},
+		q:        newQueue(cfg.budget, cfg.batchSize, cfg.overflow, header),
 		progress: make(chan struct{}),
 		wake:     make(chan struct{}, 1),
-		room:     make(chan struct{}, 1),
 		ctx:      ctx, cancel: cancel,
 	}
+	s.q.evicted = func(c *chunk) { s.dropChunkLocked(c, queueFull) }
 	s.push = zsock.DialPush(eps, zsock.Options{
 		SendQueue:        pusherQueue,
 		ReconnectMin:     cfg.reconnectMin,
@@ -176,7 +159,7 @@ func (s *Shipper) Ship(topicName string, entry []byte) {
 	s.mu.Lock()
 	s.count.shipped++
 	switch {
-	case s.closed:
+	case s.q.closed:
 		s.dropLocked(closedShipper, sev)
 		s.mu.Unlock()
 		return
@@ -185,21 +168,20 @@ func (s *Shipper) Ship(topicName string, entry []byte) {
 		s.mu.Unlock()
 		return
 	}
-	c, wake := s.chunkForLocked(size, high)
-	if c == nil && s.cfg.overflow == Block {
-		c, wake = s.waitForRoomLocked(size, high)
+	c, wake := s.q.admit(size, high, nil)
+	if c == nil && s.q.overflow == block {
+		c, wake = s.q.waitForRoom(&s.mu, size, high, s.cfg.blockTimeout)
 	}
 	if c == nil {
-		s.dropLocked(queueFull, sev)
+		reason := queueFull
+		if s.q.closed {
+			reason = closedShipper
+		}
+		s.dropLocked(reason, sev)
 		s.mu.Unlock()
 		return
 	}
-	c.buf = wire.AppendEntry(c.buf, topicName, entry)
-	c.count++
-	c.levels[sev]++
-	if high {
-		c.high++
-	}
+	c.add(topicName, entry, sev)
 	s.count.queued++
 	wake = wake || c.count == 1 // a first entry starts the linger
 	s.mu.Unlock()
@@ -208,129 +190,12 @@ func (s *Shipper) Ship(topicName string, entry []byte) {
 	}
 }
 
-// chunkForLocked returns the batch an entry of size bytes goes into,
-// sealing the open batch and starting a new one when it is full and
-// making room as the overflow policy allows. It returns nil when there is
-// no room, and whether it sealed a batch (the shipper must be woken).
-func (s *Shipper) chunkForLocked(size int, high bool) (c *chunk, sealed bool) {
-	limit := s.cfg.budget
-	if !high {
-		limit -= s.cfg.reservedForErr
-	}
-	if c := s.open; c != nil && len(c.buf)+size <= cap(c.buf) {
-		// Below the limit, or an error entry: use the open batch. A
-		// debug entry in the reserve must not fill a batch an error needs.
-		for !high && s.allocated > limit {
-			if !s.evictLocked(high) {
-				return nil, false
-			}
-		}
-		return c, false
-	}
-	need := max(s.cfg.batchSize, len(s.header)+size)
-	for s.allocated+need > limit {
-		if !s.evictLocked(high) {
-			return nil, false
-		}
-	}
-	sealed = s.sealLocked()
-	s.open = s.newChunkLocked(need)
-	return s.open, sealed
-}
-
-// evictLocked drops the oldest queued batch that the policy lets an entry
-// of this priority displace, and reports whether it found one. Batches
-// holding errors are displaced only by errors, and only with DropOldest.
-func (s *Shipper) evictLocked(high bool) bool {
-	if s.cfg.overflow != DropOldest && !high {
-		return false
-	}
-	victim := -1
-	for i, c := range s.queue {
-		if c.high == 0 {
-			victim = i
-			break
-		}
-	}
-	if victim < 0 && high && s.cfg.overflow == DropOldest && len(s.queue) > 0 {
-		victim = 0
-	}
-	if victim < 0 {
-		return false
-	}
-	c := s.queue[victim]
-	s.queue = append(s.queue[:victim], s.queue[victim+1:]...)
-	s.dropChunkLocked(c, queueFull)
-	return true
-}
-
-// waitForRoomLocked waits, with mu released, for a batch to leave, up to
-// the Block timeout, and retries.
-func (s *Shipper) waitForRoomLocked(size int, high bool) (*chunk, bool) {
-	deadline := time.NewTimer(s.cfg.blockTimeout)
-	defer deadline.Stop()
-	for {
-		s.mu.Unlock()
-		select {
-		case <-s.room:
-		case <-deadline.C:
-			s.mu.Lock()
-			return nil, false
-		case <-s.ctx.Done():
-			s.mu.Lock()
-			return nil, false
-		}
-		s.mu.Lock()
-		if s.closed {
-			return nil, false
-		}
-		if c, sealed := s.chunkForLocked(size, high); c != nil {
-			return c, sealed
-		}
-	}
-}
-
-func (s *Shipper) newChunkLocked(capacity int) *chunk {
-	var c *chunk
-	if n := len(s.free); n > 0 && capacity == s.cfg.batchSize {
-		c, s.free = s.free[n-1], s.free[:n-1]
-		c.buf = c.buf[:0]
-	} else {
-		c = &chunk{buf: make([]byte, 0, capacity), frames: make([][]byte, 1)}
-	}
-	c.buf = append(c.buf, s.header...)
-	s.allocated += cap(c.buf)
-	return c
-}
-
-// sealLocked closes the open batch if it holds entries and queues it.
-func (s *Shipper) sealLocked() bool {
-	c := s.open
-	if c == nil || c.count == 0 {
-		return false
-	}
-	wire.SetCount(c.buf, c.count)
-	c.id = s.nextID
-	s.nextID++
-	s.queue = append(s.queue, c)
-	s.open = nil
-	return true
-}
-
 // releaseLocked returns a batch's memory to the budget once it has left.
 func (s *Shipper) releaseLocked(c *chunk) {
-	s.allocated -= cap(c.buf)
 	s.count.queued -= c.count
-	c.count, c.high, c.levels = 0, 0, [levelBuckets]uint32{}
-	if cap(c.buf) == s.cfg.batchSize && len(s.free) < pusherQueue+2 {
-		s.free = append(s.free, c)
-	}
+	s.q.release(c)
 	close(s.progress)
 	s.progress = make(chan struct{})
-	select {
-	case s.room <- struct{}{}:
-	default:
-	}
 }
 
 func (s *Shipper) dropLocked(r dropReason, sev topic.Severity) {
@@ -368,15 +233,16 @@ func (s *Shipper) run() {
 		case <-linger.C:
 			armed = false
 			s.mu.Lock()
-			s.sealLocked()
+			s.q.seal()
 			s.mu.Unlock()
 		case <-s.ctx.Done():
 			return
 		}
 		for {
 			s.mu.Lock()
-			if len(s.queue) == 0 {
-				pending := s.open != nil && s.open.count > 0
+			c := s.q.take()
+			if c == nil {
+				pending := s.q.pending()
 				s.mu.Unlock()
 				if pending && !armed {
 					linger.Reset(s.cfg.linger)
@@ -384,8 +250,6 @@ func (s *Shipper) run() {
 				}
 				break
 			}
-			c := s.queue[0]
-			s.queue = s.queue[1:]
 			c.frames[0] = c.buf
 			s.inflight[&c.buf[0]] = c
 			s.mu.Unlock()
@@ -393,7 +257,7 @@ func (s *Shipper) run() {
 				// Closing: put it back for Close to count.
 				s.mu.Lock()
 				delete(s.inflight, &c.buf[0])
-				s.queue = append([]*chunk{c}, s.queue...)
+				s.q.putBack(c)
 				s.mu.Unlock()
 				return
 			}
@@ -486,8 +350,8 @@ func (s *Shipper) report(last [numReasons]uint64, lastDials uint64) ([numReasons
 // says how many entries are still waiting.
 func (s *Shipper) Flush(ctx context.Context) error {
 	s.mu.Lock()
-	s.sealLocked()
-	target := s.nextID
+	s.q.seal()
+	target := s.q.nextID
 	s.mu.Unlock()
 	s.signal()
 	for {
@@ -509,12 +373,7 @@ func (s *Shipper) Flush(ctx context.Context) error {
 // waitingBeforeLocked counts entries in batches sealed before id target
 // that have not left yet.
 func (s *Shipper) waitingBeforeLocked(target uint64) int {
-	n := 0
-	for _, c := range s.queue {
-		if c.id < target {
-			n += c.count
-		}
-	}
+	n := s.q.waitingBefore(target)
 	for _, c := range s.inflight {
 		if c.id < target {
 			n += c.count
@@ -541,21 +400,15 @@ func (s *Shipper) Close() error {
 func (s *Shipper) Shutdown(ctx context.Context) error {
 	s.closeOnce.Do(func() {
 		s.mu.Lock()
-		s.closed = true
-		s.sealLocked()
+		s.q.close()
 		s.mu.Unlock()
 		err := s.Flush(ctx)
 		s.cancel()
 		s.done.Wait()
 		s.push.Close() // reports what it still held through s.sent
 		s.mu.Lock()
-		for _, c := range s.queue {
+		for _, c := range s.q.drain() {
 			s.dropChunkLocked(c, closedShipper)
-		}
-		s.queue = nil
-		if s.open != nil { // empty: sealLocked took any entries
-			s.releaseLocked(s.open)
-			s.open = nil
 		}
 		s.mu.Unlock()
 		s.closeErr = err

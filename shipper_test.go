@@ -524,3 +524,47 @@ func TestMillionEntriesWithNoCollectorStayInBudget(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// 300 callers blocked on a full budget with no collector; then one
+// starts. Every caller must get in once the queue drains, none waiting
+// out its timeout while there is room (issue 14, bug 1: each released
+// batch woke at most one waiter, about one per linger).
+func TestBlockWakesEveryWaiterWhenTheQueueDrains(t *testing.T) {
+	ctx := testcollector.Context(t)
+	ep := testcollector.IPC(t, "waiters.sock")
+	s := newShipper(t, ep, WithBudget(64<<10), WithBatchSize(8<<10), WithBlock(3*time.Second), WithLinger(50*time.Millisecond),
+		WithReconnect(time.Millisecond, 5*time.Millisecond))
+	body := []byte(strings.Repeat("w", 1000))
+	queued := 0
+	for s.Stats().QueuedBytes+(8<<10) <= 64<<10-64<<10/8 { // fill up to the reserve without blocking
+		s.Ship("INFO", body)
+		queued++
+	}
+	const callers = 300
+	var wg sync.WaitGroup
+	for range callers {
+		wg.Add(1)
+		go func() { defer wg.Done(); s.Ship("INFO", body) }()
+	}
+	waiting := 0
+	testcollector.WaitFor(t, ctx, "every caller to be queued or blocked", func() bool {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		waiting = len(s.q.lines[0].waiters)
+		return s.count.shipped == uint64(queued+callers) && waiting == queued+callers-s.count.queued
+	})
+	if waiting < callers*3/4 {
+		t.Fatalf("only %d of %d callers blocked: the budget was not full", waiting, callers)
+	}
+	col := testcollector.Start(t, ep)
+	col.ReceiveN(ctx, queued+callers)
+	wg.Wait()
+	if err := s.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	st := s.Stats()
+	checkInvariant(t, st)
+	if st.Dropped != 0 || st.Sent != uint64(queued+callers) {
+		t.Fatalf("stats %+v: want all %d entries sent, none dropped", st, queued+callers)
+	}
+}
