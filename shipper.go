@@ -52,6 +52,7 @@ type Shipper struct {
 	count     counters         //
 	lastErr   atomic.Pointer[string]
 	dialFails atomic.Uint64
+	dialNews  chan struct{} // capacity 1: "a dial failed or connected" for Shutdown
 
 	droppedTotal atomic.Uint64 // mirrors count.dropped for Stamp, which runs without mu
 
@@ -123,6 +124,7 @@ func NewShipper(endpoint string, opts ...Option) (*Shipper, error) {
 		inflight: map[*byte]*chunk{},
 		q:        newQueue(cfg.budget, cfg.batchSize, cfg.overflow, header),
 		progress: make(chan struct{}),
+		dialNews: make(chan struct{}, 1),
 		wake:     make(chan struct{}, 1),
 		ctx:      ctx, cancel: cancel,
 	}
@@ -301,6 +303,12 @@ func (s *Shipper) onEvent(e zsock.Event) {
 		msg := fmt.Sprintf("%s: %v", e.Endpoint, e.Err)
 		s.lastErr.Store(&msg)
 	}
+	if e.Kind == zsock.DialFailed || e.Kind == zsock.Connected {
+		select { // for a Shutdown deciding whether to wait
+		case s.dialNews <- struct{}{}:
+		default:
+		}
+	}
 }
 
 // reportLoop tells the error handler, at most once per interval, what
@@ -349,11 +357,22 @@ func (s *Shipper) report(last [numReasons]uint64, lastDials uint64) ([numReasons
 // to a collector connection (or dropped), or ctx ends; then the error
 // says how many entries are still waiting.
 func (s *Shipper) Flush(ctx context.Context) error {
+	return s.flush(ctx, false)
+}
+
+// flush is Flush; with giveUpUnreachable it also stops waiting as soon as
+// no collector has ever been reached and every one has refused a dial
+// (see Close).
+func (s *Shipper) flush(ctx context.Context, giveUpUnreachable bool) error {
 	s.mu.Lock()
 	s.q.seal()
 	target := s.q.nextID
 	s.mu.Unlock()
 	s.signal()
+	var dialNews chan struct{}
+	if giveUpUnreachable {
+		dialNews = s.dialNews
+	}
 	for {
 		s.mu.Lock()
 		remaining := s.waitingBeforeLocked(target)
@@ -362,12 +381,39 @@ func (s *Shipper) Flush(ctx context.Context) error {
 		if remaining == 0 {
 			return nil
 		}
+		if ctx.Err() != nil { // the caller's deadline is the answer it expects
+			return fmt.Errorf("zmqlog: flush: %d entries not yet written to a collector: %w", remaining, ctx.Err())
+		}
+		if dialNews != nil {
+			if reason := s.unreachable(); reason != "" {
+				return fmt.Errorf("zmqlog: %d entries not written: %s", remaining, reason)
+			}
+		}
 		select {
 		case <-progress:
+		case <-dialNews:
 		case <-ctx.Done():
 			return fmt.Errorf("zmqlog: flush: %d entries not yet written to a collector: %w", remaining, ctx.Err())
 		}
 	}
+}
+
+// unreachable says why no entry can be delivered, or returns "" when one
+// may be: when no collector has been connected since the shipper started
+// and every one has failed a dial (refused, no such socket, handshake
+// failed), nothing queued can leave before the next dial, which is at
+// least the reconnect backoff away.
+func (s *Shipper) unreachable() string {
+	eps := s.push.Stats().Endpoints
+	for _, e := range eps {
+		if e.Connects > 0 || e.Failures == 0 {
+			return ""
+		}
+	}
+	if len(eps) == 1 {
+		return "the collector was never reached: " + eps[0].LastError
+	}
+	return fmt.Sprintf("no collector was ever reached (%d endpoints), last: %s", len(eps), eps[len(eps)-1].LastError)
 }
 
 // waitingBeforeLocked counts entries in batches sealed before id target
@@ -386,6 +432,14 @@ func (s *Shipper) waitingBeforeLocked(target uint64) int {
 // (WithCloseTimeout, default 5s), then closes the connections. Entries
 // still waiting then are dropped and counted as closed, and the error says
 // how many. Ship after Close drops and counts. Close is idempotent.
+//
+// Close does not wait for delivery that cannot happen: if no collector
+// has been connected since the shipper started and every endpoint has
+// failed a dial attempt (the collector is down), it returns as soon as
+// that is known, without waiting out the timeout, so a short-lived
+// program does not pay the timeout on every run while its collector is
+// down. A collector that has been reached once, even one that is slow or
+// has gone away since, gets the full wait.
 func (s *Shipper) Close() error {
 	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.closeTimeout)
 	defer cancel()
@@ -393,7 +447,8 @@ func (s *Shipper) Close() error {
 }
 
 // Shutdown is Close with the caller's deadline instead of the close
-// timeout: it flushes until ctx ends, then closes. With a context that has
+// timeout: it flushes until ctx ends, then closes; like Close it does not
+// wait when no collector has ever been reached. With a context that has
 // already ended it returns at once, dropping (and counting) what is still
 // queued. Only the first Close or Shutdown does the work; later calls
 // return its result.
@@ -402,7 +457,7 @@ func (s *Shipper) Shutdown(ctx context.Context) error {
 		s.mu.Lock()
 		s.q.close()
 		s.mu.Unlock()
-		err := s.Flush(ctx)
+		err := s.flush(ctx, true)
 		s.cancel()
 		s.done.Wait()
 		s.push.Close() // reports what it still held through s.sent
