@@ -14,38 +14,23 @@ type optionFunc func(*config) error
 
 func (f optionFunc) apply(c *config) error { return f(c) }
 
-// Overflow says what Ship does when the byte budget is full.
-type Overflow int
-
-const (
-	// DropNewest refuses the entry being shipped (the default): what is
-	// already queued goes out, the newest is counted as dropped.
-	DropNewest Overflow = iota
-	// DropOldest evicts the oldest queued batch to make room.
-	DropOldest
-	// Block makes Ship wait for room up to the time given to WithBlock,
-	// then drop the entry.
-	Block
-)
-
 type config struct {
-	app, host      string
-	budget         int
-	batchSize      int
-	maxEntry       int
-	linger         time.Duration
-	closeTimeout   time.Duration
-	overflow       Overflow
-	blockTimeout   time.Duration
-	onError        func(error)
-	errorInterval  time.Duration
-	reconnectMin   time.Duration
-	reconnectMax   time.Duration
-	handshake      time.Duration
-	writeTimeout   time.Duration
-	hostSetByUser  bool
-	maxEntrySet    bool
-	reservedForErr int // part of the budget only ERROR-and-above entries may use
+	app, host     string
+	budget        int
+	batchSize     int
+	maxEntry      int
+	linger        time.Duration
+	closeTimeout  time.Duration
+	overflow      overflowMode
+	blockTimeout  time.Duration
+	onError       func(error)
+	errorInterval time.Duration
+	reconnectMin  time.Duration
+	reconnectMax  time.Duration
+	handshake     time.Duration
+	writeTimeout  time.Duration
+	hostSetByUser bool
+	maxEntrySet   bool
 }
 
 func defaultConfig() config {
@@ -73,7 +58,9 @@ func WithHost(name string) Option {
 // WithBudget bounds the memory holding entries not yet written to a
 // collector, in bytes (default 8 MiB, at least two batches). An eighth of
 // it is kept for ERROR-and-above entries, so a flood of debug entries
-// cannot cost the error that explains it.
+// cannot cost the error that explains it. When it is full, Ship drops
+// the entry it was given (and counts it) unless WithDropOldest or
+// WithBlock chooses otherwise; the last of these options given wins.
 func WithBudget(bytes int) Option {
 	return optionFunc(func(c *config) error {
 		if bytes <= 0 {
@@ -136,18 +123,21 @@ func WithCloseTimeout(d time.Duration) Option {
 // than refuse the newest entry. Batches holding ERROR-and-above entries
 // are evicted last.
 func WithDropOldest() Option {
-	return optionFunc(func(c *config) error { c.overflow = DropOldest; return nil })
+	return optionFunc(func(c *config) error { c.overflow = dropOldest; return nil })
 }
 
 // WithBlock makes Ship wait up to timeout for room when the budget is
 // full, then drop. The caller is held up: use it only where losing
-// entries is worse than slowing down.
+// entries is worse than slowing down. Waiting callers get room in the
+// order they began to wait (ERROR-and-above entries in a line of their
+// own, so waiting debug callers cannot hold up an error the reserve has
+// room for), and every one of them re-checks as soon as room appears.
 func WithBlock(timeout time.Duration) Option {
 	return optionFunc(func(c *config) error {
 		if timeout <= 0 {
 			return fmt.Errorf("block timeout %v: must be positive", timeout)
 		}
-		c.overflow, c.blockTimeout = Block, timeout
+		c.overflow, c.blockTimeout = block, timeout
 		return nil
 	})
 }
@@ -210,6 +200,5 @@ func (c *config) validate(headerLen int) error {
 		}
 		c.maxEntry = c.budget / 2
 	}
-	c.reservedForErr = c.budget / 8
 	return nil
 }

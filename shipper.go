@@ -46,40 +46,23 @@ type Shipper struct {
 	// without it, slogzmq's Handle cost 1.33x slog.JSONHandler's, 1.13x with).
 	_         cacheLinePad
 	mu        sync.Mutex
-	open      *chunk           // batch being filled
-	queue     []*chunk         // sealed, oldest first, not yet handed to the socket
+	q         *queue           // admission policy and the batches it governs
 	inflight  map[*byte]*chunk // handed to the socket, keyed by &buf[0]
-	free      []*chunk         // spare full-size batches for reuse
-	allocated int              // bytes of live batches: the budget's measure
-	nextID    uint64           // id for the next sealed batch (Flush's clock)
-	closed    bool             //
 	progress  chan struct{}    // closed and replaced whenever a batch leaves
 	count     counters         //
 	lastErr   atomic.Pointer[string]
 	dialFails atomic.Uint64
+	dialNews  chan struct{} // capacity 1: "a dial failed or connected" for Shutdown
 
 	droppedTotal atomic.Uint64 // mirrors count.dropped for Stamp, which runs without mu
 
 	wake      chan struct{} // capacity 1: "there is a batch to send or a linger to start"
-	room      chan struct{} // capacity 1: "a batch left" for Block waiters
 	ctx       context.Context
 	cancel    context.CancelFunc
 	done      sync.WaitGroup // the shipper and reporter goroutines
 	closeOnce sync.Once
 	closeErr  error
 }
-
-// chunk is one batch: a wire header followed by entries.
-type chunk struct {
-	buf    []byte
-	frames [][]byte
-	id     uint64
-	count  int
-	high   int // entries at ERROR or above
-	levels [levelBuckets]uint32
-}
-
-const levelBuckets = int(topic.Fatal) + 1
 
 // cacheLinePad separates data written by different goroutines.
 type cacheLinePad [128]byte
@@ -139,11 +122,13 @@ func NewShipper(endpoint string, opts ...Option) (*Shipper, error) {
 		cfg: cfg, producer: producer, header: header,
 		seq:      make([]atomic.Uint64, len(eps)),
 		inflight: map[*byte]*chunk{},
+		q:        newQueue(cfg.budget, cfg.batchSize, cfg.overflow, header),
 		progress: make(chan struct{}),
+		dialNews: make(chan struct{}, 1),
 		wake:     make(chan struct{}, 1),
-		room:     make(chan struct{}, 1),
 		ctx:      ctx, cancel: cancel,
 	}
+	s.q.evicted = func(c *chunk) { s.dropChunkLocked(c, queueFull) }
 	s.push = zsock.DialPush(eps, zsock.Options{
 		SendQueue:        pusherQueue,
 		ReconnectMin:     cfg.reconnectMin,
@@ -176,7 +161,7 @@ func (s *Shipper) Ship(topicName string, entry []byte) {
 	s.mu.Lock()
 	s.count.shipped++
 	switch {
-	case s.closed:
+	case s.q.closed:
 		s.dropLocked(closedShipper, sev)
 		s.mu.Unlock()
 		return
@@ -185,21 +170,20 @@ func (s *Shipper) Ship(topicName string, entry []byte) {
 		s.mu.Unlock()
 		return
 	}
-	c, wake := s.chunkForLocked(size, high)
-	if c == nil && s.cfg.overflow == Block {
-		c, wake = s.waitForRoomLocked(size, high)
+	c, wake := s.q.admit(size, high, nil)
+	if c == nil && s.q.overflow == block {
+		c, wake = s.q.waitForRoom(&s.mu, size, high, s.cfg.blockTimeout)
 	}
 	if c == nil {
-		s.dropLocked(queueFull, sev)
+		reason := queueFull
+		if s.q.closed {
+			reason = closedShipper
+		}
+		s.dropLocked(reason, sev)
 		s.mu.Unlock()
 		return
 	}
-	c.buf = wire.AppendEntry(c.buf, topicName, entry)
-	c.count++
-	c.levels[sev]++
-	if high {
-		c.high++
-	}
+	c.add(topicName, entry, sev)
 	s.count.queued++
 	wake = wake || c.count == 1 // a first entry starts the linger
 	s.mu.Unlock()
@@ -208,129 +192,12 @@ func (s *Shipper) Ship(topicName string, entry []byte) {
 	}
 }
 
-// chunkForLocked returns the batch an entry of size bytes goes into,
-// sealing the open batch and starting a new one when it is full and
-// making room as the overflow policy allows. It returns nil when there is
-// no room, and whether it sealed a batch (the shipper must be woken).
-func (s *Shipper) chunkForLocked(size int, high bool) (c *chunk, sealed bool) {
-	limit := s.cfg.budget
-	if !high {
-		limit -= s.cfg.reservedForErr
-	}
-	if c := s.open; c != nil && len(c.buf)+size <= cap(c.buf) {
-		// Below the limit, or an error entry: use the open batch. A
-		// debug entry in the reserve must not fill a batch an error needs.
-		for !high && s.allocated > limit {
-			if !s.evictLocked(high) {
-				return nil, false
-			}
-		}
-		return c, false
-	}
-	need := max(s.cfg.batchSize, len(s.header)+size)
-	for s.allocated+need > limit {
-		if !s.evictLocked(high) {
-			return nil, false
-		}
-	}
-	sealed = s.sealLocked()
-	s.open = s.newChunkLocked(need)
-	return s.open, sealed
-}
-
-// evictLocked drops the oldest queued batch that the policy lets an entry
-// of this priority displace, and reports whether it found one. Batches
-// holding errors are displaced only by errors, and only with DropOldest.
-func (s *Shipper) evictLocked(high bool) bool {
-	if s.cfg.overflow != DropOldest && !high {
-		return false
-	}
-	victim := -1
-	for i, c := range s.queue {
-		if c.high == 0 {
-			victim = i
-			break
-		}
-	}
-	if victim < 0 && high && s.cfg.overflow == DropOldest && len(s.queue) > 0 {
-		victim = 0
-	}
-	if victim < 0 {
-		return false
-	}
-	c := s.queue[victim]
-	s.queue = append(s.queue[:victim], s.queue[victim+1:]...)
-	s.dropChunkLocked(c, queueFull)
-	return true
-}
-
-// waitForRoomLocked waits, with mu released, for a batch to leave, up to
-// the Block timeout, and retries.
-func (s *Shipper) waitForRoomLocked(size int, high bool) (*chunk, bool) {
-	deadline := time.NewTimer(s.cfg.blockTimeout)
-	defer deadline.Stop()
-	for {
-		s.mu.Unlock()
-		select {
-		case <-s.room:
-		case <-deadline.C:
-			s.mu.Lock()
-			return nil, false
-		case <-s.ctx.Done():
-			s.mu.Lock()
-			return nil, false
-		}
-		s.mu.Lock()
-		if s.closed {
-			return nil, false
-		}
-		if c, sealed := s.chunkForLocked(size, high); c != nil {
-			return c, sealed
-		}
-	}
-}
-
-func (s *Shipper) newChunkLocked(capacity int) *chunk {
-	var c *chunk
-	if n := len(s.free); n > 0 && capacity == s.cfg.batchSize {
-		c, s.free = s.free[n-1], s.free[:n-1]
-		c.buf = c.buf[:0]
-	} else {
-		c = &chunk{buf: make([]byte, 0, capacity), frames: make([][]byte, 1)}
-	}
-	c.buf = append(c.buf, s.header...)
-	s.allocated += cap(c.buf)
-	return c
-}
-
-// sealLocked closes the open batch if it holds entries and queues it.
-func (s *Shipper) sealLocked() bool {
-	c := s.open
-	if c == nil || c.count == 0 {
-		return false
-	}
-	wire.SetCount(c.buf, c.count)
-	c.id = s.nextID
-	s.nextID++
-	s.queue = append(s.queue, c)
-	s.open = nil
-	return true
-}
-
 // releaseLocked returns a batch's memory to the budget once it has left.
 func (s *Shipper) releaseLocked(c *chunk) {
-	s.allocated -= cap(c.buf)
 	s.count.queued -= c.count
-	c.count, c.high, c.levels = 0, 0, [levelBuckets]uint32{}
-	if cap(c.buf) == s.cfg.batchSize && len(s.free) < pusherQueue+2 {
-		s.free = append(s.free, c)
-	}
+	s.q.release(c)
 	close(s.progress)
 	s.progress = make(chan struct{})
-	select {
-	case s.room <- struct{}{}:
-	default:
-	}
 }
 
 func (s *Shipper) dropLocked(r dropReason, sev topic.Severity) {
@@ -368,15 +235,16 @@ func (s *Shipper) run() {
 		case <-linger.C:
 			armed = false
 			s.mu.Lock()
-			s.sealLocked()
+			s.q.seal()
 			s.mu.Unlock()
 		case <-s.ctx.Done():
 			return
 		}
 		for {
 			s.mu.Lock()
-			if len(s.queue) == 0 {
-				pending := s.open != nil && s.open.count > 0
+			c := s.q.take()
+			if c == nil {
+				pending := s.q.pending()
 				s.mu.Unlock()
 				if pending && !armed {
 					linger.Reset(s.cfg.linger)
@@ -384,8 +252,6 @@ func (s *Shipper) run() {
 				}
 				break
 			}
-			c := s.queue[0]
-			s.queue = s.queue[1:]
 			c.frames[0] = c.buf
 			s.inflight[&c.buf[0]] = c
 			s.mu.Unlock()
@@ -393,7 +259,7 @@ func (s *Shipper) run() {
 				// Closing: put it back for Close to count.
 				s.mu.Lock()
 				delete(s.inflight, &c.buf[0])
-				s.queue = append([]*chunk{c}, s.queue...)
+				s.q.putBack(c)
 				s.mu.Unlock()
 				return
 			}
@@ -436,6 +302,12 @@ func (s *Shipper) onEvent(e zsock.Event) {
 		s.dialFails.Add(1)
 		msg := fmt.Sprintf("%s: %v", e.Endpoint, e.Err)
 		s.lastErr.Store(&msg)
+	}
+	if e.Kind == zsock.DialFailed || e.Kind == zsock.Connected {
+		select { // for a Shutdown deciding whether to wait
+		case s.dialNews <- struct{}{}:
+		default:
+		}
 	}
 }
 
@@ -485,11 +357,22 @@ func (s *Shipper) report(last [numReasons]uint64, lastDials uint64) ([numReasons
 // to a collector connection (or dropped), or ctx ends; then the error
 // says how many entries are still waiting.
 func (s *Shipper) Flush(ctx context.Context) error {
+	return s.flush(ctx, false)
+}
+
+// flush is Flush; with giveUpUnreachable it also stops waiting as soon as
+// no collector has ever been reached and every one has refused a dial
+// (see Close).
+func (s *Shipper) flush(ctx context.Context, giveUpUnreachable bool) error {
 	s.mu.Lock()
-	s.sealLocked()
-	target := s.nextID
+	s.q.seal()
+	target := s.q.nextID
 	s.mu.Unlock()
 	s.signal()
+	var dialNews chan struct{}
+	if giveUpUnreachable {
+		dialNews = s.dialNews
+	}
 	for {
 		s.mu.Lock()
 		remaining := s.waitingBeforeLocked(target)
@@ -498,23 +381,45 @@ func (s *Shipper) Flush(ctx context.Context) error {
 		if remaining == 0 {
 			return nil
 		}
+		if ctx.Err() != nil { // the caller's deadline is the answer it expects
+			return fmt.Errorf("zmqlog: flush: %d entries not yet written to a collector: %w", remaining, ctx.Err())
+		}
+		if dialNews != nil {
+			if reason := s.unreachable(); reason != "" {
+				return fmt.Errorf("zmqlog: %d entries not written: %s", remaining, reason)
+			}
+		}
 		select {
 		case <-progress:
+		case <-dialNews:
 		case <-ctx.Done():
 			return fmt.Errorf("zmqlog: flush: %d entries not yet written to a collector: %w", remaining, ctx.Err())
 		}
 	}
 }
 
+// unreachable says why no entry can be delivered, or returns "" when one
+// may be: when no collector has been connected since the shipper started
+// and every one has failed a dial (refused, no such socket, handshake
+// failed), nothing queued can leave before the next dial, which is at
+// least the reconnect backoff away.
+func (s *Shipper) unreachable() string {
+	eps := s.push.Stats().Endpoints
+	for _, e := range eps {
+		if e.Connects > 0 || e.Failures == 0 {
+			return ""
+		}
+	}
+	if len(eps) == 1 {
+		return "the collector was never reached: " + eps[0].LastError
+	}
+	return fmt.Sprintf("no collector was ever reached (%d endpoints), last: %s", len(eps), eps[len(eps)-1].LastError)
+}
+
 // waitingBeforeLocked counts entries in batches sealed before id target
 // that have not left yet.
 func (s *Shipper) waitingBeforeLocked(target uint64) int {
-	n := 0
-	for _, c := range s.queue {
-		if c.id < target {
-			n += c.count
-		}
-	}
+	n := s.q.waitingBefore(target)
 	for _, c := range s.inflight {
 		if c.id < target {
 			n += c.count
@@ -527,6 +432,14 @@ func (s *Shipper) waitingBeforeLocked(target uint64) int {
 // (WithCloseTimeout, default 5s), then closes the connections. Entries
 // still waiting then are dropped and counted as closed, and the error says
 // how many. Ship after Close drops and counts. Close is idempotent.
+//
+// Close does not wait for delivery that cannot happen: if no collector
+// has been connected since the shipper started and every endpoint has
+// failed a dial attempt (the collector is down), it returns as soon as
+// that is known, without waiting out the timeout, so a short-lived
+// program does not pay the timeout on every run while its collector is
+// down. A collector that has been reached once, even one that is slow or
+// has gone away since, gets the full wait.
 func (s *Shipper) Close() error {
 	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.closeTimeout)
 	defer cancel()
@@ -534,28 +447,23 @@ func (s *Shipper) Close() error {
 }
 
 // Shutdown is Close with the caller's deadline instead of the close
-// timeout: it flushes until ctx ends, then closes. With a context that has
+// timeout: it flushes until ctx ends, then closes; like Close it does not
+// wait when no collector has ever been reached. With a context that has
 // already ended it returns at once, dropping (and counting) what is still
 // queued. Only the first Close or Shutdown does the work; later calls
 // return its result.
 func (s *Shipper) Shutdown(ctx context.Context) error {
 	s.closeOnce.Do(func() {
 		s.mu.Lock()
-		s.closed = true
-		s.sealLocked()
+		s.q.close()
 		s.mu.Unlock()
-		err := s.Flush(ctx)
+		err := s.flush(ctx, true)
 		s.cancel()
 		s.done.Wait()
 		s.push.Close() // reports what it still held through s.sent
 		s.mu.Lock()
-		for _, c := range s.queue {
+		for _, c := range s.q.drain() {
 			s.dropChunkLocked(c, closedShipper)
-		}
-		s.queue = nil
-		if s.open != nil { // empty: sealLocked took any entries
-			s.releaseLocked(s.open)
-			s.open = nil
 		}
 		s.mu.Unlock()
 		s.closeErr = err

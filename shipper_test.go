@@ -16,6 +16,7 @@ import (
 
 	"github.com/zmqlog/zmqlog/internal/testcollector"
 	"github.com/zmqlog/zmqlog/internal/zsock"
+	"github.com/zmqlog/zmqlog/wire"
 )
 
 func TestMain(m *testing.M) {
@@ -522,5 +523,133 @@ func TestMillionEntriesWithNoCollectorStayInBudget(t *testing.T) {
 	}
 	if err := s.Flush(ctx); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// 300 callers blocked on a full budget with no collector; then one
+// starts. Every caller must get in once the queue drains, none waiting
+// out its timeout while there is room (issue 14, bug 1: each released
+// batch woke at most one waiter, about one per linger).
+func TestBlockWakesEveryWaiterWhenTheQueueDrains(t *testing.T) {
+	ctx := testcollector.Context(t)
+	ep := testcollector.IPC(t, "waiters.sock")
+	s := newShipper(t, ep, WithBudget(64<<10), WithBatchSize(8<<10), WithBlock(3*time.Second), WithLinger(50*time.Millisecond),
+		WithReconnect(time.Millisecond, 5*time.Millisecond))
+	body := []byte(strings.Repeat("w", 1000))
+	queued := 0
+	for s.Stats().QueuedBytes+(8<<10) <= 64<<10-64<<10/8 { // fill up to the reserve without blocking
+		s.Ship("INFO", body)
+		queued++
+	}
+	const callers = 300
+	var wg sync.WaitGroup
+	for range callers {
+		wg.Add(1)
+		go func() { defer wg.Done(); s.Ship("INFO", body) }()
+	}
+	waiting := 0
+	testcollector.WaitFor(t, ctx, "every caller to be queued or blocked", func() bool {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		waiting = len(s.q.lines[0].waiters)
+		return s.count.shipped == uint64(queued+callers) && waiting == queued+callers-s.count.queued
+	})
+	if waiting < callers*3/4 {
+		t.Fatalf("only %d of %d callers blocked: the budget was not full", waiting, callers)
+	}
+	col := testcollector.Start(t, ep)
+	col.ReceiveN(ctx, queued+callers)
+	wg.Wait()
+	if err := s.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	st := s.Stats()
+	checkInvariant(t, st)
+	if st.Dropped != 0 || st.Sent != uint64(queued+callers) {
+		t.Fatalf("stats %+v: want all %d entries sent, none dropped", st, queued+callers)
+	}
+}
+
+// No collector has ever answered: Close returns as soon as the dial is
+// refused instead of waiting out its timeout, and the entries are counted
+// as dropped (closed), as a timeout would (issue 14, bug 6).
+func TestCloseDoesNotWaitForACollectorNeverReached(t *testing.T) {
+	ctx := testcollector.Context(t)
+	s, err := NewShipper(testcollector.IPC(t, "down.sock"), WithCloseTimeout(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		s.Ship("INFO", []byte("x"))
+	}
+	closed := make(chan error, 1)
+	go func() { closed <- s.Close() }()
+	select {
+	case err = <-closed:
+	case <-ctx.Done():
+		t.Fatal("Close waited for a collector that was never reached")
+	}
+	if err == nil || !strings.Contains(err.Error(), "3 entries") || !strings.Contains(err.Error(), "down.sock") {
+		t.Fatalf("Close: %v, want it to say 3 entries were not written and why", err)
+	}
+	st := s.Stats()
+	checkInvariant(t, st)
+	if st.DroppedClosed != 3 || st.Queued != 0 {
+		t.Fatalf("stats %+v: want the 3 entries dropped as closed", st)
+	}
+}
+
+// A collector that is connected but slow to read gets Close's full wait:
+// everything queued is delivered.
+func TestCloseWaitsForAConnectedSlowCollector(t *testing.T) {
+	ctx := testcollector.Context(t)
+	ep := testcollector.IPC(t, "slow.sock")
+	addr, err := zsock.ParseEndpoint(ep, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	slow, err := zsock.ListenPull(addr, zsock.Options{RecvQueue: 1}) // not read until Close has begun
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer slow.Close()
+	s, err := NewShipper(ep, WithBudget(16<<20), WithCloseTimeout(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	testcollector.WaitFor(t, ctx, "the connection", func() bool { return s.Stats().Endpoints[0].Connected })
+	body := []byte(strings.Repeat("s", 1000))
+	const n = 4000 // 4 MB: more than the socket buffers hold
+	for range n {
+		s.Ship("INFO", body)
+	}
+	closed := make(chan error, 1)
+	go func() { closed <- s.Close() }()
+	testcollector.WaitFor(t, ctx, "Close to begin", func() bool {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		return s.q.closed
+	})
+	for got := 0; got < n; {
+		m, err := slow.Recv(ctx)
+		if err != nil {
+			t.Fatalf("after %d entries: %v", got, err)
+		}
+		b, err := wire.Decode(m.Frames)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got += b.Count
+	}
+	select {
+	case err = <-closed:
+	case <-ctx.Done():
+		t.Fatal("Close did not return after everything was read")
+	}
+	if err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	if st := s.Stats(); st.Sent != n || st.Dropped != 0 {
+		t.Fatalf("stats %+v: want all %d sent", st, n)
 	}
 }

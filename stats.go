@@ -54,7 +54,7 @@ type EndpointStatus struct {
 func (s *Shipper) Stats() Stats {
 	s.mu.Lock()
 	c := s.count
-	allocated := s.allocated
+	allocated := s.q.allocated
 	s.mu.Unlock()
 	st := Stats{
 		Shipped: c.shipped, Sent: c.sent, Batches: c.batches, BytesSent: c.bytesSent,
