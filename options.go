@@ -27,7 +27,6 @@ type config struct {
 	errorInterval time.Duration
 	reconnectMin  time.Duration
 	reconnectMax  time.Duration
-	handshake     time.Duration
 	writeTimeout  time.Duration
 	hostSetByUser bool
 	maxEntrySet   bool

@@ -133,7 +133,6 @@ func NewShipper(endpoint string, opts ...Option) (*Shipper, error) {
 		SendQueue:        pusherQueue,
 		ReconnectMin:     cfg.reconnectMin,
 		ReconnectMax:     cfg.reconnectMax,
-		HandshakeTimeout: cfg.handshake,
 		WriteTimeout:     cfg.writeTimeout,
 		Stamp:            s.stamp,
 		Done:             s.sent,
