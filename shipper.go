@@ -130,13 +130,13 @@ func NewShipper(endpoint string, opts ...Option) (*Shipper, error) {
 	}
 	s.q.evicted = func(c *chunk) { s.dropChunkLocked(c, queueFull) }
 	s.push = zsock.DialPush(eps, zsock.Options{
-		SendQueue:        pusherQueue,
-		ReconnectMin:     cfg.reconnectMin,
-		ReconnectMax:     cfg.reconnectMax,
-		WriteTimeout:     cfg.writeTimeout,
-		Stamp:            s.stamp,
-		Done:             s.sent,
-		OnEvent:          s.onEvent,
+		SendQueue:    pusherQueue,
+		ReconnectMin: cfg.reconnectMin,
+		ReconnectMax: cfg.reconnectMax,
+		WriteTimeout: cfg.writeTimeout,
+		Stamp:        s.stamp,
+		Done:         s.sent,
+		OnEvent:      s.onEvent,
 	})
 	s.done.Add(1)
 	go s.run()
