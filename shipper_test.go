@@ -15,6 +15,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/zmqlog/zmqlog/internal/testcollector"
+	"github.com/zmqlog/zmqlog/internal/testsupport"
 	"github.com/zmqlog/zmqlog/internal/zsock"
 	"github.com/zmqlog/zmqlog/wire"
 )
@@ -42,7 +43,7 @@ func checkInvariant(t *testing.T, st Stats) {
 }
 
 func TestShipDeliversInOrderWithProducerIdentity(t *testing.T) {
-	ctx := testcollector.Context(t)
+	ctx := testsupport.Context(t)
 	col := testcollector.Start(t, "tcp://127.0.0.1:0")
 	s := newShipper(t, col.Endpoint(), WithApp("checkout"), WithHost("web-1"))
 	const n = 20000
@@ -73,7 +74,7 @@ func TestShipDeliversInOrderWithProducerIdentity(t *testing.T) {
 // that is not UTF-8 is repaired, on the wire and in Producer() alike: a
 // name cut inside a character would be invalid UTF-8 at every collector.
 func TestNamesAreShippedAsValidUTF8CutBetweenCharacters(t *testing.T) {
-	ctx := testcollector.Context(t)
+	ctx := testsupport.Context(t)
 	col := testcollector.Start(t, "tcp://127.0.0.1:0")
 	s := newShipper(t, col.Endpoint(), WithApp(strings.Repeat("é", 200)), WithHost("web\xff1"))
 	s.Ship("INFO", []byte(`{"msg":"x"}`))
@@ -85,7 +86,7 @@ func TestNamesAreShippedAsValidUTF8CutBetweenCharacters(t *testing.T) {
 
 // A lone entry leaves within the linger, without Flush.
 func TestLoneEntryLeavesAfterLinger(t *testing.T) {
-	ctx := testcollector.Context(t)
+	ctx := testsupport.Context(t)
 	col := testcollector.Start(t, "tcp://127.0.0.1:0")
 	s := newShipper(t, col.Endpoint(), WithLinger(time.Millisecond))
 	s.Ship("ERROR", []byte(`{"msg":"alone"}`))
@@ -95,8 +96,8 @@ func TestLoneEntryLeavesAfterLinger(t *testing.T) {
 }
 
 func TestNoCollectorShipNeverWaitsAndQueuedEntriesArriveInOrder(t *testing.T) {
-	ctx := testcollector.Context(t)
-	ep := testcollector.IPC(t, "late.sock")
+	ctx := testsupport.Context(t)
+	ep := testsupport.IPC(t, "late.sock")
 	s := newShipper(t, ep, WithBudget(256<<10), WithBatchSize(16<<10), WithReconnect(10*time.Millisecond, 20*time.Millisecond))
 	body := []byte(strings.Repeat("d", 100))
 	const n = 20000 // about 2.3 MB: far over the 256 KiB budget
@@ -133,8 +134,8 @@ func TestErrorsSurviveADebugStorm(t *testing.T) {
 		opt  Option
 	}{{"drop newest", WithBatchSize(16 << 10)}, {"drop oldest", WithDropOldest()}} {
 		t.Run(policy.name, func(t *testing.T) {
-			ctx := testcollector.Context(t)
-			ep := testcollector.IPC(t, "storm.sock")
+			ctx := testsupport.Context(t)
+			ep := testsupport.IPC(t, "storm.sock")
 			s := newShipper(t, ep, WithBudget(256<<10), WithBatchSize(16<<10), policy.opt)
 			debug := []byte(strings.Repeat("d", 200))
 			errorsShipped := 0
@@ -167,8 +168,8 @@ func TestErrorsSurviveADebugStorm(t *testing.T) {
 }
 
 func TestDropOldestKeepsTheNewest(t *testing.T) {
-	ctx := testcollector.Context(t)
-	ep := testcollector.IPC(t, "oldest.sock")
+	ctx := testsupport.Context(t)
+	ep := testsupport.IPC(t, "oldest.sock")
 	s := newShipper(t, ep, WithBudget(128<<10), WithBatchSize(16<<10), WithDropOldest())
 	const n = 10000
 	for i := range n {
@@ -187,8 +188,8 @@ func TestDropOldestKeepsTheNewest(t *testing.T) {
 }
 
 func TestBlockWaitsForRoom(t *testing.T) {
-	ctx := testcollector.Context(t)
-	ep := testcollector.IPC(t, "block.sock")
+	ctx := testsupport.Context(t)
+	ep := testsupport.IPC(t, "block.sock")
 	s := newShipper(t, ep, WithBudget(64<<10), WithBatchSize(8<<10), WithBlock(30*time.Second), WithLinger(time.Millisecond))
 	body := []byte(strings.Repeat("b", 1000))
 	done := make(chan struct{})
@@ -213,7 +214,7 @@ func TestBlockWaitsForRoom(t *testing.T) {
 }
 
 func TestBlockGivesUpAfterTimeout(t *testing.T) {
-	s := newShipper(t, testcollector.IPC(t, "none.sock"), WithBudget(16<<10), WithBatchSize(4<<10), WithBlock(20*time.Millisecond),
+	s := newShipper(t, testsupport.IPC(t, "none.sock"), WithBudget(16<<10), WithBatchSize(4<<10), WithBlock(20*time.Millisecond),
 		WithCloseTimeout(time.Millisecond))
 	for range 30 { // about 21 fit
 		s.Ship("INFO", make([]byte, 500))
@@ -224,11 +225,11 @@ func TestBlockGivesUpAfterTimeout(t *testing.T) {
 }
 
 func TestTwoCollectorsShareWithoutDuplicatesAndFailOver(t *testing.T) {
-	ctx := testcollector.Context(t)
+	ctx := testsupport.Context(t)
 	a := testcollector.Start(t, "tcp://127.0.0.1:0")
-	b := testcollector.Start(t, testcollector.IPC(t, "b.sock"))
+	b := testcollector.Start(t, testsupport.IPC(t, "b.sock"))
 	s := newShipper(t, a.Endpoint()+","+b.Endpoint(), WithBatchSize(4<<10))
-	testcollector.WaitFor(t, ctx, "both connections", func() bool { st := s.Stats(); return st.Endpoints[0].Connected && st.Endpoints[1].Connected })
+	testsupport.WaitFor(t, ctx, "both connections", func() bool { st := s.Stats(); return st.Endpoints[0].Connected && st.Endpoints[1].Connected })
 
 	var mu sync.Mutex
 	seen := map[string]string{}
@@ -284,7 +285,7 @@ func TestTwoCollectorsShareWithoutDuplicatesAndFailOver(t *testing.T) {
 
 	// a dies: everything after goes to b.
 	a.Pull.Close()
-	testcollector.WaitFor(t, ctx, "the shipper to notice the collector leaving", func() bool { return !s.Stats().Endpoints[0].Connected })
+	testsupport.WaitFor(t, ctx, "the shipper to notice the collector leaving", func() bool { return !s.Stats().Endpoints[0].Connected })
 	for i := range 5000 {
 		s.Ship("INFO", []byte(fmt.Sprintf("after %d", i)))
 	}
@@ -296,8 +297,8 @@ func TestTwoCollectorsShareWithoutDuplicatesAndFailOver(t *testing.T) {
 }
 
 func TestFlushAndCloseWithoutCollectorAreBounded(t *testing.T) {
-	ctx := testcollector.Context(t)
-	s := newShipper(t, testcollector.IPC(t, "nobody.sock"), WithCloseTimeout(50*time.Millisecond))
+	ctx := testsupport.Context(t)
+	s := newShipper(t, testsupport.IPC(t, "nobody.sock"), WithCloseTimeout(50*time.Millisecond))
 	for range 100 {
 		s.Ship("ERROR", []byte("x"))
 	}
@@ -323,7 +324,7 @@ func TestFlushAndCloseWithoutCollectorAreBounded(t *testing.T) {
 }
 
 func TestTooLargeEntriesAreCountedAndLargeOnesTravelAlone(t *testing.T) {
-	ctx := testcollector.Context(t)
+	ctx := testsupport.Context(t)
 	col := testcollector.Start(t, "tcp://127.0.0.1:0")
 	s := newShipper(t, col.Endpoint(), WithMaxEntrySize(200<<10))
 	s.Ship("WARN", make([]byte, 300<<10))
@@ -342,9 +343,9 @@ func TestTooLargeEntriesAreCountedAndLargeOnesTravelAlone(t *testing.T) {
 }
 
 func TestErrorHandlerReportsDropsAndUnreachableCollectors(t *testing.T) {
-	ctx := testcollector.Context(t)
+	ctx := testsupport.Context(t)
 	reports := make(chan error, 100)
-	s := newShipper(t, testcollector.IPC(t, "absent.sock"), WithBudget(128<<10), WithBatchSize(16<<10),
+	s := newShipper(t, testsupport.IPC(t, "absent.sock"), WithBudget(128<<10), WithBatchSize(16<<10),
 		WithErrorInterval(5*time.Millisecond), WithReconnect(time.Millisecond, 5*time.Millisecond), WithCloseTimeout(time.Millisecond),
 		WithErrorHandler(func(err error) {
 			select {
@@ -399,8 +400,8 @@ func TestNewShipperRefusesBadInput(t *testing.T) {
 // with a writer stuck on a collector that stopped reading and a write
 // timeout of an hour, and what it gave up is counted as closed.
 func TestShutdownWithExpiredContextReturnsAtOnce(t *testing.T) {
-	ctx := testcollector.Context(t)
-	ep := testcollector.IPC(t, "stalled.sock")
+	ctx := testsupport.Context(t)
+	ep := testsupport.IPC(t, "stalled.sock")
 	addr, err := zsock.ParseEndpoint(ep, true)
 	if err != nil {
 		t.Fatal(err)
@@ -461,8 +462,8 @@ func TestShutdownWithExpiredContextReturnsAtOnce(t *testing.T) {
 // level with no error lost, and once a collector starts, what was queued
 // arrives in the order shipped.
 func TestMillionEntriesWithNoCollectorStayInBudget(t *testing.T) {
-	ctx := testcollector.Context(t)
-	ep := testcollector.IPC(t, "million.sock")
+	ctx := testsupport.Context(t)
+	ep := testsupport.IPC(t, "million.sock")
 	const budget = 8 << 20
 	s := newShipper(t, ep, WithBudget(budget), WithReconnect(10*time.Millisecond, 20*time.Millisecond))
 	levels := [...]string{"DEBUG", "INFO", "INFO", "WARN"}
@@ -531,8 +532,8 @@ func TestMillionEntriesWithNoCollectorStayInBudget(t *testing.T) {
 // out its timeout while there is room (issue 14, bug 1: each released
 // batch woke at most one waiter, about one per linger).
 func TestBlockWakesEveryWaiterWhenTheQueueDrains(t *testing.T) {
-	ctx := testcollector.Context(t)
-	ep := testcollector.IPC(t, "waiters.sock")
+	ctx := testsupport.Context(t)
+	ep := testsupport.IPC(t, "waiters.sock")
 	s := newShipper(t, ep, WithBudget(64<<10), WithBatchSize(8<<10), WithBlock(3*time.Second), WithLinger(50*time.Millisecond),
 		WithReconnect(time.Millisecond, 5*time.Millisecond))
 	body := []byte(strings.Repeat("w", 1000))
@@ -548,7 +549,7 @@ func TestBlockWakesEveryWaiterWhenTheQueueDrains(t *testing.T) {
 		go func() { defer wg.Done(); s.Ship("INFO", body) }()
 	}
 	waiting := 0
-	testcollector.WaitFor(t, ctx, "every caller to be queued or blocked", func() bool {
+	testsupport.WaitFor(t, ctx, "every caller to be queued or blocked", func() bool {
 		s.mu.Lock()
 		defer s.mu.Unlock()
 		waiting = len(s.q.lines[0].waiters)
@@ -574,8 +575,8 @@ func TestBlockWakesEveryWaiterWhenTheQueueDrains(t *testing.T) {
 // refused instead of waiting out its timeout, and the entries are counted
 // as dropped (closed), as a timeout would (issue 14, bug 6).
 func TestCloseDoesNotWaitForACollectorNeverReached(t *testing.T) {
-	ctx := testcollector.Context(t)
-	s, err := NewShipper(testcollector.IPC(t, "down.sock"), WithCloseTimeout(time.Hour))
+	ctx := testsupport.Context(t)
+	s, err := NewShipper(testsupport.IPC(t, "down.sock"), WithCloseTimeout(time.Hour))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -602,8 +603,8 @@ func TestCloseDoesNotWaitForACollectorNeverReached(t *testing.T) {
 // A collector that is connected but slow to read gets Close's full wait:
 // everything queued is delivered.
 func TestCloseWaitsForAConnectedSlowCollector(t *testing.T) {
-	ctx := testcollector.Context(t)
-	ep := testcollector.IPC(t, "slow.sock")
+	ctx := testsupport.Context(t)
+	ep := testsupport.IPC(t, "slow.sock")
 	addr, err := zsock.ParseEndpoint(ep, true)
 	if err != nil {
 		t.Fatal(err)
@@ -617,7 +618,7 @@ func TestCloseWaitsForAConnectedSlowCollector(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	testcollector.WaitFor(t, ctx, "the connection", func() bool { return s.Stats().Endpoints[0].Connected })
+	testsupport.WaitFor(t, ctx, "the connection", func() bool { return s.Stats().Endpoints[0].Connected })
 	body := []byte(strings.Repeat("s", 1000))
 	const n = 4000 // 4 MB: more than the socket buffers hold
 	for range n {
@@ -625,7 +626,7 @@ func TestCloseWaitsForAConnectedSlowCollector(t *testing.T) {
 	}
 	closed := make(chan error, 1)
 	go func() { closed <- s.Close() }()
-	testcollector.WaitFor(t, ctx, "Close to begin", func() bool {
+	testsupport.WaitFor(t, ctx, "Close to begin", func() bool {
 		s.mu.Lock()
 		defer s.mu.Unlock()
 		return s.q.closed

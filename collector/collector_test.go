@@ -18,6 +18,7 @@ import (
 
 	"github.com/zmqlog/zmqlog"
 	"github.com/zmqlog/zmqlog/internal/testcollector"
+	"github.com/zmqlog/zmqlog/internal/testsupport"
 	"github.com/zmqlog/zmqlog/internal/zsock"
 	"github.com/zmqlog/zmqlog/wire"
 )
@@ -97,10 +98,10 @@ func ship(t testing.TB, endpoint string, opts ...zmqlog.Option) *zmqlog.Shipper 
 }
 
 func TestStoresAndPublishesEveryEntryByLevel(t *testing.T) {
-	ctx := testcollector.Context(t)
+	ctx := testsupport.Context(t)
 	c := startCollector(t, Config{})
 	errorsOnly := testcollector.Subscribe(t, c.PubEndpoint(), zsock.Options{}, "ERROR", "FATAL")
-	testcollector.WaitFor(t, ctx, "the subscription", func() bool { return c.Stats().Subscribers == 1 })
+	testsupport.WaitFor(t, ctx, "the subscription", func() bool { return c.Stats().Subscribers == 1 })
 	// The subscription reaches the publisher after the connection: probe.
 	probe := ship(t, c.PullEndpoint(), zmqlog.WithApp("probe"))
 	for {
@@ -147,7 +148,7 @@ func TestStoresAndPublishesEveryEntryByLevel(t *testing.T) {
 			t.Fatalf("subscriber got %q %q, want %s", m.Frames[0], m.Frames[1], want)
 		}
 	}
-	testcollector.WaitFor(t, ctx, "every entry stored", func() bool { return c.Stats().Stored == before+n })
+	testsupport.WaitFor(t, ctx, "every entry stored", func() bool { return c.Stats().Stored == before+n })
 	c.stop()
 	lines := readLines(t, c.file)
 	lines = lines[len(lines)-n:]
@@ -165,7 +166,7 @@ func TestStoresAndPublishesEveryEntryByLevel(t *testing.T) {
 // Gaps in a producer stream's sequence numbers are counted as lost
 // entries, per producer; its own drop count is reported as it sent it.
 func TestCountsGapsPerProducer(t *testing.T) {
-	ctx := testcollector.Context(t)
+	ctx := testsupport.Context(t)
 	c := startCollector(t, Config{NoPub: true})
 	push := dialPush(t, c.PullEndpoint())
 	p := wire.Producer{Instance: 7, PID: 42, Host: "h", App: "gappy"}
@@ -185,7 +186,7 @@ func TestCountsGapsPerProducer(t *testing.T) {
 	send(1, 0, 4, 3)   // another stream of the same producer
 	send(0, 20, 1, 3)  // 20
 	send(0, 30, 2, 11) // 30-31: 9 lost
-	testcollector.WaitFor(t, ctx, "all batches", func() bool { return c.Stats().Batches == 5 })
+	testsupport.WaitFor(t, ctx, "all batches", func() bool { return c.Stats().Batches == 5 })
 	st := c.Stats()
 	if st.Gaps != 14 || len(st.Producers) != 1 {
 		t.Fatalf("stats %+v", st)
@@ -210,10 +211,10 @@ func dialPush(t testing.TB, endpoint string) *zsock.Pusher {
 // JSON object is wrapped in one; invalid UTF-8 and broken batches are
 // counted and skipped while the peer stays connected.
 func TestPlainAndBrokenMessages(t *testing.T) {
-	ctx := testcollector.Context(t)
+	ctx := testsupport.Context(t)
 	c := startCollector(t, Config{})
 	all := testcollector.Subscribe(t, c.PubEndpoint(), zsock.Options{}, "")
-	testcollector.WaitFor(t, ctx, "the subscriber", func() bool { return c.Stats().Subscribers == 1 })
+	testsupport.WaitFor(t, ctx, "the subscriber", func() bool { return c.Stats().Subscribers == 1 })
 	push := dialPush(t, c.PullEndpoint())
 	badVersion := wire.AppendHeader(nil, wire.Producer{})
 	badVersion[3] = 9
@@ -269,7 +270,7 @@ func TestPlainAndBrokenMessages(t *testing.T) {
 func Magic() string { return wire.Magic }
 
 func TestHeartbeatOnItsOwnTopic(t *testing.T) {
-	ctx := testcollector.Context(t)
+	ctx := testsupport.Context(t)
 	c := startCollector(t, Config{Heartbeat: 20 * time.Millisecond})
 	hb := testcollector.Subscribe(t, c.PubEndpoint(), zsock.Options{}, HeartbeatTopic)
 	m, err := hb.Recv(ctx)
@@ -292,7 +293,7 @@ func TestStoreFailuresAreCounted(t *testing.T) {
 	if _, err := os.Stat("/dev/full"); err != nil {
 		t.Skip("no /dev/full")
 	}
-	ctx := testcollector.Context(t)
+	ctx := testsupport.Context(t)
 	c := startCollector(t, Config{File: "/dev/full", NoPub: true})
 	s := ship(t, c.PullEndpoint())
 	for i := range 100 {
@@ -301,7 +302,7 @@ func TestStoreFailuresAreCounted(t *testing.T) {
 	if err := s.Flush(ctx); err != nil {
 		t.Fatal(err)
 	}
-	testcollector.WaitFor(t, ctx, "the failure to be counted", func() bool { return c.Stats().StoreFailed == 100 })
+	testsupport.WaitFor(t, ctx, "the failure to be counted", func() bool { return c.Stats().StoreFailed == 100 })
 	if st := c.Stats(); st.Stored != 0 || st.Received != 100 {
 		t.Fatalf("stats %+v", st)
 	}
@@ -310,7 +311,7 @@ func TestStoreFailuresAreCounted(t *testing.T) {
 // Tiers: everything a collector receives goes on to the next one, with
 // producer identities intact and numbered for the next one.
 func TestForwardToTheNextTier(t *testing.T) {
-	ctx := testcollector.Context(t)
+	ctx := testsupport.Context(t)
 	central := startCollector(t, Config{NoPub: true})
 	local := startCollector(t, Config{NoPub: true, Forward: central.PullEndpoint()})
 	s := ship(t, local.PullEndpoint(), zmqlog.WithApp("tiered"))
@@ -320,13 +321,13 @@ func TestForwardToTheNextTier(t *testing.T) {
 	if err := s.Flush(ctx); err != nil {
 		t.Fatal(err)
 	}
-	testcollector.WaitFor(t, ctx, "the central collector", func() bool { return central.Stats().Received == 500 })
+	testsupport.WaitFor(t, ctx, "the central collector", func() bool { return central.Stats().Received == 500 })
 	st := central.Stats()
 	if st.Gaps != 0 || len(st.Producers) != 1 || st.Producers[0].App != "tiered" {
 		t.Fatalf("central stats %+v", st)
 	}
 	// Forwarded counts messages written to the next tier.
-	testcollector.WaitFor(t, ctx, "every message counted forwarded", func() bool { return local.Stats().Forwarded == local.Stats().Messages })
+	testsupport.WaitFor(t, ctx, "every message counted forwarded", func() bool { return local.Stats().Forwarded == local.Stats().Messages })
 	local.stop()
 	if st := local.Stats(); st.ForwardAbandoned != 0 || st.ForwardDropped != 0 {
 		t.Fatalf("local stats %+v", st)
@@ -337,7 +338,7 @@ func TestForwardToTheNextTier(t *testing.T) {
 // used to be lost uncounted. Now Stats (and the metrics and the log) say
 // how many entries, not just messages.
 func TestForwardAbandonedAtShutdownIsCounted(t *testing.T) {
-	ctx := testcollector.Context(t)
+	ctx := testsupport.Context(t)
 	var log syncBuffer
 	nobody := "ipc://" + filepath.Join(t.TempDir(), "nobody.sock")
 	c := startCollector(t, Config{NoPub: true, NoFile: true, Forward: nobody, Log: slog.New(slog.NewTextHandler(&log, nil))})
@@ -360,7 +361,7 @@ func TestForwardAbandonedAtShutdownIsCounted(t *testing.T) {
 		t.Fatal(err)
 	}
 	entries++
-	testcollector.WaitFor(t, ctx, "every entry", func() bool { return c.Stats().Received == uint64(entries) })
+	testsupport.WaitFor(t, ctx, "every entry", func() bool { return c.Stats().Received == uint64(entries) })
 	c.stop()
 	st := c.Stats()
 	if st.ForwardAbandoned != uint64(entries) || st.Forwarded != 0 || st.ForwardDropped != 0 {
@@ -392,7 +393,7 @@ func TestBadConfigIsRefused(t *testing.T) {
 
 // --stdout: every stored line is echoed too.
 func TestStdoutEchoesStoredLines(t *testing.T) {
-	ctx := testcollector.Context(t)
+	ctx := testsupport.Context(t)
 	var out syncBuffer
 	c := startCollector(t, Config{NoPub: true, Stdout: &out})
 	s := ship(t, c.PullEndpoint())
@@ -401,7 +402,7 @@ func TestStdoutEchoesStoredLines(t *testing.T) {
 	if err := s.Flush(ctx); err != nil {
 		t.Fatal(err)
 	}
-	testcollector.WaitFor(t, ctx, "both stored", func() bool { return c.Stats().Stored == 2 })
+	testsupport.WaitFor(t, ctx, "both stored", func() bool { return c.Stats().Stored == 2 })
 	c.stop()
 	if got := out.String(); got != "{\"msg\":\"one\"}\n{\"msg\":\"two\"}\n" {
 		t.Fatalf("stdout got %q", got)
@@ -431,7 +432,7 @@ func (s *syncBuffer) String() string {
 // Two shippers in one process are two producers with the same host, pid
 // and app: the metrics still gather, one series each.
 func TestMetricsWithTwoShippersInOneProcess(t *testing.T) {
-	ctx := testcollector.Context(t)
+	ctx := testsupport.Context(t)
 	c := startCollector(t, Config{NoPub: true, NoFile: true})
 	for range 2 {
 		s := ship(t, c.PullEndpoint(), zmqlog.WithApp("same"))
@@ -440,7 +441,7 @@ func TestMetricsWithTwoShippersInOneProcess(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	testcollector.WaitFor(t, ctx, "both producers", func() bool { return len(c.Stats().Producers) == 2 })
+	testsupport.WaitFor(t, ctx, "both producers", func() bool { return len(c.Stats().Producers) == 2 })
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(c.Collector)
 	families, err := reg.Gather()
@@ -459,7 +460,7 @@ func TestMetricsWithTwoShippersInOneProcess(t *testing.T) {
 // skips shows exactly the entries skipped. Without the state, everything
 // before would count as lost.
 func TestStateFileKeepsPositionsAcrossRestarts(t *testing.T) {
-	ctx := testcollector.Context(t)
+	ctx := testsupport.Context(t)
 	dir := t.TempDir()
 	state := filepath.Join(dir, "store.jsonl.state")
 	p := wire.Producer{Instance: 99, PID: 1, Host: "h", App: "restarts"}
@@ -484,13 +485,13 @@ func TestStateFileKeepsPositionsAcrossRestarts(t *testing.T) {
 	}
 	first := startCollector(t, Config{NoPub: true, File: filepath.Join(dir, "store.jsonl"), StateFile: state})
 	send(first, 0, 100)
-	testcollector.WaitFor(t, ctx, "the first batch", func() bool { return first.Stats().Stored == 100 })
+	testsupport.WaitFor(t, ctx, "the first batch", func() bool { return first.Stats().Stored == 100 })
 	first.stop()
 
 	second := startCollector(t, Config{NoPub: true, File: filepath.Join(dir, "store.jsonl"), StateFile: state})
 	send(second, 100, 10) // continues: no gap
 	send(second, 130, 5)  // skips 20
-	testcollector.WaitFor(t, ctx, "both batches", func() bool { return second.Stats().Stored == 15 })
+	testsupport.WaitFor(t, ctx, "both batches", func() bool { return second.Stats().Stored == 15 })
 	st := second.Stats()
 	if st.Gaps != 20 || len(st.Producers) != 1 || st.Producers[0].Received != 115 || st.Producers[0].Gaps != 20 {
 		t.Fatalf("after restart: stats %+v", st)
@@ -499,7 +500,7 @@ func TestStateFileKeepsPositionsAcrossRestarts(t *testing.T) {
 
 	stateless := startCollector(t, Config{NoPub: true, NoFile: true})
 	send(stateless, 135, 1)
-	testcollector.WaitFor(t, ctx, "the batch", func() bool { return stateless.Stats().Received == 1 })
+	testsupport.WaitFor(t, ctx, "the batch", func() bool { return stateless.Stats().Received == 1 })
 	if g := stateless.Stats().Gaps; g != 135 {
 		t.Fatalf("without state: %d gaps, want all 135 earlier entries counted as lost", g)
 	}
@@ -540,7 +541,7 @@ func TestStopDrainsWhatProducersSendMeanwhile(t *testing.T) {
 	drainIdle = time.Second // room for a loaded machine between stop and send
 	for _, drain := range []time.Duration{0, -1} {
 		t.Run(fmt.Sprint("drain=", drain), func(t *testing.T) {
-			ctx := testcollector.Context(t)
+			ctx := testsupport.Context(t)
 			c, err := New(Config{Pull: "tcp://127.0.0.1:0", NoPub: true, File: filepath.Join(t.TempDir(), "store.jsonl"), Drain: drain})
 			if err != nil {
 				t.Fatal(err)
@@ -550,7 +551,7 @@ func TestStopDrainsWhatProducersSendMeanwhile(t *testing.T) {
 			go func() { done <- c.Run(runCtx) }()
 			s := ship(t, c.PullEndpoint(), zmqlog.WithReconnect(time.Hour, time.Hour))
 			s.Ship("INFO", []byte(`{"level":"info","msg":"connected"}`))
-			testcollector.WaitFor(t, ctx, "the first entry", func() bool { return c.Stats().Received == 1 })
+			testsupport.WaitFor(t, ctx, "the first entry", func() bool { return c.Stats().Received == 1 })
 
 			stop()
 			for range 10000 {

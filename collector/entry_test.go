@@ -7,7 +7,7 @@ import (
 	"testing"
 	"unicode/utf8"
 
-	"github.com/zmqlog/zmqlog/internal/testcollector"
+	"github.com/zmqlog/zmqlog/internal/testsupport"
 	"github.com/zmqlog/zmqlog/topic"
 )
 
@@ -83,7 +83,7 @@ func FuzzWrapIsValidJSON(f *testing.F) {
 // Through a running collector: every stored line is valid JSON, whatever
 // characters the topics and bodies of plain messages hold.
 func TestEveryStoredLineIsValidJSON(t *testing.T) {
-	ctx := testcollector.Context(t)
+	ctx := testsupport.Context(t)
 	c := startCollector(t, Config{NoPub: true})
 	push := dialPush(t, c.PullEndpoint())
 	sent := 0
@@ -100,7 +100,7 @@ func TestEveryStoredLineIsValidJSON(t *testing.T) {
 			sent++
 		}
 	}
-	testcollector.WaitFor(t, ctx, "every message handled", func() bool { return c.Stats().Messages == uint64(sent) })
+	testsupport.WaitFor(t, ctx, "every message handled", func() bool { return c.Stats().Messages == uint64(sent) })
 	c.stop()
 	st := c.Stats()
 	lines := readLines(t, c.file)

@@ -13,7 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
-	"github.com/zmqlog/zmqlog/internal/testcollector"
+	"github.com/zmqlog/zmqlog/internal/testsupport"
 	"github.com/zmqlog/zmqlog/wire"
 )
 
@@ -34,7 +34,7 @@ func scrape(t *testing.T, c *Collector) (int, string) {
 // became label values. Now the names are repaired at decode, the entries
 // are stored, and /metrics answers.
 func TestProducerNamesThatAreNotUTF8CannotBreakTheScrape(t *testing.T) {
-	ctx := testcollector.Context(t)
+	ctx := testsupport.Context(t)
 	c := startCollector(t, Config{NoPub: true})
 	push := dialPush(t, c.PullEndpoint())
 	// AppendHeader writes clean names; a hostile peer writes any bytes.
@@ -48,7 +48,7 @@ func TestProducerNamesThatAreNotUTF8CannotBreakTheScrape(t *testing.T) {
 	if err := push.Send(ctx, [][]byte{batch}); err != nil {
 		t.Fatal(err)
 	}
-	testcollector.WaitFor(t, ctx, "both entries stored", func() bool { return c.Stats().Stored == 2 })
+	testsupport.WaitFor(t, ctx, "both entries stored", func() bool { return c.Stats().Stored == 2 })
 
 	code, body := scrape(t, c.Collector)
 	if code != 200 {

@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/zmqlog/zmqlog/internal/testcollector"
+	"github.com/zmqlog/zmqlog/internal/testsupport"
 	"github.com/zmqlog/zmqlog/wire"
 )
 
@@ -93,7 +93,7 @@ func TestLateBatchTakesBackItsGap(t *testing.T) {
 // The repair reaches Stats and the metrics: a batch overtaken by the next
 // one is counted as a gap, then as repaired, so gaps − repaired is 0.
 func TestRepairedGapsAreReported(t *testing.T) {
-	ctx := testcollector.Context(t)
+	ctx := testsupport.Context(t)
 	c := startCollector(t, Config{NoPub: true, NoFile: true})
 	p := dialPush(t, c.PullEndpoint())
 	for _, first := range []uint64{0, 20, 10} {
@@ -101,7 +101,7 @@ func TestRepairedGapsAreReported(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	testcollector.WaitFor(t, ctx, "all three batches", func() bool { return c.Stats().Received == 30 })
+	testsupport.WaitFor(t, ctx, "all three batches", func() bool { return c.Stats().Received == 30 })
 	st := c.Stats()
 	if st.Gaps != 10 || st.GapsRepaired != 10 || st.Producers[0].Gaps != 10 || st.Producers[0].GapsRepaired != 10 {
 		t.Fatalf("gaps %d repaired %d, producer %+v: want 10 and 10", st.Gaps, st.GapsRepaired, st.Producers[0])

@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"github.com/zmqlog/zmqlog"
-	"github.com/zmqlog/zmqlog/internal/testcollector"
+	"github.com/zmqlog/zmqlog/internal/testsupport"
 	"github.com/zmqlog/zmqlog/wire"
 )
 
@@ -102,11 +102,11 @@ func TestRelayStreamsAreRelays(t *testing.T) {
 // numbers, and each upstream counted the batches that went to the other as
 // gaps (20,000 entries, nothing lost, some 10,000 gaps at each).
 func TestForwardToTwoUpstreamsCountsNoFalseGaps(t *testing.T) {
-	ctx := testcollector.Context(t)
+	ctx := testsupport.Context(t)
 	a := startCollector(t, Config{NoPub: true, NoFile: true})
 	b := startCollector(t, Config{NoPub: true, NoFile: true})
 	tier := startCollector(t, Config{NoPub: true, NoFile: true, Forward: a.PullEndpoint() + "," + b.PullEndpoint()})
-	testcollector.WaitFor(t, ctx, "the tier connected to both", func() bool { return a.Stats().Connections == 1 && b.Stats().Connections == 1 })
+	testsupport.WaitFor(t, ctx, "the tier connected to both", func() bool { return a.Stats().Connections == 1 && b.Stats().Connections == 1 })
 	s := ship(t, tier.PullEndpoint(), zmqlog.WithApp("tiered"))
 	const entries = 20000
 	for i := range entries {
@@ -120,7 +120,7 @@ func TestForwardToTwoUpstreamsCountsNoFalseGaps(t *testing.T) {
 	if err := s.Flush(ctx); err != nil {
 		t.Fatal(err)
 	}
-	testcollector.WaitFor(t, ctx, "every entry upstream", func() bool { return a.Stats().Received+b.Stats().Received == entries })
+	testsupport.WaitFor(t, ctx, "every entry upstream", func() bool { return a.Stats().Received+b.Stats().Received == entries })
 	sa, sb := a.Stats(), b.Stats()
 	t.Logf("upstream a received %d, b %d", sa.Received, sb.Received)
 	if sa.Received == 0 || sb.Received == 0 {
@@ -142,11 +142,11 @@ func TestForwardToTwoUpstreamsCountsNoFalseGaps(t *testing.T) {
 // only what is lost between the tier and them. Loss across the tiers is
 // the sum of their gaps less their repairs.
 func TestTierCountsTheProducersLossUpstreamsTheirOwn(t *testing.T) {
-	ctx := testcollector.Context(t)
+	ctx := testsupport.Context(t)
 	a := startCollector(t, Config{NoPub: true, NoFile: true})
 	b := startCollector(t, Config{NoPub: true, NoFile: true})
 	tier := startCollector(t, Config{NoPub: true, NoFile: true, Forward: a.PullEndpoint() + "," + b.PullEndpoint()})
-	testcollector.WaitFor(t, ctx, "the tier connected to both", func() bool { return a.Stats().Connections == 1 && b.Stats().Connections == 1 })
+	testsupport.WaitFor(t, ctx, "the tier connected to both", func() bool { return a.Stats().Connections == 1 && b.Stats().Connections == 1 })
 	p := dialPush(t, tier.PullEndpoint())
 	// A producer whose batch [10,20) was lost on its way to the tier.
 	sent := 0
@@ -159,7 +159,7 @@ func TestTierCountsTheProducersLossUpstreamsTheirOwn(t *testing.T) {
 		}
 		sent += 10
 	}
-	testcollector.WaitFor(t, ctx, "every entry upstream", func() bool { return a.Stats().Received+b.Stats().Received == uint64(sent) })
+	testsupport.WaitFor(t, ctx, "every entry upstream", func() bool { return a.Stats().Received+b.Stats().Received == uint64(sent) })
 	if g := tier.Stats().Gaps; g != 10 {
 		t.Fatalf("tier counted %d gaps, want the 10 lost before it", g)
 	}

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/zmqlog/zmqlog/internal/testcollector"
+	"github.com/zmqlog/zmqlog/internal/testsupport"
 	"github.com/zmqlog/zmqlog/wire"
 )
 
@@ -44,7 +44,7 @@ func storedLines(t *testing.T, dir string) []string {
 // entries). An entry that fits a file on its own but not beside what is
 // buffered is written after the buffer goes out.
 func TestEntryLargerThanTheStoreFileFailsAlone(t *testing.T) {
-	ctx := testcollector.Context(t)
+	ctx := testsupport.Context(t)
 	dir := t.TempDir()
 	c := startCollector(t, Config{NoPub: true, File: filepath.Join(dir, "store.jsonl"), MaxSizeMB: 1})
 	entry := func(tag string, size int) string {
@@ -73,7 +73,7 @@ func TestEntryLargerThanTheStoreFileFailsAlone(t *testing.T) {
 	if err := push.Send(ctx, [][]byte{batch}); err != nil {
 		t.Fatal(err)
 	}
-	testcollector.WaitFor(t, ctx, "the batch", func() bool { return c.Stats().Received == uint64(len(want)+1) })
+	testsupport.WaitFor(t, ctx, "the batch", func() bool { return c.Stats().Received == uint64(len(want)+1) })
 	c.stop()
 	st := c.Stats()
 	if st.Stored != uint64(len(want)) || st.StoreTooLarge != 1 || st.StoreFailed != 0 {
@@ -99,7 +99,7 @@ func TestFilesGetTheFileMode(t *testing.T) {
 		mode, want os.FileMode
 	}{{0, 0o600}, {0o640, 0o640}} {
 		t.Run(fmt.Sprintf("%#o", uint32(tc.mode)), func(t *testing.T) {
-			ctx := testcollector.Context(t)
+			ctx := testsupport.Context(t)
 			dir := t.TempDir()
 			file, state := filepath.Join(dir, "store.jsonl"), filepath.Join(dir, "store.jsonl.state")
 			if err := os.WriteFile(file, []byte("{\"old\":1}\n"), 0o644); err != nil {
@@ -115,10 +115,10 @@ func TestFilesGetTheFileMode(t *testing.T) {
 			if err := s.Flush(ctx); err != nil {
 				t.Fatal(err)
 			}
-			testcollector.WaitFor(t, ctx, "every entry stored", func() bool { return c.Stats().Stored == n })
+			testsupport.WaitFor(t, ctx, "every entry stored", func() bool { return c.Stats().Stored == n })
 			// lumberjack compresses backups in its own goroutine: wait for
 			// a .gz and no backup left uncompressed.
-			testcollector.WaitFor(t, ctx, "a compressed backup", func() bool {
+			testsupport.WaitFor(t, ctx, "a compressed backup", func() bool {
 				gz, _ := filepath.Glob(filepath.Join(dir, "store-*.jsonl.gz"))
 				plain, _ := filepath.Glob(filepath.Join(dir, "store-*.jsonl"))
 				return len(gz) > 0 && len(plain) == 0

@@ -17,13 +17,14 @@ import (
 
 	"github.com/zmqlog/zmqlog"
 	"github.com/zmqlog/zmqlog/internal/testcollector"
+	"github.com/zmqlog/zmqlog/internal/testsupport"
 	"github.com/zmqlog/zmqlog/internal/zsock"
 )
 
 // bin has the examples, built once (testcollector.BuildAndRun).
 var bin = map[string]string{"./zap-writer": "", "./slog-writer": "", "./reader": "", "./broadcaster": ""}
 
-func TestMain(m *testing.M) { os.Exit(testcollector.BuildAndRun(m, bin)) }
+func TestMain(m *testing.M) { os.Exit(testsupport.BuildAndRun(m, bin)) }
 
 // server is a running reader or broadcaster.
 type server struct {
@@ -91,7 +92,7 @@ func write(t *testing.T, ctx context.Context, name, endpoint string, count int) 
 // Both writers send to the reader, which prints every entry as a JSON
 // line: each writer's entries, at its levels.
 func TestWritersToReader(t *testing.T) {
-	ctx := testcollector.Context(t)
+	ctx := testsupport.Context(t)
 	reader, eps := startServer(t, ctx, "reader", "--pull", "tcp://127.0.0.1:0")
 	if len(eps) != 1 {
 		t.Fatalf("reader named endpoints %v", eps)
@@ -118,7 +119,7 @@ func TestWritersToReader(t *testing.T) {
 // The broadcaster re-publishes by level: a subscriber to ERROR gets the
 // writer's errors and nothing else.
 func TestWriterThroughBroadcaster(t *testing.T) {
-	ctx := testcollector.Context(t)
+	ctx := testsupport.Context(t)
 	b, eps := startServer(t, ctx, "broadcaster", "--pull", "tcp://127.0.0.1:0", "--pub", "tcp://127.0.0.1:0")
 	if len(eps) != 2 {
 		t.Fatalf("broadcaster named endpoints %v", eps)

@@ -17,6 +17,7 @@ import (
 
 	"github.com/zmqlog/zmqlog"
 	"github.com/zmqlog/zmqlog/internal/testcollector"
+	"github.com/zmqlog/zmqlog/internal/testsupport"
 )
 
 func TestMain(m *testing.M) {
@@ -37,7 +38,7 @@ func openHandler(t *testing.T, endpoint string, opts *Options) *Handler {
 // slog's conformance suite, with every record travelling through a real
 // collector socket on loopback and decoded back.
 func TestSlogtestThroughACollector(t *testing.T) {
-	ctx := testcollector.Context(t)
+	ctx := testsupport.Context(t)
 	col := testcollector.Start(t, "tcp://127.0.0.1:0")
 	var h *Handler
 	slogtest.Run(t, func(t *testing.T) slog.Handler {
@@ -92,7 +93,7 @@ func TestSameJSONAsSlogJSONHandler(t *testing.T) {
 	}
 	for name, opts := range optionSets {
 		t.Run(name, func(t *testing.T) {
-			ctx := testcollector.Context(t)
+			ctx := testsupport.Context(t)
 			col := testcollector.Start(t, "tcp://127.0.0.1:0")
 			h := openHandler(t, col.Endpoint(), opts)
 			var want bytes.Buffer
@@ -148,7 +149,7 @@ func saveDefaults(t *testing.T) {
 // slog docs' MultiHandler keeps its output and ships too.
 func TestOneLineOntoAProgramsDefaultHandler(t *testing.T) {
 	saveDefaults(t)
-	ctx := testcollector.Context(t)
+	ctx := testsupport.Context(t)
 	col := testcollector.Start(t, "tcp://127.0.0.1:0")
 	var existing bytes.Buffer
 	slog.SetDefault(slog.New(slog.NewTextHandler(&existing, &slog.HandlerOptions{
@@ -177,7 +178,7 @@ func TestOneLineOntoAProgramsDefaultHandler(t *testing.T) {
 // would deadlock), and log.Print output ships too.
 func TestAddToDefaultKeepsTheBuiltinOutput(t *testing.T) {
 	saveDefaults(t)
-	ctx := testcollector.Context(t)
+	ctx := testsupport.Context(t)
 	col := testcollector.Start(t, "tcp://127.0.0.1:0")
 	slog.SetDefault(slog.New(builtinDefaultHandler(t)))
 	var existing bytes.Buffer
@@ -229,7 +230,7 @@ func builtinDefaultHandler(t *testing.T) slog.Handler {
 }
 
 func TestLevelAndConcurrentClones(t *testing.T) {
-	ctx := testcollector.Context(t)
+	ctx := testsupport.Context(t)
 	col := testcollector.Start(t, "tcp://127.0.0.1:0")
 	level := new(slog.LevelVar)
 	level.Set(slog.LevelWarn)
@@ -272,7 +273,7 @@ func TestLevelAndConcurrentClones(t *testing.T) {
 }
 
 func TestSharedShipperAndNoCollector(t *testing.T) {
-	ship, err := zmqlog.NewShipper(testcollector.IPC(t, "absent.sock"), zmqlog.WithCloseTimeout(time.Millisecond))
+	ship, err := zmqlog.NewShipper(testsupport.IPC(t, "absent.sock"), zmqlog.WithCloseTimeout(time.Millisecond))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -295,7 +296,7 @@ func TestAllocationsMatchSlogJSONHandler(t *testing.T) {
 	if raceEnabled {
 		t.Skip("the race detector makes sync.Pool drop items; run without -race")
 	}
-	ctx := testcollector.Context(t)
+	ctx := testsupport.Context(t)
 	col := testcollector.Start(t, "tcp://127.0.0.1:0")
 	drained := make(chan struct{})
 	drainCtx, stop := context.WithCancel(ctx)
@@ -329,12 +330,12 @@ func TestNewHandlerRefusesABadEndpoint(t *testing.T) {
 // Shutdown with an expired context returns at once, even with records
 // queued for a collector that is not there, and counts them as dropped.
 func TestShutdownWithExpiredContext(t *testing.T) {
-	h, err := NewHandler(testcollector.IPC(t, "absent.sock"), &Options{FlushTimeout: time.Hour})
+	h, err := NewHandler(testsupport.IPC(t, "absent.sock"), &Options{FlushTimeout: time.Hour})
 	if err != nil {
 		t.Fatal(err)
 	}
 	slog.New(h).Info("queued, never sent")
-	expired, cancel := context.WithCancel(testcollector.Context(t))
+	expired, cancel := context.WithCancel(testsupport.Context(t))
 	cancel()
 	if err := h.Shutdown(expired); !errors.Is(err, context.Canceled) {
 		t.Fatalf("Shutdown: %v, want the context's error", err)
@@ -348,7 +349,7 @@ func TestShutdownWithExpiredContext(t *testing.T) {
 // shipper belongs to the handler NewHandler returned, and records through
 // the root still reach the collector afterwards.
 func TestClosingADerivedHandlerLeavesTheRootShipping(t *testing.T) {
-	ctx := testcollector.Context(t)
+	ctx := testsupport.Context(t)
 	col := testcollector.Start(t, "tcp://127.0.0.1:0")
 	h := openHandler(t, col.Endpoint(), nil)
 	derived := map[string]*Handler{
@@ -384,7 +385,7 @@ func TestPerRequestLoggersAllocateAsSlogJSONHandler(t *testing.T) {
 	if raceEnabled {
 		t.Skip("the race detector makes sync.Pool drop items; run without -race")
 	}
-	ctx := testcollector.Context(t)
+	ctx := testsupport.Context(t)
 	col := testcollector.Start(t, "tcp://127.0.0.1:0")
 	drained := make(chan struct{})
 	drainCtx, stop := context.WithCancel(ctx)

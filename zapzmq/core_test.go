@@ -18,6 +18,7 @@ import (
 
 	"github.com/zmqlog/zmqlog"
 	"github.com/zmqlog/zmqlog/internal/testcollector"
+	"github.com/zmqlog/zmqlog/internal/testsupport"
 )
 
 func TestMain(m *testing.M) {
@@ -39,7 +40,7 @@ func openCore(t *testing.T, endpoint string, opts ...Option) *Core {
 // writes for the same entries (less the line ending), under the level's
 // topic.
 func TestEntriesAreZapsOwnEncoding(t *testing.T) {
-	ctx := testcollector.Context(t)
+	ctx := testsupport.Context(t)
 	col := testcollector.Start(t, "tcp://127.0.0.1:0")
 	core := openCore(t, col.Endpoint(), WithApp("svc"))
 	var ref bytes.Buffer
@@ -81,7 +82,7 @@ func TestEntriesAreZapsOwnEncoding(t *testing.T) {
 }
 
 func TestTeeKeepsTheExistingOutput(t *testing.T) {
-	ctx := testcollector.Context(t)
+	ctx := testsupport.Context(t)
 	col := testcollector.Start(t, "tcp://127.0.0.1:0")
 	obs, logs := observer.New(zapcore.InfoLevel)
 	logger := zap.New(obs)
@@ -98,7 +99,7 @@ func TestTeeKeepsTheExistingOutput(t *testing.T) {
 }
 
 func TestAtomicLevelChangesWhatIsShipped(t *testing.T) {
-	ctx := testcollector.Context(t)
+	ctx := testsupport.Context(t)
 	col := testcollector.Start(t, "tcp://127.0.0.1:0")
 	level := zap.NewAtomicLevelAt(zapcore.InfoLevel)
 	core := openCore(t, col.Endpoint(), WithLevel(level))
@@ -115,7 +116,7 @@ func TestAtomicLevelChangesWhatIsShipped(t *testing.T) {
 }
 
 func TestConsoleEncoderAndSharedShipper(t *testing.T) {
-	ctx := testcollector.Context(t)
+	ctx := testsupport.Context(t)
 	col := testcollector.Start(t, "tcp://127.0.0.1:0")
 	owner := openCore(t, col.Endpoint(), WithApp("a"))
 	cfg := zap.NewDevelopmentEncoderConfig()
@@ -139,7 +140,7 @@ func TestConsoleEncoderAndSharedShipper(t *testing.T) {
 // With no collector the app never waits: Write returns at once, and what
 // does not fit is dropped and counted.
 func TestNoCollectorNeverBlocks(t *testing.T) {
-	core := openCore(t, testcollector.IPC(t, "absent.sock"), WithSyncTimeout(10*time.Millisecond),
+	core := openCore(t, testsupport.IPC(t, "absent.sock"), WithSyncTimeout(10*time.Millisecond),
 		WithShipperOptions(zmqlog.WithCloseTimeout(time.Millisecond)))
 	logger := zap.New(core)
 	for range 100000 {
@@ -165,7 +166,7 @@ func TestFatalEntryReachesTheCollector(t *testing.T) {
 		zap.New(core).Fatal("last words", zap.Int("code", 42))
 		os.Exit(4) // not reached
 	}
-	ctx := testcollector.Context(t)
+	ctx := testsupport.Context(t)
 	col := testcollector.Start(t, "tcp://127.0.0.1:0")
 	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^TestFatalEntryReachesTheCollector$")
 	cmd.Env = append(os.Environ(), "ZAPZMQ_FATAL_TO="+col.Endpoint())
@@ -183,7 +184,7 @@ func TestFatalEntryReachesTheCollector(t *testing.T) {
 // Per entry the core allocates nothing beyond what zap's ioCore does with
 // the same encoder writing to io.Discard.
 func TestAllocationsMatchZapsIOCore(t *testing.T) {
-	ctx := testcollector.Context(t)
+	ctx := testsupport.Context(t)
 	col := testcollector.Start(t, "tcp://127.0.0.1:0")
 	core := openCore(t, col.Endpoint())
 	drained := make(chan struct{})
@@ -213,12 +214,12 @@ func TestAllocationsMatchZapsIOCore(t *testing.T) {
 // Shutdown with an expired context returns at once, even with entries
 // queued for a collector that is not there, and counts them as dropped.
 func TestShutdownWithExpiredContext(t *testing.T) {
-	core, err := NewCore(testcollector.IPC(t, "absent.sock"), WithShipperOptions(zmqlog.WithCloseTimeout(time.Hour)))
+	core, err := NewCore(testsupport.IPC(t, "absent.sock"), WithShipperOptions(zmqlog.WithCloseTimeout(time.Hour)))
 	if err != nil {
 		t.Fatal(err)
 	}
 	zap.New(core).Info("queued, never sent")
-	expired, cancel := context.WithCancel(testcollector.Context(t))
+	expired, cancel := context.WithCancel(testsupport.Context(t))
 	cancel()
 	if err := core.Shutdown(expired); !errors.Is(err, context.Canceled) {
 		t.Fatalf("Shutdown: %v, want the context's error", err)

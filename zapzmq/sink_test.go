@@ -10,6 +10,7 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/zmqlog/zmqlog/internal/testcollector"
+	"github.com/zmqlog/zmqlog/internal/testsupport"
 )
 
 // A program configured only through zap.Config ships by adding one output
@@ -20,10 +21,10 @@ func TestConfigOnlySink(t *testing.T) {
 		{"ipc console", "", "console"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			ctx := testcollector.Context(t)
+			ctx := testsupport.Context(t)
 			listen := tc.listen
 			if listen == "" {
-				listen = testcollector.IPC(t, "sink.sock")
+				listen = testsupport.IPC(t, "sink.sock")
 			}
 			col := testcollector.Start(t, listen)
 			url := "zmq+" + col.Endpoint() + "?app=cfg"

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/zmqlog/zmqlog/internal/testcollector"
+	"github.com/zmqlog/zmqlog/internal/testsupport"
 	"github.com/zmqlog/zmqlog/internal/zmtpraw"
 )
 
@@ -68,7 +68,7 @@ func (a *attacker) hangUp() {
 // 128 MiB, and when the attackers leave its goroutines and file
 // descriptors go back to where they were.
 func TestManyAttackersAtOnce(t *testing.T) {
-	ctx := testcollector.Context(t)
+	ctx := testsupport.Context(t)
 	// The idle PING is shortened so silent peers are found within the
 	// test, but left long enough for every attacker to connect first,
 	// on a loaded machine too.
@@ -209,7 +209,7 @@ func TestManyAttackersAtOnce(t *testing.T) {
 	// Two of slack each: the store's rotation goroutine starts on the
 	// first write, and the scrapes' keep-alive connection may be a second
 	// one; a leak would be hundreds, one per attacking connection.
-	testcollector.WaitFor(t, ctx, "goroutines and fds back to where they were", func() bool {
+	testsupport.WaitFor(t, ctx, "goroutines and fds back to where they were", func() bool {
 		goroutines, fds = c.metric(t, "go_goroutines"), c.metric(t, "process_open_fds")
 		return goroutines <= baseGoroutines+2 && fds <= baseFDs+2
 	})
@@ -250,7 +250,7 @@ func TestManyAttackersAtOnce(t *testing.T) {
 // 10,000-slot queue: 172 MiB for the producers, 99 MiB for the
 // subscribers.
 func TestIdlePeersCostLittleMemory(t *testing.T) {
-	ctx := testcollector.Context(t)
+	ctx := testsupport.Context(t)
 	c := startCollector(t, ctx)
 	before := currentRSS(c.cmd.Process.Pid)
 	var wg sync.WaitGroup
@@ -272,7 +272,7 @@ func TestIdlePeersCostLittleMemory(t *testing.T) {
 		}
 	}
 	wg.Wait()
-	testcollector.WaitFor(t, ctx, "every idle peer to be connected", func() bool {
+	testsupport.WaitFor(t, ctx, "every idle peer to be connected", func() bool {
 		return c.metric(t, "zmqlog_collector_connections") >= 500 && c.metric(t, "zmqlog_collector_subscribers") >= 300
 	})
 	after := currentRSS(c.cmd.Process.Pid)

@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/zmqlog/zmqlog/internal/testcollector"
+	"github.com/zmqlog/zmqlog/internal/testsupport"
 	"github.com/zmqlog/zmqlog/internal/zmtpraw"
 )
 
@@ -61,7 +61,7 @@ func randomBytes(n int) []byte {
 // counted, and afterwards the collector is back to the goroutines it had,
 // with its peak RSS within 64 MiB.
 func TestHostilePeersCannotStopDelivery(t *testing.T) {
-	ctx := testcollector.Context(t)
+	ctx := testsupport.Context(t)
 	c := startCollector(t, ctx)
 	load := startSteadyLoad(t, ctx, c)
 	baseGoroutines := c.metric(t, "go_goroutines")

@@ -8,6 +8,7 @@ import (
 
 	"github.com/zmqlog/zmqlog"
 	"github.com/zmqlog/zmqlog/internal/testcollector"
+	"github.com/zmqlog/zmqlog/internal/testsupport"
 	"github.com/zmqlog/zmqlog/internal/zsock"
 )
 
@@ -32,7 +33,7 @@ func startSteadyLoad(t *testing.T, ctx context.Context, c *collectorProc) *stead
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { s.Close() })
-	testcollector.WaitFor(t, ctx, "the producer and the subscriber to connect", func() bool {
+	testsupport.WaitFor(t, ctx, "the producer and the subscriber to connect", func() bool {
 		return c.metric(t, "zmqlog_collector_connections") >= 1 && c.metric(t, "zmqlog_collector_subscribers") >= 1
 	})
 	l := &steadyLoad{s: s, stop: make(chan struct{}), produced: make(chan int), sawEnd: make(chan bool, 1)}

@@ -24,6 +24,7 @@ import (
 	"github.com/zmqlog/zmqlog"
 	"github.com/zmqlog/zmqlog/internal/pyzmq"
 	"github.com/zmqlog/zmqlog/internal/testcollector"
+	"github.com/zmqlog/zmqlog/internal/testsupport"
 	"github.com/zmqlog/zmqlog/internal/zsock"
 	"github.com/zmqlog/zmqlog/slogzmq"
 	"github.com/zmqlog/zmqlog/zapzmq"
@@ -35,7 +36,7 @@ var bins = map[string]string{".": ""}
 
 func TestMain(m *testing.M) {
 	runProducerIfAsked() // when this binary runs as a producer process
-	os.Exit(testcollector.BuildAndRun(m, bins, goleak.IgnoreTopFunction("gopkg.in/natefinch/lumberjack%2ev2.(*Logger).millRun")))
+	os.Exit(testsupport.BuildAndRun(m, bins, goleak.IgnoreTopFunction("gopkg.in/natefinch/lumberjack%2ev2.(*Logger).millRun")))
 }
 
 // collectorProc is a running zmqcollect.
@@ -172,7 +173,7 @@ func fileLines(t testing.TB, path string) []string {
 // around one zmqcollect: everything is stored, errors reach both
 // subscribers, metrics count it all, SIGTERM leaves it all in the file.
 func TestCollectorEndToEnd(t *testing.T) {
-	ctx := testcollector.Context(t)
+	ctx := testsupport.Context(t)
 	pyzmq.Require(t)
 	c := startCollector(t, ctx)
 
@@ -306,7 +307,7 @@ say("sent")
 	}
 
 	total := 4*perApp + 100 + probes + 1
-	testcollector.WaitFor(t, ctx, "the collector to receive everything", func() bool { return c.metric(t, "zmqlog_collector_entries_received_total") >= float64(total) })
+	testsupport.WaitFor(t, ctx, "the collector to receive everything", func() bool { return c.metric(t, "zmqlog_collector_entries_received_total") >= float64(total) })
 	if got := c.metric(t, "zmqlog_collector_gap_entries_total"); got != 0 {
 		t.Errorf("gaps %v", got)
 	}
@@ -338,7 +339,7 @@ say("sent")
 // SIGTERM while producers are sending: every entry the collector had
 // received is in the file when it exits.
 func TestSIGTERMUnderLoadLosesNothingReceived(t *testing.T) {
-	ctx := testcollector.Context(t)
+	ctx := testsupport.Context(t)
 	c := startCollector(t, ctx)
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
@@ -363,7 +364,7 @@ func TestSIGTERMUnderLoadLosesNothingReceived(t *testing.T) {
 			}
 		}()
 	}
-	testcollector.WaitFor(t, ctx, "the load", func() bool { return c.metric(t, "zmqlog_collector_entries_received_total") >= 200000 })
+	testsupport.WaitFor(t, ctx, "the load", func() bool { return c.metric(t, "zmqlog_collector_entries_received_total") >= 200000 })
 	rss := peakRSS(c.cmd.Process.Pid)
 	began := time.Now()
 	c.terminate(t, ctx) // under a load that never quiets: drains for --drain (2s), then stops
@@ -389,7 +390,7 @@ func TestSIGTERMUnderLoadLosesNothingReceived(t *testing.T) {
 }
 
 func TestBadFlagsAndBusyPorts(t *testing.T) {
-	ctx := testcollector.Context(t)
+	ctx := testsupport.Context(t)
 	runIt := func(args ...string) (int, string) {
 		cmd := exec.CommandContext(ctx, bins["."], args...)
 		cmd.Dir = t.TempDir()
@@ -442,7 +443,7 @@ func TestBadFlagsAndBusyPorts(t *testing.T) {
 
 // The store file is private to its owner unless --file-mode says more.
 func TestFileModeFlag(t *testing.T) {
-	ctx := testcollector.Context(t)
+	ctx := testsupport.Context(t)
 	for _, tc := range []struct {
 		args []string
 		want os.FileMode

@@ -13,6 +13,7 @@ import (
 
 	"github.com/zmqlog/zmqlog"
 	"github.com/zmqlog/zmqlog/internal/testcollector"
+	"github.com/zmqlog/zmqlog/internal/testsupport"
 	"github.com/zmqlog/zmqlog/internal/zsock"
 )
 
@@ -24,7 +25,7 @@ import (
 // gaps by the second. That is bounded by what it received in one flush
 // interval (200ms) plus the save; the test allows half a second's worth.
 func TestCollectorKilledAndRestartedLosesNothingUncounted(t *testing.T) {
-	ctx := testcollector.Context(t)
+	ctx := testsupport.Context(t)
 	dir := t.TempDir()
 	pull := "ipc://" + filepath.Join(dir, "in.sock")
 	file := filepath.Join(dir, "store.jsonl")
@@ -60,7 +61,7 @@ func TestCollectorKilledAndRestartedLosesNothingUncounted(t *testing.T) {
 	}
 
 	start := time.Now()
-	testcollector.WaitFor(t, ctx, "the load", func() bool { return first.metric(t, "zmqlog_collector_entries_received_total") >= 100000 })
+	testsupport.WaitFor(t, ctx, "the load", func() bool { return first.metric(t, "zmqlog_collector_entries_received_total") >= 100000 })
 	receivedBeforeKill := first.metric(t, "zmqlog_collector_entries_received_total")
 	rate := receivedBeforeKill / time.Since(start).Seconds()
 	firstRSS := peakRSS(first.cmd.Process.Pid)
@@ -69,7 +70,7 @@ func TestCollectorKilledAndRestartedLosesNothingUncounted(t *testing.T) {
 	first.done = nil
 
 	second := startCollector(t, ctx, args...)
-	testcollector.WaitFor(t, ctx, "the producers to come back", func() bool { return second.metric(t, "zmqlog_collector_entries_received_total") >= 50000 })
+	testsupport.WaitFor(t, ctx, "the producers to come back", func() bool { return second.metric(t, "zmqlog_collector_entries_received_total") >= 50000 })
 	close(stop)
 	wg.Wait()
 	var produced, dropped uint64
@@ -111,7 +112,7 @@ func TestCollectorKilledAndRestartedLosesNothingUncounted(t *testing.T) {
 // store holds exactly the entries the producers report as sent, each
 // producer's in the order shipped, and the collector counts no gaps.
 func TestFloodOfProducerProcessesStoresExactlyWhatWasSent(t *testing.T) {
-	ctx := testcollector.Context(t)
+	ctx := testsupport.Context(t)
 	c := startCollector(t, ctx)
 	const producers, entries = 10, 100000
 	procs := make([]*producerProc, producers)
@@ -201,7 +202,7 @@ func runWithSlowSubscriber(t *testing.T, ctx context.Context, slow bool) slowSub
 	if slow {
 		want = 2
 	}
-	testcollector.WaitFor(t, ctx, "the subscribers", func() bool { return c.metric(t, "zmqlog_collector_subscribers") >= want })
+	testsupport.WaitFor(t, ctx, "the subscribers", func() bool { return c.metric(t, "zmqlog_collector_subscribers") >= want })
 	s, err := zmqlog.NewShipper(c.pull, zmqlog.WithApp("load"))
 	if err != nil {
 		t.Fatal(err)
@@ -260,7 +261,7 @@ func runWithSlowSubscriber(t *testing.T, ctx context.Context, slow bool) slowSub
 	if st := s.Stats(); st.Dropped != 0 {
 		t.Fatalf("the producer dropped %d entries: the collector did not keep up with a steady load", st.Dropped)
 	}
-	testcollector.WaitFor(t, ctx, "the load", func() bool { return c.metric(t, "zmqlog_collector_entries_received_total") >= float64(probes+entries) })
+	testsupport.WaitFor(t, ctx, "the load", func() bool { return c.metric(t, "zmqlog_collector_entries_received_total") >= float64(probes+entries) })
 	ingest := time.Since(began)
 	got := <-received
 	normalTook := time.Since(began)
@@ -281,7 +282,7 @@ func runWithSlowSubscriber(t *testing.T, ctx context.Context, slow bool) slowSub
 // with a run without it; the stuck one's misses are counted, and the
 // collector's memory stays bounded by its per-subscriber queue.
 func TestSlowSubscriberCostsOnlyItself(t *testing.T) {
-	ctx := testcollector.Context(t)
+	ctx := testsupport.Context(t)
 	without := runWithSlowSubscriber(t, ctx, false)
 	with := runWithSlowSubscriber(t, ctx, true)
 	for _, r := range []struct {
@@ -311,7 +312,7 @@ func TestSlowSubscriberCostsOnlyItself(t *testing.T) {
 // not yet stored is the only loss, and scenario 2's state file is what
 // counts it when that collector comes back.
 func TestTwoCollectorsOneKilledNoDuplicatesSurvivorGetsTheRest(t *testing.T) {
-	ctx := testcollector.Context(t)
+	ctx := testsupport.Context(t)
 	a := startCollector(t, ctx, "--pub", "")
 	b := startCollector(t, ctx, "--pub", "")
 	s, err := zmqlog.NewShipper(a.pull+","+b.pull, zmqlog.WithApp("two"))
@@ -340,16 +341,16 @@ func TestTwoCollectorsOneKilledNoDuplicatesSurvivorGetsTheRest(t *testing.T) {
 			}
 		}
 	}()
-	testcollector.WaitFor(t, ctx, "the load to reach both collectors", func() bool {
+	testsupport.WaitFor(t, ctx, "the load to reach both collectors", func() bool {
 		return a.metric(t, "zmqlog_collector_entries_received_total") > 50000 && b.metric(t, "zmqlog_collector_entries_received_total") > 50000
 	})
 	aRSS := peakRSS(a.cmd.Process.Pid)
 	a.cmd.Process.Kill() // mid-stream
 	<-a.done
 	a.done = nil
-	testcollector.WaitFor(t, ctx, "the producer to notice the collector's death", func() bool { return !s.Stats().Endpoints[0].Connected })
+	testsupport.WaitFor(t, ctx, "the producer to notice the collector's death", func() bool { return !s.Stats().Endpoints[0].Connected })
 	noticed := int(shipped.Load()) // entries numbered from here on were shipped after the producer noticed
-	testcollector.WaitFor(t, ctx, "100k more entries", func() bool { return int(shipped.Load()) >= noticed+100000 })
+	testsupport.WaitFor(t, ctx, "100k more entries", func() bool { return int(shipped.Load()) >= noticed+100000 })
 	close(stop)
 	<-stopped
 	n := int(shipped.Load())

@@ -5,7 +5,7 @@ import (
 	"testing"
 
 	"github.com/zmqlog/zmqlog"
-	"github.com/zmqlog/zmqlog/internal/testcollector"
+	"github.com/zmqlog/zmqlog/internal/testsupport"
 )
 
 // The bug as it was reported: a tier forwarding to two upstream
@@ -13,7 +13,7 @@ import (
 // thousands of gaps (the batches that went to the other). Now both
 // upstreams share the entries and count none.
 func TestTierToTwoUpstreamsReportsNoFalseLoss(t *testing.T) {
-	ctx := testcollector.Context(t)
+	ctx := testsupport.Context(t)
 	a := startCollector(t, ctx, "--pub", "")
 	b := startCollector(t, ctx, "--pub", "")
 	tier := startCollector(t, ctx, "--pub", "", "--forward", a.pull+","+b.pull)
@@ -35,7 +35,7 @@ func TestTierToTwoUpstreamsReportsNoFalseLoss(t *testing.T) {
 		t.Fatal(err)
 	}
 	const received = "zmqlog_collector_entries_received_total"
-	testcollector.WaitFor(t, ctx, "every entry at an upstream", func() bool {
+	testsupport.WaitFor(t, ctx, "every entry at an upstream", func() bool {
 		return a.metric(t, received)+b.metric(t, received) == entries
 	})
 	ra, rb := a.metric(t, received), b.metric(t, received)

@@ -20,7 +20,7 @@ import (
 
 	"github.com/zmqlog/zmqlog"
 	"github.com/zmqlog/zmqlog/internal/cli"
-	"github.com/zmqlog/zmqlog/internal/testcollector"
+	"github.com/zmqlog/zmqlog/internal/testsupport"
 	"github.com/zmqlog/zmqlog/internal/zsock"
 	"github.com/zmqlog/zmqlog/zapzmq"
 )
@@ -30,7 +30,7 @@ import (
 // The binaries under test, built once (testcollector.BuildAndRun).
 var bins = map[string]string{".": "", "../zmqcollect": ""}
 
-func TestMain(m *testing.M) { os.Exit(testcollector.BuildAndRun(m, bins)) }
+func TestMain(m *testing.M) { os.Exit(testsupport.BuildAndRun(m, bins)) }
 
 // proc is a running binary whose output lines arrive on channels.
 type proc struct {
@@ -91,7 +91,7 @@ func waitLine(t *testing.T, ctx context.Context, ch chan string, re string) []st
 // zmqcollect → zmqtail --level error: errors (and worse) are printed,
 // filtered at the publisher, nothing else.
 func TestTailThroughTheCollector(t *testing.T) {
-	ctx := testcollector.Context(t)
+	ctx := testsupport.Context(t)
 	col := start(t, ctx, bins["../zmqcollect"], "--pull", "tcp://127.0.0.1:0", "--pub", "tcp://127.0.0.1:0", "--file", "")
 	m := waitLine(t, ctx, col.stderr, `msg=collecting pull=(\S+) pub=(\S+)`)
 	pull, pub := m[1], m[2]
@@ -137,7 +137,7 @@ func TestTailThroughTheCollector(t *testing.T) {
 // Colors on a terminal, none in a pipe, none with NO_COLOR.
 func TestColorOnATerminalOnly(t *testing.T) {
 	run := func(t *testing.T, terminal bool, env ...string) string {
-		ctx := testcollector.Context(t)
+		ctx := testsupport.Context(t)
 		cmd := exec.CommandContext(ctx, bins["."], "--bind", "tcp://127.0.0.1:0")
 		cmd.Env = append(os.Environ(), env...)
 		errOut, _ := cmd.StderrPipe()
@@ -179,7 +179,7 @@ func TestColorOnATerminalOnly(t *testing.T) {
 }
 
 func TestBadFlagsExit2(t *testing.T) {
-	ctx := testcollector.Context(t)
+	ctx := testsupport.Context(t)
 	for _, tc := range []struct {
 		args []string
 		says string
@@ -203,7 +203,7 @@ func TestBadFlagsExit2(t *testing.T) {
 // connection state on stderr: connected, heartbeat missing, lost,
 // connected again after the publisher restarts.
 func TestMergedStreamsFiltersAndConnectionState(t *testing.T) {
-	ctx := testcollector.Context(t)
+	ctx := testsupport.Context(t)
 	dir, err := os.MkdirTemp("", "zt")
 	if err != nil {
 		t.Fatal(err)
@@ -251,7 +251,7 @@ func listenPub(t *testing.T, endpoint string) *zsock.Publisher {
 // waitSubscribers waits until a subscription has reached the publisher.
 func waitSubscribers(t *testing.T, ctx context.Context, p *zsock.Publisher) {
 	t.Helper()
-	testcollector.WaitFor(t, ctx, "a subscription", func() bool {
+	testsupport.WaitFor(t, ctx, "a subscription", func() bool {
 		st := p.Stats()
 		return len(st.Subscribers) == 1 && len(st.Subscribers[0].Topics) > 0
 	})
@@ -291,7 +291,7 @@ func runInProcess(t *testing.T, ctx context.Context, args ...string) (stdout, st
 // --heartbeat-timeout 0 turns the heartbeat watch off: zmqtail follows
 // the stream as usual (it used to panic at start).
 func TestHeartbeatTimeoutZeroTurnsTheWatchOff(t *testing.T) {
-	ctx := testcollector.Context(t)
+	ctx := testsupport.Context(t)
 	dir := shortTempDir(t)
 	ep := "ipc://" + filepath.Join(dir, "pub.sock")
 	pub := listenPub(t, ep)
@@ -307,7 +307,7 @@ func TestHeartbeatTimeoutZeroTurnsTheWatchOff(t *testing.T) {
 
 // A negative --heartbeat-timeout is refused at start, naming the value.
 func TestNegativeHeartbeatTimeoutIsRefused(t *testing.T) {
-	ctx := testcollector.Context(t)
+	ctx := testsupport.Context(t)
 	var stderr strings.Builder
 	err := run(ctx, []string{"--heartbeat-timeout", "-1s"}, nil, io.Discard, &stderr)
 	if code := cli.ExitCode(err); code != 2 || !strings.Contains(fmt.Sprint(err), "--heartbeat-timeout -1s") {
@@ -318,7 +318,7 @@ func TestNegativeHeartbeatTimeoutIsRefused(t *testing.T) {
 // A peer's own text in the connection state on stderr is escaped: an ipc
 // producer names its address (the path it bound) and the error quotes it.
 func TestStatusLinesEscapePeerText(t *testing.T) {
-	ctx := testcollector.Context(t)
+	ctx := testsupport.Context(t)
 	dir := shortTempDir(t)
 	server := filepath.Join(dir, "t.sock")
 	_, stderr, stop := runInProcess(t, ctx, "--bind", "ipc://"+server)

@@ -6,13 +6,8 @@ package testcollector
 import (
 	"context"
 	"fmt"
-	"os"
-	"path/filepath"
 	"sync"
 	"testing"
-	"time"
-
-	"go.uber.org/goleak"
 
 	"github.com/zmqlog/zmqlog/internal/zsock"
 	"github.com/zmqlog/zmqlog/wire"
@@ -47,18 +42,6 @@ func Start(t testing.TB, endpoint string) *Collector {
 	}
 	t.Cleanup(func() { pull.Close() })
 	return &Collector{t: t, Pull: pull, streams: map[string]uint64{}}
-}
-
-// IPC returns an ipc endpoint in a fresh temporary directory (short enough
-// for a Unix socket path), removed when the test ends.
-func IPC(t testing.TB, name string) string {
-	t.Helper()
-	dir, err := os.MkdirTemp("", "zl")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	return "ipc://" + filepath.Join(dir, name)
 }
 
 // Endpoint is where producers connect.
@@ -108,22 +91,4 @@ func (c *Collector) ReceiveN(ctx context.Context, n int) []Entry {
 		c.t.Fatalf("received %d entries, want %d", len(out), n)
 	}
 	return out
-}
-
-// Context returns a context that bounds a test's waiting: it ends after
-// 90 seconds, or when the test does. It also checks, after the test and
-// all its cleanups, that the test left no goroutine behind (goleak),
-// besides lumberjack's file mill, which its Close does not stop.
-func Context(t testing.TB) context.Context {
-	t.Helper()
-	if tt, ok := t.(*testing.T); ok {
-		// Registered first, so it runs after every other cleanup.
-		before := goleak.IgnoreCurrent()
-		tt.Cleanup(func() {
-			goleak.VerifyNone(tt, before, goleak.IgnoreTopFunction("gopkg.in/natefinch/lumberjack%2ev2.(*Logger).millRun"))
-		})
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
-	t.Cleanup(cancel)
-	return ctx
 }

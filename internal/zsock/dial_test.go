@@ -2,6 +2,7 @@ package zsock
 
 import (
 	"context"
+	"github.com/zmqlog/zmqlog/internal/testsupport"
 	"testing"
 	"time"
 )
@@ -21,8 +22,8 @@ func TestBackoffDoublesWithJitterUpToMax(t *testing.T) {
 }
 
 func TestPushRedialsAfterCollectorRestart(t *testing.T) {
-	ctx := testContext(t)
-	ep := ipcEndpoint(t, "restart.sock")
+	ctx := testsupport.Context(t)
+	ep := testsupport.IPC(t, "restart.sock")
 	pull := listenPull(t, ep, Options{})
 	opts, events := withEvents(Options{ReconnectMax: 50 * time.Millisecond})
 	push := dialPush(t, ep, opts)
@@ -51,7 +52,7 @@ func TestPushRedialsAfterCollectorRestart(t *testing.T) {
 // A peer that accepts TCP but never completes the handshake (a hung
 // collector, a load balancer) costs one handshake timeout, then re-dial.
 func TestDialHandshakeDeadline(t *testing.T) {
-	ctx := testContext(t)
+	ctx := testsupport.Context(t)
 	silent := listenRawTCP(t)
 	opts, events := withEvents(Options{HandshakeTimeout: 100 * time.Millisecond, ReconnectMax: 50 * time.Millisecond})
 	push := dialPush(t, "tcp://"+silent, opts)

@@ -7,8 +7,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -19,15 +17,9 @@ import (
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-// testTimeout bounds every test of this package.
+// testTimeout bounds raw connections' deadlines in this package's tests
+// (testsupport.Context bounds each test).
 const testTimeout = 60 * time.Second
-
-func testContext(t *testing.T) context.Context {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
-	t.Cleanup(cancel)
-	return ctx
-}
 
 // withEvents returns opts with an OnEvent that records into the channel.
 func withEvents(opts Options) (Options, chan Event) {
@@ -54,18 +46,6 @@ func waitEvent(t *testing.T, ctx context.Context, ch <-chan Event, kind EventKin
 			t.Fatalf("no %v event: %v", kind, ctx.Err())
 		}
 	}
-}
-
-// ipcEndpoint returns an ipc endpoint in a fresh temporary directory short
-// enough for a Unix socket path.
-func ipcEndpoint(t *testing.T, name string) string {
-	t.Helper()
-	dir, err := os.MkdirTemp("", "zsock")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	return "ipc://" + filepath.Join(dir, name)
 }
 
 func mustParse(t *testing.T, s string, bind bool) Endpoint {

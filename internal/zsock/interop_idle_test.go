@@ -1,6 +1,7 @@
 package zsock
 
 import (
+	"github.com/zmqlog/zmqlog/internal/testsupport"
 	"testing"
 	"time"
 
@@ -16,7 +17,7 @@ import (
 const idleWriteTimeout = 100 * time.Millisecond
 
 func TestInteropIdleLibzmqSubStaysPastWriteTimeout(t *testing.T) {
-	ctx := testContext(t)
+	ctx := testsupport.Context(t)
 	pub := listenPub(t, "tcp://127.0.0.1:0", Options{WriteTimeout: idleWriteTimeout})
 	py := pyzmq.Start(t, ctx, pyzmq.Prelude+`
 s = sock(zmq.SUB)
@@ -46,7 +47,7 @@ sys.stdin.read()
 }
 
 func TestInteropIdleOurPushToLibzmqPullStaysPastWriteTimeout(t *testing.T) {
-	ctx := testContext(t)
+	ctx := testsupport.Context(t)
 	py := pyzmq.Start(t, ctx, pyzmq.Prelude+`
 s = sock(zmq.PULL)
 port = s.bind_to_random_port("tcp://127.0.0.1")
@@ -81,7 +82,7 @@ sys.stdin.read()
 // of its own: an idle libzmq PUSH stays connected to our PULL across many
 // PING intervals, so the idle watch never drops a live libzmq peer.
 func TestInteropIdleLibzmqPeerAnswersOurPings(t *testing.T) {
-	ctx := testContext(t)
+	ctx := testsupport.Context(t)
 	const quiet = 30 * time.Millisecond
 	pull := listenPull(t, "tcp://127.0.0.1:0", Options{Heartbeat: quiet, HeartbeatTimeout: 3 * quiet})
 	py := pyzmq.Start(t, ctx, pyzmq.Prelude+`

@@ -1,6 +1,7 @@
 package zsock
 
 import (
+	"github.com/zmqlog/zmqlog/internal/testsupport"
 	"testing"
 
 	"github.com/zmqlog/zmqlog/internal/pyzmq"
@@ -13,7 +14,7 @@ import (
 // holds. A libzmq XPUB with XPUB_VERBOSER reports every subscription
 // message it receives.
 func TestInteropSubscriberSendsOneSubscribeAndOneCancelPerTopic(t *testing.T) {
-	ctx := testContext(t)
+	ctx := testsupport.Context(t)
 	py := pyzmq.Start(t, ctx, pyzmq.Prelude+`
 s = sock(zmq.XPUB)
 s.setsockopt(zmq.XPUB_VERBOSER, 1)

@@ -2,6 +2,7 @@ package zsock
 
 import (
 	"fmt"
+	"github.com/zmqlog/zmqlog/internal/testsupport"
 	"strings"
 	"testing"
 
@@ -11,7 +12,7 @@ import (
 // Interop with libzmq 4.x through Debian's pyzmq; see internal/pyzmq.
 
 func TestInteropLibzmqPushToOurPull(t *testing.T) {
-	ctx := testContext(t)
+	ctx := testsupport.Context(t)
 	pull := listenPull(t, "tcp://127.0.0.1:0", Options{})
 	py := pyzmq.Start(t, ctx, pyzmq.Prelude+`
 s = sock(zmq.PUSH)
@@ -43,7 +44,7 @@ say("done")
 }
 
 func TestInteropOurPushToLibzmqPull(t *testing.T) {
-	ctx := testContext(t)
+	ctx := testsupport.Context(t)
 	py := pyzmq.Start(t, ctx, pyzmq.Prelude+`
 s = sock(zmq.PULL)
 port = s.bind_to_random_port("tcp://127.0.0.1")
@@ -77,7 +78,7 @@ say("got", n, total)
 }
 
 func TestInteropOurPubToLibzmqSub(t *testing.T) {
-	ctx := testContext(t)
+	ctx := testsupport.Context(t)
 	pub := listenPub(t, "tcp://127.0.0.1:0", Options{})
 	py := pyzmq.Start(t, ctx, pyzmq.Prelude+`
 s = sock(zmq.SUB)
@@ -117,7 +118,7 @@ sys.stdin.read()   # stay subscribed while the test reads the publisher's counte
 }
 
 func TestInteropLibzmqPubToOurSub(t *testing.T) {
-	ctx := testContext(t)
+	ctx := testsupport.Context(t)
 	py := pyzmq.Start(t, ctx, pyzmq.Prelude+`
 import threading
 s = sock(zmq.PUB)

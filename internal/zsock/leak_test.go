@@ -1,6 +1,7 @@
 package zsock
 
 import (
+	"github.com/zmqlog/zmqlog/internal/testsupport"
 	"os"
 	"testing"
 )
@@ -19,12 +20,12 @@ func openFDs(t *testing.T) int {
 // TestMain, checks the goroutines.)
 func TestCloseReleasesFileDescriptors(t *testing.T) {
 	cycle := func() {
-		ctx := testContext(t)
+		ctx := testsupport.Context(t)
 		pull, err := ListenPull(mustParse(t, "tcp://127.0.0.1:0", true), Options{})
 		if err != nil {
 			t.Fatal(err)
 		}
-		pub, err := ListenPub(mustParse(t, ipcEndpoint(t, "fd.sock"), true), Options{})
+		pub, err := ListenPub(mustParse(t, testsupport.IPC(t, "fd.sock"), true), Options{})
 		if err != nil {
 			t.Fatal(err)
 		}

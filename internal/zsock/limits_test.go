@@ -3,6 +3,7 @@ package zsock
 import (
 	"errors"
 	"fmt"
+	"github.com/zmqlog/zmqlog/internal/testsupport"
 	"net"
 	"os"
 	"strings"
@@ -17,7 +18,7 @@ import (
 // a PING is dropped as silent and counted; our own idle pusher, which
 // answers PINGs by itself, stays connected through many heartbeats.
 func TestHeartbeatDropsSilentPeerKeepsIdleOne(t *testing.T) {
-	ctx := testContext(t)
+	ctx := testsupport.Context(t)
 	opts, events := withEvents(Options{Heartbeat: 30 * time.Millisecond, HeartbeatTimeout: 100 * time.Millisecond})
 	pull := listenPull(t, "tcp://127.0.0.1:0", opts)
 	push := dialPush(t, pull.Endpoint(), Options{})
@@ -57,7 +58,7 @@ func TestHeartbeatDropsSilentPeerKeepsIdleOne(t *testing.T) {
 // stays. (With the deadline of the last batch left in place, the PONG
 // failed with "i/o timeout" and the connection was torn down.)
 func TestQuietSpellLongerThanWriteTimeoutKeepsConnection(t *testing.T) {
-	ctx := testContext(t)
+	ctx := testsupport.Context(t)
 	const writeTimeout = 50 * time.Millisecond
 	pub, err := ListenPub(mustParse(t, "tcp://127.0.0.1:0", true), Options{WriteTimeout: writeTimeout})
 	if err != nil {
@@ -103,7 +104,7 @@ func dialFrom(t *testing.T, src, endpoint string) net.Conn {
 // connections are closed at once and counted, while another host still
 // gets in and delivers.
 func TestPerHostConnectionCap(t *testing.T) {
-	ctx := testContext(t)
+	ctx := testsupport.Context(t)
 	pull := listenPull(t, "tcp://127.0.0.1:0", Options{MaxConnsPerHost: 3})
 	for range 3 {
 		r := &rawPeer{t: t, nc: dialFrom(t, "127.0.0.2", pull.Endpoint())}
@@ -129,7 +130,7 @@ func TestPerHostConnectionCap(t *testing.T) {
 // connection stops reading and TCP pushes back on the producer. Nothing
 // is lost; the producer goes on once Recv catches up.
 func TestReceiveBudgetBoundsWhatPullHolds(t *testing.T) {
-	ctx := testContext(t)
+	ctx := testsupport.Context(t)
 	const size, budget = 16 << 10, 128 << 10
 	pull := listenPull(t, "tcp://127.0.0.1:0", Options{RecvBudget: budget, RecvBudgetPerHost: budget, MaxMessageSize: 64 << 10, RecvQueue: 1000})
 	push := dialPush(t, pull.Endpoint(), Options{})
@@ -161,7 +162,7 @@ func TestReceiveBudgetBoundsWhatPullHolds(t *testing.T) {
 // that announces 1 MiB and sends 10 bytes holds no more than the first
 // step of the receive buffer.
 func TestAnnouncedFrameSizeIsNotAllocatedUpFront(t *testing.T) {
-	ctx := testContext(t)
+	ctx := testsupport.Context(t)
 	pull := listenPull(t, "tcp://127.0.0.1:0", Options{MaxMessageSize: 4 << 20})
 	r := dialRaw(t, pull.Endpoint())
 	r.handshake("PUSH")
@@ -178,8 +179,8 @@ func TestAnnouncedFrameSizeIsNotAllocatedUpFront(t *testing.T) {
 // Binding an ipc path that a live socket answers on is refused, and
 // closing a listener unlinks only the socket file it created.
 func TestIPCBindDoesNotStealLivePath(t *testing.T) {
-	ctx := testContext(t)
-	ep := ipcEndpoint(t, "live.sock")
+	ctx := testsupport.Context(t)
+	ep := testsupport.IPC(t, "live.sock")
 	first := listenPull(t, ep, Options{})
 	_, err := ListenPull(mustParse(t, ep, true), Options{})
 	if !errors.Is(err, syscall.EADDRINUSE) || !strings.Contains(err.Error(), ep) {
@@ -208,8 +209,8 @@ func TestIPCBindDoesNotStealLivePath(t *testing.T) {
 // A socket file left by a process that died (nobody answers on it) is
 // replaced, as libzmq does.
 func TestIPCBindReplacesStaleSocket(t *testing.T) {
-	ctx := testContext(t)
-	ep := ipcEndpoint(t, "stale.sock")
+	ctx := testsupport.Context(t)
+	ep := testsupport.IPC(t, "stale.sock")
 	ln, err := net.Listen("unix", strings.TrimPrefix(ep, "ipc://"))
 	if err != nil {
 		t.Fatal(err)
@@ -224,7 +225,7 @@ func TestIPCBindReplacesStaleSocket(t *testing.T) {
 // make the socket hold more than twice its share: the connection whose
 // bytes would pass that is dropped and counted, and other hosts deliver.
 func TestMessagesInProgressCannotOverrunTheHostShare(t *testing.T) {
-	ctx := testContext(t)
+	ctx := testsupport.Context(t)
 	const share = 128 << 10
 	pull := listenPull(t, "tcp://127.0.0.1:0", Options{RecvBudget: 4 * share, RecvBudgetPerHost: share, MaxMessageSize: share})
 	var peers []*rawPeer
@@ -257,7 +258,7 @@ func TestMessagesInProgressCannotOverrunTheHostShare(t *testing.T) {
 // budget, the hosts holding more than a fair part are dropped, and a
 // producer with a small batch in progress is under it.
 func TestStalledMessagesFromManyHostsAreBoundedAndFair(t *testing.T) {
-	ctx := testContext(t)
+	ctx := testsupport.Context(t)
 	const share, total = 64 << 10, 128 << 10
 	pull := listenPull(t, "tcp://127.0.0.1:0", Options{RecvBudget: total, RecvBudgetPerHost: share, MaxMessageSize: share})
 	var attackers []*rawPeer

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"github.com/zmqlog/zmqlog/internal/testsupport"
 	"strings"
 	"testing"
 	"time"
@@ -93,7 +94,7 @@ func TestListenerDropsHostilePeersAndServesOthers(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			ctx := testContext(t)
+			ctx := testsupport.Context(t)
 			opts, events := withEvents(Options{HandshakeTimeout: 300 * time.Millisecond, MaxMessageSize: 16 << 10})
 			pull := listenPull(t, "tcp://127.0.0.1:0", opts)
 			r := dialRaw(t, pull.Endpoint())
@@ -115,7 +116,7 @@ func TestListenerDropsHostilePeersAndServesOthers(t *testing.T) {
 }
 
 func TestListenerLimitsConnections(t *testing.T) {
-	ctx := testContext(t)
+	ctx := testsupport.Context(t)
 	pull := listenPull(t, "tcp://127.0.0.1:0", Options{MaxConns: 2})
 	a, b := dialRaw(t, pull.Endpoint()), dialRaw(t, pull.Endpoint())
 	a.handshake("PUSH")
@@ -158,7 +159,7 @@ func TestListenPortInUse(t *testing.T) {
 }
 
 func TestListenerSurvivesConnectionChurn(t *testing.T) {
-	ctx := testContext(t)
+	ctx := testsupport.Context(t)
 	pull := listenPull(t, "tcp://127.0.0.1:0", Options{HandshakeTimeout: time.Second})
 	for range 500 {
 		r := dialRaw(t, pull.Endpoint())

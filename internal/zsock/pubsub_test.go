@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"github.com/zmqlog/zmqlog/internal/testsupport"
 	"runtime"
 	"slices"
 	"strings"
@@ -55,7 +56,7 @@ func waitTopics(t *testing.T, ctx context.Context, pub *Publisher, n int, want .
 }
 
 func TestPubSubFiltersByPrefixAtThePublisher(t *testing.T) {
-	ctx := testContext(t)
+	ctx := testsupport.Context(t)
 	pub := listenPub(t, "tcp://127.0.0.1:0", Options{})
 	sub := dialSub(t, pub.Endpoint(), []string{"ERROR", "FATAL"}, Options{})
 	waitTopics(t, ctx, pub, 1, "ERROR", "FATAL")
@@ -98,7 +99,7 @@ func TestPubSubFiltersByPrefixAtThePublisher(t *testing.T) {
 }
 
 func TestPublisherCountsSubscriptionsFromBothZMTPVersions(t *testing.T) {
-	ctx := testContext(t)
+	ctx := testsupport.Context(t)
 	pub := listenPub(t, "tcp://127.0.0.1:0", Options{})
 	r := dialRaw(t, pub.Endpoint())
 	r.handshake("SUB")
@@ -119,7 +120,7 @@ func TestPublisherCountsSubscriptionsFromBothZMTPVersions(t *testing.T) {
 }
 
 func TestPublisherIgnoresDataFromSubscribers(t *testing.T) {
-	ctx := testContext(t)
+	ctx := testsupport.Context(t)
 	pub := listenPub(t, "tcp://127.0.0.1:0", Options{})
 	r := dialRaw(t, pub.Endpoint())
 	r.handshake("SUB")
@@ -134,7 +135,7 @@ func TestPublisherIgnoresDataFromSubscribers(t *testing.T) {
 // A subscriber that never reads loses messages (counted) while Publish
 // never waits and the other subscriber gets every message.
 func TestSlowSubscriberCostsOnlyItself(t *testing.T) {
-	ctx := testContext(t)
+	ctx := testsupport.Context(t)
 	pub := listenPub(t, "tcp://127.0.0.1:0", Options{SendQueue: 100})
 	slow := dialRaw(t, pub.Endpoint()) // subscribes, then never reads
 	slow.handshake("SUB")
@@ -182,8 +183,8 @@ func TestSlowSubscriberCostsOnlyItself(t *testing.T) {
 }
 
 func TestSubscriberResubscribesAfterPublisherRestart(t *testing.T) {
-	ctx := testContext(t)
-	ep := ipcEndpoint(t, "pub.sock")
+	ctx := testsupport.Context(t)
+	ep := testsupport.IPC(t, "pub.sock")
 	pub := listenPub(t, ep, Options{})
 	opts, events := withEvents(Options{ReconnectMax: 100 * time.Millisecond})
 	sub := dialSub(t, ep, []string{"ERROR"}, opts)
@@ -206,9 +207,9 @@ func TestSubscriberResubscribesAfterPublisherRestart(t *testing.T) {
 }
 
 func TestSubscriberMergesPublishers(t *testing.T) {
-	ctx := testContext(t)
+	ctx := testsupport.Context(t)
 	a := listenPub(t, "tcp://127.0.0.1:0", Options{})
-	b := listenPub(t, ipcEndpoint(t, "b.sock"), Options{})
+	b := listenPub(t, testsupport.IPC(t, "b.sock"), Options{})
 	sub := dialSub(t, a.Endpoint()+","+b.Endpoint(), []string{""}, Options{})
 	waitTopics(t, ctx, a, 1, "")
 	waitTopics(t, ctx, b, 1, "")
@@ -253,7 +254,7 @@ func fresh(topic string, size int) [][]byte {
 // meanwhile and after. A peer naming too many topic bytes in a few
 // subscriptions goes the same way.
 func TestPublisherDisconnectsSubscriberOverSubscriptionLimits(t *testing.T) {
-	ctx := testContext(t)
+	ctx := testsupport.Context(t)
 	opts, events := withEvents(Options{})
 	pub := listenPub(t, "tcp://127.0.0.1:0", opts)
 	good := dialSub(t, pub.Endpoint(), []string{"ERROR"}, Options{})
@@ -307,7 +308,7 @@ func TestPublisherDisconnectsSubscriberOverSubscriptionLimits(t *testing.T) {
 // topic costs nothing; what a subscriber held is given back when it
 // leaves.
 func TestPublisherBoundsSubscriptionsOverAllSubscribers(t *testing.T) {
-	ctx := testContext(t)
+	ctx := testsupport.Context(t)
 	opts, events := withEvents(Options{
 		MaxPublisherSubscriptionBytes: subscriptionCost("ERROR") + subscriptionCost("topic-0") + subscriptionCost("topic-1"),
 	})
@@ -363,7 +364,7 @@ func TestPublisherBoundsSubscriptionsOverAllSubscribers(t *testing.T) {
 // back: a subscriber at its limit is not disconnected for re-subscribing
 // what it cancelled.
 func TestPublisherSubscriptionLimitCountsWhatIsInForce(t *testing.T) {
-	ctx := testContext(t)
+	ctx := testsupport.Context(t)
 	pub := listenPub(t, "tcp://127.0.0.1:0", Options{MaxSubscriptions: 3, MaxSubscriptionBytes: 12})
 	r := dialRaw(t, pub.Endpoint())
 	r.handshake("SUB")
@@ -388,7 +389,7 @@ func TestPublisherSubscriptionLimitCountsWhatIsInForce(t *testing.T) {
 // each and all together, however big and many the messages published for
 // them; the publisher shows what its queues hold.
 func TestSlowSubscribersKeepAliveAtMostTheirByteBounds(t *testing.T) {
-	ctx := testContext(t)
+	ctx := testsupport.Context(t)
 	const perSub, total = 1 << 20, 3 << 19 // 1 MiB each, 1.5 MiB together
 	pub := listenPub(t, "tcp://127.0.0.1:0", Options{
 		SendQueue: 10000, SendQueueBytes: perSub, PublisherQueueBytes: total, WriteTimeout: time.Minute,
@@ -429,7 +430,7 @@ func TestSlowSubscribersKeepAliveAtMostTheirByteBounds(t *testing.T) {
 // soon as Publish returns, and the subscriber still gets what was
 // published.
 func TestPublishCopiesSoTheCallerMayReuseFrames(t *testing.T) {
-	ctx := testContext(t)
+	ctx := testsupport.Context(t)
 	pub := listenPub(t, "tcp://127.0.0.1:0", Options{})
 	sub := dialSub(t, pub.Endpoint(), []string{""}, Options{})
 	waitTopics(t, ctx, pub, 1, "")
@@ -456,7 +457,7 @@ func TestPublishCopiesSoTheCallerMayReuseFrames(t *testing.T) {
 // publisher with a deep queue (the collector's 10,000) do not each pay
 // for it up front.
 func TestIdleSubscribersDoNotPayForTheirQueueBound(t *testing.T) {
-	ctx := testContext(t)
+	ctx := testsupport.Context(t)
 	pub := listenPub(t, "tcp://127.0.0.1:0", Options{SendQueue: 10000})
 	const n = 100
 	before := heapInUse()
@@ -478,7 +479,7 @@ func TestIdleSubscribersDoNotPayForTheirQueueBound(t *testing.T) {
 func TestQueuedMessagesAreCountedDroppedWhenSubscriberGoes(t *testing.T) {
 	for _, how := range []string{"subscriber leaves", "publisher closes"} {
 		t.Run(how, func(t *testing.T) {
-			ctx := testContext(t)
+			ctx := testsupport.Context(t)
 			pub := listenPub(t, "tcp://127.0.0.1:0", Options{SendQueueBytes: 1 << 20, WriteTimeout: time.Minute})
 			slow := slowSubscriber(t, pub, "")
 			waitTopics(t, ctx, pub, 1, "")

@@ -3,6 +3,7 @@ package zsock
 import (
 	"context"
 	"encoding/binary"
+	"github.com/zmqlog/zmqlog/internal/testsupport"
 	"sync"
 	"testing"
 	"time"
@@ -11,10 +12,10 @@ import (
 func TestPushPullDeliversInOrder(t *testing.T) {
 	for _, transport := range []string{"tcp", "ipc"} {
 		t.Run(transport, func(t *testing.T) {
-			ctx := testContext(t)
+			ctx := testsupport.Context(t)
 			ep := "tcp://127.0.0.1:0"
 			if transport == "ipc" {
-				ep = ipcEndpoint(t, "pull.sock")
+				ep = testsupport.IPC(t, "pull.sock")
 			}
 			pull := listenPull(t, ep, Options{})
 			push := dialPush(t, pull.Endpoint(), Options{})
@@ -51,8 +52,8 @@ func TestPushPullDeliversInOrder(t *testing.T) {
 }
 
 func TestPushNeverBlocksWithoutPeerAndDeliversWhenOneAppears(t *testing.T) {
-	ctx := testContext(t)
-	ep := ipcEndpoint(t, "late.sock")
+	ctx := testsupport.Context(t)
+	ep := testsupport.IPC(t, "late.sock")
 	opts, events := withEvents(Options{SendQueue: 100, ReconnectMax: 50 * time.Millisecond})
 	push := dialPush(t, ep, opts)
 	for i := range 100 {
@@ -86,7 +87,7 @@ func TestPushNeverBlocksWithoutPeerAndDeliversWhenOneAppears(t *testing.T) {
 }
 
 func TestPushBalancesWithoutDuplicatesAndFailsOver(t *testing.T) {
-	ctx := testContext(t)
+	ctx := testsupport.Context(t)
 	a := listenPull(t, "tcp://127.0.0.1:0", Options{})
 	b := listenPull(t, "tcp://127.0.0.1:0", Options{})
 	opts, events := withEvents(Options{})
@@ -162,7 +163,7 @@ func TestPushBalancesWithoutDuplicatesAndFailsOver(t *testing.T) {
 // not write to the other. Nothing is lost or duplicated: the messages the
 // stalled collector took in stay in its socket and are read once it drains.
 func TestPushWriteTimeoutMovesUnwrittenMessages(t *testing.T) {
-	ctx := testContext(t)
+	ctx := testsupport.Context(t)
 	stalled := listenPull(t, "tcp://127.0.0.1:0", Options{RecvQueue: 1})
 	live := listenPull(t, "tcp://127.0.0.1:0", Options{})
 	// Stamps number messages per endpoint; with undo they stay contiguous
@@ -262,9 +263,9 @@ func TestPushWriteTimeoutMovesUnwrittenMessages(t *testing.T) {
 // Stamp sees the endpoint each message goes to, Done sees every accepted
 // message exactly once: written, or abandoned at Close.
 func TestPushStampAndDoneHooks(t *testing.T) {
-	ctx := testContext(t)
+	ctx := testsupport.Context(t)
 	a := listenPull(t, "tcp://127.0.0.1:0", Options{})
-	b := listenPull(t, ipcEndpoint(t, "b.sock"), Options{})
+	b := listenPull(t, testsupport.IPC(t, "b.sock"), Options{})
 	var mu sync.Mutex
 	done := map[int]bool{}
 	opts, events := withEvents(Options{
@@ -358,7 +359,7 @@ func TestPushStampAndDoneHooks(t *testing.T) {
 // Closing a puller keeps what it had read: Recv returns all of it, then
 // ErrClosed.
 func TestPullerCloseKeepsWhatWasRead(t *testing.T) {
-	ctx := testContext(t)
+	ctx := testsupport.Context(t)
 	pull := listenPull(t, "tcp://127.0.0.1:0", Options{RecvQueue: 10})
 	push := dialPush(t, pull.Endpoint(), Options{})
 	const n = 100

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
+	"github.com/zmqlog/zmqlog/internal/testsupport"
 	"io"
 	"net"
 	"strings"
@@ -56,7 +57,7 @@ func answerPingsWithOneByte(nc net.Conn) {
 // (a body is charged a doubling step ahead of its bytes), then one byte
 // per connection every 15-30s; ingest stops for everyone.
 func TestStalledMessagesFromTwoHostsDoNotStarveOthers(t *testing.T) {
-	ctx := testContext(t)
+	ctx := testsupport.Context(t)
 	const share = 128 << 10
 	pull := listenPull(t, "tcp://127.0.0.1:0", Options{
 		RecvBudget: 4 * share, RecvBudgetPerHost: share, MaxMessageSize: share,
