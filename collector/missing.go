@@ -74,12 +74,3 @@ func (m *missingRanges) fill(from, to uint64) uint64 {
 	}
 	return filled
 }
-
-// missing returns how many numbers the remembered holes hold.
-func (m *missingRanges) missing() uint64 {
-	var n uint64
-	for _, h := range m.r {
-		n += h.to - h.from
-	}
-	return n
-}

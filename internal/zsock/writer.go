@@ -46,8 +46,6 @@ func (b *batchWriter) size() int64 {
 	return b.ends[len(b.ends)-1]
 }
 
-func (b *batchWriter) messages() int { return len(b.ends) }
-
 // add queues one message.
 func (b *batchWriter) add(frames [][]byte) {
 	for i, f := range frames {
