@@ -33,6 +33,9 @@ type Options struct {
 	FlushTimeout time.Duration
 }
 
+// Compile-time check that Handler is a slog.Handler.
+var _ slog.Handler = (*Handler)(nil)
+
 // Handler is a slog.Handler that encodes records as slog.JSONHandler does,
 // on the caller's goroutine, and ships them to a collector without
 // waiting for the network. It is safe for concurrent use.
