@@ -106,12 +106,13 @@ func WithLinger(d time.Duration) Option {
 	})
 }
 
-// WithCloseTimeout bounds how long Close waits for queued entries to be
-// written (default 5s).
-func WithCloseTimeout(d time.Duration) Option {
+// WithFlushTimeout bounds how long Close waits for queued entries to be
+// written (default 5s; 0: Close does not wait). zapzmq's option and
+// slogzmq's Options.FlushTimeout have the same name and rule.
+func WithFlushTimeout(d time.Duration) Option {
 	return optionFunc(func(c *config) error {
 		if d < 0 {
-			return fmt.Errorf("close timeout %v: must not be negative", d)
+			return fmt.Errorf("flush timeout %v: must not be negative", d)
 		}
 		c.closeTimeout = d
 		return nil

@@ -428,7 +428,7 @@ func (s *Shipper) waitingBeforeLocked(target uint64) int {
 }
 
 // Close flushes what is queued, waiting at most the close timeout
-// (WithCloseTimeout, default 5s), then closes the connections. Entries
+// (WithFlushTimeout, default 5s), then closes the connections. Entries
 // still waiting then are dropped and counted as closed, and the error says
 // how many. Ship after Close drops and counts. Close is idempotent.
 //

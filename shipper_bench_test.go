@@ -20,7 +20,7 @@ var benchEntry = []byte(`{"level":"info","ts":1764259200.123456,"caller":"api/ha
 // the CPU away; the percentiles show the shipper itself.
 func BenchmarkShipNoCollector(b *testing.B) {
 	dir := b.TempDir()
-	s, err := NewShipper("ipc://"+dir+"/none.sock", WithCloseTimeout(time.Millisecond))
+	s, err := NewShipper("ipc://"+dir+"/none.sock", WithFlushTimeout(time.Millisecond))
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -215,7 +215,7 @@ func TestBlockWaitsForRoom(t *testing.T) {
 
 func TestBlockGivesUpAfterTimeout(t *testing.T) {
 	s := newShipper(t, testsupport.IPC(t, "none.sock"), WithBudget(16<<10), WithBatchSize(4<<10), WithBlock(20*time.Millisecond),
-		WithCloseTimeout(time.Millisecond))
+		WithFlushTimeout(time.Millisecond))
 	for range 30 { // about 21 fit
 		s.Ship("INFO", make([]byte, 500))
 	}
@@ -298,7 +298,7 @@ func TestTwoCollectorsShareWithoutDuplicatesAndFailOver(t *testing.T) {
 
 func TestFlushAndCloseWithoutCollectorAreBounded(t *testing.T) {
 	ctx := testsupport.Context(t)
-	s := newShipper(t, testsupport.IPC(t, "nobody.sock"), WithCloseTimeout(50*time.Millisecond))
+	s := newShipper(t, testsupport.IPC(t, "nobody.sock"), WithFlushTimeout(50*time.Millisecond))
 	for range 100 {
 		s.Ship("ERROR", []byte("x"))
 	}
@@ -346,7 +346,7 @@ func TestErrorHandlerReportsDropsAndUnreachableCollectors(t *testing.T) {
 	ctx := testsupport.Context(t)
 	reports := make(chan error, 100)
 	s := newShipper(t, testsupport.IPC(t, "absent.sock"), WithBudget(128<<10), WithBatchSize(16<<10),
-		WithErrorInterval(5*time.Millisecond), WithReconnect(time.Millisecond, 5*time.Millisecond), WithCloseTimeout(time.Millisecond),
+		WithErrorInterval(5*time.Millisecond), WithReconnect(time.Millisecond, 5*time.Millisecond), WithFlushTimeout(time.Millisecond),
 		WithErrorHandler(func(err error) {
 			select {
 			case reports <- err:
@@ -576,7 +576,7 @@ func TestBlockWakesEveryWaiterWhenTheQueueDrains(t *testing.T) {
 // as dropped (closed), as a timeout would (issue 14, bug 6).
 func TestCloseDoesNotWaitForACollectorNeverReached(t *testing.T) {
 	ctx := testsupport.Context(t)
-	s, err := NewShipper(testsupport.IPC(t, "down.sock"), WithCloseTimeout(time.Hour))
+	s, err := NewShipper(testsupport.IPC(t, "down.sock"), WithFlushTimeout(time.Hour))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -614,7 +614,7 @@ func TestCloseWaitsForAConnectedSlowCollector(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer slow.Close()
-	s, err := NewShipper(ep, WithBudget(16<<20), WithCloseTimeout(time.Hour))
+	s, err := NewShipper(ep, WithBudget(16<<20), WithFlushTimeout(time.Hour))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,6 +2,7 @@ package slogzmq
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -26,10 +27,13 @@ type Options struct {
 	// and, with NewHandler, into the shipper's batches.
 	App string
 	// Shipper holds options for the shipper NewHandler creates (budget,
-	// linger, error handler, ...). Ignored by NewShipperHandler.
+	// linger, error handler, ...). NewShipperHandler, whose shipper is
+	// made already, refuses them.
 	Shipper []zmqlog.Option
-	// FlushTimeout bounds Close's wait for queued records (default 5s).
-	// With NewHandler it is the shipper's close timeout.
+	// FlushTimeout bounds Close's wait for queued records (default 5s;
+	// negative is an error). With NewHandler it is the shipper's flush
+	// timeout too. The same name and rule as zmqlog.WithFlushTimeout and
+	// zapzmq.WithFlushTimeout.
 	FlushTimeout time.Duration
 }
 
@@ -63,16 +67,15 @@ type common struct {
 // closes. nil opts means the defaults. It returns at once; only a
 // malformed endpoint or option is an error.
 func NewHandler(endpoint string, opts *Options) (*Handler, error) {
-	if opts == nil {
-		opts = &Options{}
+	opts, err := opts.withDefaults()
+	if err != nil {
+		return nil, err
 	}
 	var shipperOpts []zmqlog.Option
 	if opts.App != "" {
 		shipperOpts = append(shipperOpts, zmqlog.WithApp(opts.App))
 	}
-	if opts.FlushTimeout > 0 {
-		shipperOpts = append(shipperOpts, zmqlog.WithCloseTimeout(opts.FlushTimeout))
-	}
+	shipperOpts = append(shipperOpts, zmqlog.WithFlushTimeout(opts.FlushTimeout))
 	shipperOpts = append(shipperOpts, opts.Shipper...)
 	ship, err := zmqlog.NewShipper(endpoint, shipperOpts...)
 	if err != nil {
@@ -85,12 +88,33 @@ func NewHandler(endpoint string, opts *Options) (*Handler, error) {
 
 // NewShipperHandler returns a handler over an existing shipper, so that
 // slog and zap in one program share one set of collector connections.
-// Close does not close the shipper.
-func NewShipperHandler(ship *zmqlog.Shipper, opts *Options) *Handler {
-	if opts == nil {
-		opts = &Options{}
+// Close does not close the shipper. Options that cannot apply to a
+// shipper made already (Options.Shipper) are an error, not ignored.
+func NewShipperHandler(ship *zmqlog.Shipper, opts *Options) (*Handler, error) {
+	opts, err := opts.withDefaults()
+	if err != nil {
+		return nil, err
 	}
-	return newHandler(ship, opts)
+	if len(opts.Shipper) > 0 {
+		return nil, errors.New("slogzmq: Options.Shipper has no effect on a shipper made already; give its options to zmqlog.NewShipper")
+	}
+	return newHandler(ship, opts), nil
+}
+
+// withDefaults returns a copy of o (nil means the defaults) with its
+// defaults filled in, or an error naming a value that cannot be used.
+func (o *Options) withDefaults() (*Options, error) {
+	var c Options
+	if o != nil {
+		c = *o
+	}
+	switch {
+	case c.FlushTimeout < 0:
+		return nil, fmt.Errorf("slogzmq: flush timeout %v: must not be negative", c.FlushTimeout)
+	case c.FlushTimeout == 0:
+		c.FlushTimeout = 5 * time.Second
+	}
+	return &c, nil
 }
 
 func newHandler(ship *zmqlog.Shipper, opts *Options) *Handler {

@@ -273,12 +273,15 @@ func TestLevelAndConcurrentClones(t *testing.T) {
 }
 
 func TestSharedShipperAndNoCollector(t *testing.T) {
-	ship, err := zmqlog.NewShipper(testsupport.IPC(t, "absent.sock"), zmqlog.WithCloseTimeout(time.Millisecond))
+	ship, err := zmqlog.NewShipper(testsupport.IPC(t, "absent.sock"), zmqlog.WithFlushTimeout(time.Millisecond))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer ship.Close()
-	h := NewShipperHandler(ship, &Options{FlushTimeout: 10 * time.Millisecond})
+	h, err := NewShipperHandler(ship, &Options{FlushTimeout: 10 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
 	l := slog.New(h)
 	for i := range 100000 {
 		l.Info("nobody listens", "i", i, "pad", strings.Repeat("p", 100))
@@ -428,5 +431,26 @@ func TestBadEndpointErrorNamesTheEndpoint(t *testing.T) {
 	_, err := NewHandler("tcp://nohost", nil)
 	if err == nil || !strings.HasPrefix(err.Error(), `zmqlog: bad endpoint "tcp://nohost": want host:port`) || strings.Contains(err.Error(), "zsock") {
 		t.Fatalf("NewHandler(tcp://nohost): %v", err)
+	}
+}
+
+// Options that cannot apply are errors, not silence, with the same rule as
+// zmqlog and zapzmq: shipper options for a shipper made already, and a
+// negative flush timeout.
+func TestOptionsThatCannotApplyAreErrors(t *testing.T) {
+	ship, err := zmqlog.NewShipper("tcp://127.0.0.1:1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ship.Shutdown(context.Background())
+	if _, err := NewShipperHandler(ship, &Options{Shipper: []zmqlog.Option{zmqlog.WithApp("x")}}); err == nil || !strings.Contains(err.Error(), "Options.Shipper") {
+		t.Errorf("NewShipperHandler with shipper options: %v, want an error naming Options.Shipper", err)
+	}
+	if _, err := NewShipperHandler(ship, &Options{FlushTimeout: -time.Second}); err == nil || !strings.Contains(err.Error(), "-1s") {
+		t.Errorf("negative FlushTimeout: %v, want an error naming it", err)
+	}
+	if h, err := NewHandler("tcp://127.0.0.1:1", &Options{FlushTimeout: -time.Second}); err == nil {
+		h.Close()
+		t.Errorf("NewHandler with a negative FlushTimeout: no error")
 	}
 }

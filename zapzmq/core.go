@@ -27,11 +27,11 @@ var (
 // above Error (DPanic, Panic, Fatal) are flushed before Write returns.
 type Core struct {
 	zapcore.LevelEnabler
-	enc         zapcore.Encoder
-	ship        *zmqlog.Shipper
-	topics      *levelTopics
-	syncTimeout time.Duration
-	owned       bool // Close closes the shipper: NewCore made it
+	enc          zapcore.Encoder
+	ship         *zmqlog.Shipper
+	topics       *levelTopics
+	flushTimeout time.Duration
+	owned        bool // Close closes the shipper: NewCore made it
 }
 
 // Option configures a Core.
@@ -44,11 +44,11 @@ type optionFunc func(*settings)
 func (f optionFunc) apply(s *settings) { f(s) }
 
 type settings struct {
-	enc         zapcore.Encoder
-	level       zapcore.LevelEnabler
-	app         string
-	shipperOpts []zmqlog.Option
-	syncTimeout time.Duration
+	enc          zapcore.Encoder
+	level        zapcore.LevelEnabler
+	app          string
+	shipperOpts  []zmqlog.Option
+	flushTimeout time.Duration
 }
 
 // WithEncoder sets the encoder (default: zap's production JSON encoder,
@@ -77,23 +77,24 @@ func WithShipperOptions(opts ...zmqlog.Option) Option {
 	return optionFunc(func(s *settings) { s.shipperOpts = append(s.shipperOpts, opts...) })
 }
 
-// WithSyncTimeout bounds how long Sync, and Write for entries above Error,
-// wait for queued entries to reach a collector (default 5s). It must be
-// positive.
-func WithSyncTimeout(d time.Duration) Option {
-	return optionFunc(func(s *settings) { s.syncTimeout = d })
+// WithFlushTimeout bounds how long Sync, Close, and Write for entries
+// above Error wait for queued entries to reach a collector (default 5s; 0:
+// they do not wait). It must not be negative. The same name and rule as
+// zmqlog.WithFlushTimeout and slogzmq's Options.FlushTimeout.
+func WithFlushTimeout(d time.Duration) Option {
+	return optionFunc(func(s *settings) { s.flushTimeout = d })
 }
 
 func newSettings(opts []Option) (settings, error) {
-	s := settings{level: zapcore.DebugLevel, syncTimeout: 5 * time.Second}
+	s := settings{level: zapcore.DebugLevel, flushTimeout: 5 * time.Second}
 	for _, o := range opts {
 		o.apply(&s)
 	}
 	if s.enc == nil {
 		s.enc = zapcore.NewJSONEncoder(zap.NewProductionEncoderConfig())
 	}
-	if s.syncTimeout <= 0 {
-		return s, fmt.Errorf("zapzmq: sync timeout %v: want a positive duration", s.syncTimeout)
+	if s.flushTimeout < 0 {
+		return s, fmt.Errorf("zapzmq: flush timeout %v: must not be negative", s.flushTimeout)
 	}
 	return s, nil
 }
@@ -140,7 +141,7 @@ func newCore(ship *zmqlog.Shipper, s settings) *Core {
 		enc:          s.enc,
 		ship:         ship,
 		topics:       newLevelTopics(s.app),
-		syncTimeout:  s.syncTimeout,
+		flushTimeout: s.flushTimeout,
 	}
 }
 
@@ -201,7 +202,7 @@ func (c *Core) Write(ent zapcore.Entry, fields []zapcore.Field) error {
 // Sync waits, at most the sync timeout, until every entry written so far
 // has reached a collector connection.
 func (c *Core) Sync() error {
-	ctx, cancel := context.WithTimeout(context.Background(), c.syncTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), c.flushTimeout)
 	defer cancel()
 	if err := c.ship.Flush(ctx); err != nil {
 		return fmt.Errorf("zapzmq: %w", err)

@@ -140,8 +140,8 @@ func TestConsoleEncoderAndSharedShipper(t *testing.T) {
 // With no collector the app never waits: Write returns at once, and what
 // does not fit is dropped and counted.
 func TestNoCollectorNeverBlocks(t *testing.T) {
-	core := openCore(t, testsupport.IPC(t, "absent.sock"), WithSyncTimeout(10*time.Millisecond),
-		WithShipperOptions(zmqlog.WithCloseTimeout(time.Millisecond)))
+	core := openCore(t, testsupport.IPC(t, "absent.sock"), WithFlushTimeout(10*time.Millisecond),
+		WithShipperOptions(zmqlog.WithFlushTimeout(time.Millisecond)))
 	logger := zap.New(core)
 	for range 100000 {
 		logger.Info("nobody listens", zap.String("pad", strings.Repeat("p", 100)))
@@ -214,7 +214,7 @@ func TestAllocationsMatchZapsIOCore(t *testing.T) {
 // Shutdown with an expired context returns at once, even with entries
 // queued for a collector that is not there, and counts them as dropped.
 func TestShutdownWithExpiredContext(t *testing.T) {
-	core, err := NewCore(testsupport.IPC(t, "absent.sock"), WithShipperOptions(zmqlog.WithCloseTimeout(time.Hour)))
+	core, err := NewCore(testsupport.IPC(t, "absent.sock"), WithShipperOptions(zmqlog.WithFlushTimeout(time.Hour)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -237,13 +237,13 @@ func TestOptionsThatCannotApplyAreErrors(t *testing.T) {
 	if _, err := NewShipperCore(owner.Shipper(), WithShipperOptions(zmqlog.WithApp("x"))); err == nil || !strings.Contains(err.Error(), "WithShipperOptions") {
 		t.Errorf("NewShipperCore with shipper options: %v, want an error naming WithShipperOptions", err)
 	}
-	for _, d := range []time.Duration{0, -time.Second} {
-		if _, err := NewShipperCore(owner.Shipper(), WithSyncTimeout(d)); err == nil || !strings.Contains(err.Error(), d.String()) {
-			t.Errorf("WithSyncTimeout(%v): %v, want an error naming it", d, err)
+	for _, d := range []time.Duration{-time.Second} {
+		if _, err := NewShipperCore(owner.Shipper(), WithFlushTimeout(d)); err == nil || !strings.Contains(err.Error(), d.String()) {
+			t.Errorf("WithFlushTimeout(%v): %v, want an error naming it", d, err)
 		}
-		if c, err := NewCore("tcp://127.0.0.1:1", WithSyncTimeout(d)); err == nil {
+		if c, err := NewCore("tcp://127.0.0.1:1", WithFlushTimeout(d)); err == nil {
 			c.Close()
-			t.Errorf("NewCore with WithSyncTimeout(%v): no error", d)
+			t.Errorf("NewCore with WithFlushTimeout(%v): no error", d)
 		}
 	}
 }

@@ -345,7 +345,7 @@ func TestSIGTERMUnderLoadLosesNothingReceived(t *testing.T) {
 	var wg sync.WaitGroup
 	var slowest slowestCall
 	for p := range 4 {
-		s, err := zmqlog.NewShipper(c.pull, zmqlog.WithApp(fmt.Sprintf("load-%d", p)), zmqlog.WithCloseTimeout(time.Millisecond))
+		s, err := zmqlog.NewShipper(c.pull, zmqlog.WithApp(fmt.Sprintf("load-%d", p)), zmqlog.WithFlushTimeout(time.Millisecond))
 		if err != nil {
 			t.Fatal(err)
 		}
