@@ -36,7 +36,7 @@ type Collector struct {
 	host    string
 	started time.Time
 
-	mu         sync.Mutex // guards streams and stateDirty; taken after store.mu when both are
+	mu         sync.Mutex // guards streams and stateDirty; taken inside the store's appendBatch and flushThen
 	streams    *streams
 	stateDirty bool
 
@@ -191,19 +191,19 @@ var drainIdle = 100 * time.Millisecond
 // changed, the state file, from a snapshot taken under the store's lock:
 // the positions saved never run ahead of what the store holds.
 func (c *Collector) flushAndSave() {
-	c.store.mu.Lock()
-	c.store.flushLocked()
 	var snap *savedState
-	if c.cfg.StateFile != "" {
+	c.store.flushThen(func() {
+		if c.cfg.StateFile == "" {
+			return
+		}
 		c.mu.Lock()
+		defer c.mu.Unlock()
 		if c.stateDirty {
 			s := c.streams.snapshot()
 			snap = &s
 			c.stateDirty = false
 		}
-		c.mu.Unlock()
-	}
-	c.store.mu.Unlock()
+	})
 	if snap != nil {
 		if err := saveState(c.cfg.StateFile, c.cfg.FileMode, *snap); err != nil {
 			c.report("state", fmt.Errorf("saving producer positions: %w", err))
@@ -259,36 +259,35 @@ func (c *Collector) handle(m zsock.Message) {
 	// One allocation for all the entries' [topic, entry] frames.
 	frames := make([][]byte, 0, 2*b.Count)
 	received, invalid, wrapped := 0, 0, 0
-	// The batch's position and its entries go in under the store's lock
-	// together, so a state snapshot never holds one without the other.
-	c.store.mu.Lock()
-	if !b.Plain {
-		c.mu.Lock()
-		c.streams.observe(&b, time.Now())
-		c.stateDirty = true
-		c.mu.Unlock()
-	}
-	for tp, data := range b.Entries() {
-		received++
-		if !validUTF8(tp, data) {
-			invalid++
-			continue
+	// The batch's position and its entries go in together (appendBatch),
+	// so a state snapshot never holds one without the other.
+	c.store.appendBatch(func(add func(line []byte)) {
+		if !b.Plain {
+			c.mu.Lock()
+			c.streams.observe(&b, time.Now())
+			c.stateDirty = true
+			c.mu.Unlock()
 		}
-		if len(tp) == 0 {
-			tp = []byte(levelOf(data))
+		for tp, data := range b.Entries() {
+			received++
+			if !validUTF8(tp, data) {
+				invalid++
+				continue
+			}
+			if len(tp) == 0 {
+				tp = []byte(levelOf(data))
+			}
+			line, isObject := asStoredLine(data)
+			if !isObject {
+				line = wrap(string(tp), data)
+				wrapped++
+			}
+			add(line)
+			if c.pub != nil {
+				frames = append(frames, tp, line) // both point into the received message, never reused
+			}
 		}
-		line, isObject := asStoredLine(data)
-		if !isObject {
-			line = wrap(string(tp), data)
-			wrapped++
-		}
-		data = line
-		c.store.writeLocked(data)
-		if c.pub != nil {
-			frames = append(frames, tp, data) // both point into the received message, never reused
-		}
-	}
-	c.store.mu.Unlock()
+	})
 	c.count.received.Add(uint64(received))
 	c.count.wrapped.Add(uint64(wrapped))
 	if invalid > 0 {

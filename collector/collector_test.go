@@ -539,10 +539,29 @@ func TestStateFileNamesAreCleanedOnRestore(t *testing.T) {
 func TestStopDrainsWhatProducersSendMeanwhile(t *testing.T) {
 	defer func(idle time.Duration) { drainIdle = idle }(drainIdle)
 	drainIdle = time.Second // room for a loaded machine between stop and send
-	for _, drain := range []time.Duration{0, -1} {
-		t.Run(fmt.Sprint("drain=", drain), func(t *testing.T) {
+	// A literal's zero Drain means the default; a Config from Defaults
+	// takes 0 as it is: no drain, as zmqcollect --drain 0 asks.
+	fromDefaults := func(dir string) Config {
+		cfg := Defaults()
+		cfg.Pull, cfg.NoPub, cfg.File, cfg.Drain = "tcp://127.0.0.1:0", true, filepath.Join(dir, "store.jsonl"), 0
+		return cfg
+	}
+	for _, tc := range []struct {
+		name   string
+		config func(dir string) Config
+		drains bool
+	}{
+		{"literal drain=0", func(dir string) Config {
+			return Config{Pull: "tcp://127.0.0.1:0", NoPub: true, File: filepath.Join(dir, "store.jsonl"), Drain: 0}
+		}, true},
+		{"literal drain=-1", func(dir string) Config {
+			return Config{Pull: "tcp://127.0.0.1:0", NoPub: true, File: filepath.Join(dir, "store.jsonl"), Drain: -1}
+		}, false},
+		{"Defaults drain=0", fromDefaults, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
 			ctx := testsupport.Context(t)
-			c, err := New(Config{Pull: "tcp://127.0.0.1:0", NoPub: true, File: filepath.Join(t.TempDir(), "store.jsonl"), Drain: drain})
+			c, err := New(tc.config(t.TempDir()))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -570,10 +589,10 @@ func TestStopDrainsWhatProducersSendMeanwhile(t *testing.T) {
 				t.Fatalf("received %d, stored %d", st.Received, st.Stored)
 			}
 			lossless := sent == 10001 && st.Received == sent
-			if drain >= 0 && !lossless {
+			if tc.drains && !lossless {
 				t.Fatalf("sent %d of 10001, the collector received %d", sent, st.Received)
 			}
-			if drain < 0 && lossless {
+			if !tc.drains && lossless {
 				t.Fatal("without a drain nothing was lost: the test does not exercise the drain")
 			}
 		})

@@ -11,8 +11,24 @@ import (
 	"github.com/zmqlog/zmqlog/topic"
 )
 
-// Config configures a collector. The zero value of each field means its
-// default; New says what is wrong with a bad one.
+// Config configures a collector. New says what is wrong with a bad one.
+//
+// There are two ways to write one, and a zero field means something
+// different in each:
+//
+//   - Start from [Defaults] and change what you need. Defaults holds every
+//     default, and New takes such a Config exactly as it is: a field set to
+//     zero means zero. Drain 0 stops at once, Limits.IdlePing 0 sends no
+//     pings, MaxBackups and MaxAgeDays 0 keep every rotated file,
+//     StateFile "" keeps no positions; a zero that nothing could work with
+//     (MaxSizeMB, SubscriberQueue, MaxMessageSize, Heartbeat,
+//     FlushInterval, FileMode, a limit other than IdlePing) is an error.
+//     zmqcollect builds its Config this way, so its flags' defaults are
+//     Defaults' values and its 0 reaches the collector as 0.
+//   - Write a literal (Config{File: "app.jsonl"}). Each zero (or negative)
+//     field then means its default, the value Defaults holds; to turn
+//     Drain or Limits.IdlePing off, or keep every rotated file
+//     (MaxBackups), in a literal, make the field negative.
 type Config struct {
 	// Pull is where apps send (a PULL socket binds here). Default
 	// tcp://127.0.0.1:5557; tcp://*:5557 accepts from other hosts.
@@ -22,11 +38,17 @@ type Config struct {
 	Pub   string
 	NoPub bool
 	// File is the store: one entry per line, appended, rotated by size.
-	// Default logs/zmqlog.jsonl. NoFile turns storing off.
+	// Default logs/zmqlog.jsonl. NoFile (or "" in a Config from Defaults)
+	// turns storing off.
 	File   string
 	NoFile bool
 	// MaxSizeMB, MaxBackups, MaxAgeDays and Compress rotate the file
-	// (lumberjack's settings; MaxSizeMB defaults to 100). An entry larger
+	// (lumberjack's settings). MaxSizeMB defaults to 100. MaxBackups, the
+	// rotated files kept, defaults to 10, so the store's disk is bounded
+	// (SECURITY.md) as zmqcollect's always was; 0 keeps all in a Config
+	// from Defaults, as a negative value does in a literal. (Before, a
+	// literal's 0 kept all: set it negative for that now.) MaxAgeDays 0
+	// keeps rotated files whatever their age. An entry larger
 	// than MaxSizeMB cannot be stored; it alone is refused, counted in
 	// Stats.StoreTooLarge and reported.
 	MaxSizeMB, MaxBackups, MaxAgeDays int
@@ -64,15 +86,19 @@ type Config struct {
 	// WithMaxEntrySize (1 MiB by default); a peer's message in progress
 	// can hold up to this much of the receive budget.
 	MaxMessageSize int64
+	// exact: this Config came from Defaults, so its zero fields mean zero
+	// (see Config).
+	exact bool
 	// Limits bounds what peers on the network can make the collector
-	// hold; the zero value means the defaults, which SECURITY.md lists.
+	// hold; Defaults().Limits holds the defaults, which SECURITY.md lists.
 	Limits Limits
 	// Heartbeat is how often the collector publishes its stats on the
 	// heartbeat topic. Default 1s.
 	Heartbeat time.Duration
 	// Drain bounds how long Run goes on reading, once its context ends,
 	// what producers have already written; it stops sooner when nothing
-	// arrives for 100ms. Default 2s; negative: stop at once.
+	// arrives for 100ms. Default 2s; 0 (from Defaults) or negative: stop
+	// at once.
 	Drain time.Duration
 	// FlushInterval is how often the store's buffer is written out.
 	// Default 200ms.
@@ -82,7 +108,8 @@ type Config struct {
 // Limits bounds, per port, what the collector's peers can make it hold:
 // connections, memory, and time. Every peer that hits a limit is dropped
 // and counted (zmqlog_collector_peers_rejected_total, by port and
-// reason). A zero field means the socket layer's default.
+// reason). Its defaults are Defaults().Limits; in a Config literal a zero
+// field means its default (see Config).
 type Limits struct {
 	// MaxConns bounds the connections a port holds open. Default 4096.
 	MaxConns int
@@ -97,7 +124,8 @@ type Limits struct {
 	// IdlePing: a peer that has sent nothing for this long is sent a ZMTP
 	// PING, and dropped (as silent) if nothing arrives within as long
 	// again. libzmq and zmqlog's sockets answer by themselves, so idle
-	// producers and subscribers stay. Default 15s; negative turns it off.
+	// producers and subscribers stay. Default 15s; 0 (from Defaults) or
+	// negative turns it off.
 	IdlePing time.Duration
 	// MaxSubscriptions bounds the subscriptions one subscriber holds, and
 	// MaxSubscriptionBytes the sum of their topics' lengths; past either
@@ -121,6 +149,9 @@ func (l Limits) socketOptions(o zsock.Options) zsock.Options {
 	o.MaxConnsPerHost = l.MaxConnsPerHost
 	o.RecvBudget, o.RecvBudgetPerHost = l.ReceiveBudget, l.ReceiveBudgetPerHost
 	o.Heartbeat, o.HeartbeatTimeout = l.IdlePing, l.IdlePing
+	if l.IdlePing <= 0 {
+		o.Heartbeat, o.HeartbeatTimeout = -1, -1 // the socket layer's zero would mean its default
+	}
 	o.MaxSubscriptions, o.MaxSubscriptionBytes = l.MaxSubscriptions, l.MaxSubscriptionBytes
 	o.SendQueueBytes, o.PublisherQueueBytes = l.SubscriberQueueBytes, l.PublishBudget
 	o.MaxPublisherSubscriptionBytes = l.SubscriptionBudget
@@ -167,43 +198,148 @@ type endpoints struct {
 	forward   []zsock.Endpoint
 }
 
-func (c *Config) applyDefaults() (endpoints, error) {
-	var eps endpoints
+// Defaults returns a Config holding every default, which New takes as it
+// is: change a field to zero and it means zero (see Config). Each of the
+// collector's defaults is defined here and only here.
+func Defaults() Config {
+	return Config{
+		Pull:            DefaultPull,
+		Pub:             DefaultPub,
+		File:            DefaultFile,
+		MaxSizeMB:       100,
+		MaxBackups:      10, // with MaxSizeMB, bounds the disk
+		MaxAgeDays:      0,  // any age
+		FileMode:        DefaultFileMode,
+		SubscriberQueue: 10000,
+		MaxMessageSize:  4 << 20,
+		Limits: Limits{
+			MaxConns:             4096,
+			MaxConnsPerHost:      256,
+			ReceiveBudget:        16 << 20,
+			ReceiveBudgetPerHost: 4 << 20,
+			IdlePing:             15 * time.Second,
+			MaxSubscriptions:     1024,
+			MaxSubscriptionBytes: 64 << 10,
+			SubscriberQueueBytes: 4 << 20,
+			PublishBudget:        16 << 20,
+			SubscriptionBudget:   16 << 20,
+		},
+		Heartbeat:     time.Second,
+		Drain:         2 * time.Second,
+		FlushInterval: 200 * time.Millisecond,
+		exact:         true,
+	}
+}
+
+// orDefault gives a Config literal's zero (or negative) field its default.
+func orDefault[T int | int64 | time.Duration](v *T, def T) {
+	if *v <= 0 {
+		*v = def
+	}
+}
+
+// fillLiteral gives each zero field of a Config literal its default (see
+// Config). Drain and IdlePing keep a negative value: it turns them off.
+func (c *Config) fillLiteral() {
+	d := Defaults()
 	if c.Pull == "" {
-		c.Pull = DefaultPull
+		c.Pull = d.Pull
 	}
 	if c.Pub == "" {
-		c.Pub = DefaultPub
+		c.Pub = d.Pub
 	}
-	if c.File == "" && !c.NoFile {
-		c.File = DefaultFile
+	if c.File == "" {
+		c.File = d.File
+	}
+	if c.FileMode == 0 {
+		c.FileMode = d.FileMode
+	}
+	switch {
+	case c.MaxBackups == 0:
+		c.MaxBackups = d.MaxBackups
+	case c.MaxBackups < 0:
+		c.MaxBackups = 0 // keep all
+	}
+	c.MaxAgeDays = max(c.MaxAgeDays, 0) // lumberjack kept any age for a negative one
+	orDefault(&c.MaxSizeMB, d.MaxSizeMB)
+	orDefault(&c.SubscriberQueue, d.SubscriberQueue)
+	orDefault(&c.MaxMessageSize, d.MaxMessageSize)
+	orDefault(&c.Heartbeat, d.Heartbeat)
+	orDefault(&c.FlushInterval, d.FlushInterval)
+	if c.Drain == 0 {
+		c.Drain = d.Drain
+	}
+	l, dl := &c.Limits, d.Limits
+	orDefault(&l.MaxConns, dl.MaxConns)
+	orDefault(&l.MaxConnsPerHost, dl.MaxConnsPerHost)
+	orDefault(&l.ReceiveBudget, dl.ReceiveBudget)
+	orDefault(&l.ReceiveBudgetPerHost, dl.ReceiveBudgetPerHost)
+	if l.IdlePing == 0 {
+		l.IdlePing = dl.IdlePing
+	}
+	orDefault(&l.MaxSubscriptions, dl.MaxSubscriptions)
+	orDefault(&l.MaxSubscriptionBytes, dl.MaxSubscriptionBytes)
+	orDefault(&l.SubscriberQueueBytes, dl.SubscriberQueueBytes)
+	orDefault(&l.PublishBudget, dl.PublishBudget)
+	orDefault(&l.SubscriptionBudget, dl.SubscriptionBudget)
+	c.exact = true
+}
+
+// FieldError is a Config field set to a value the collector cannot work
+// with, such as a zero size or limit in a Config from Defaults.
+type FieldError struct {
+	Field  string // as written in Go: MaxSizeMB, Limits.MaxConns
+	Value  any
+	Reason string
+}
+
+func (e *FieldError) Error() string {
+	return fmt.Sprintf("collector: Config.%s %v: %s", e.Field, e.Value, e.Reason)
+}
+
+// checkPositive says which field, if any, holds nothing the collector
+// could work with.
+func (c *Config) checkPositive() error {
+	for _, f := range []struct {
+		name string
+		v    int64
+	}{
+		{"MaxSizeMB", int64(c.MaxSizeMB)}, {"SubscriberQueue", int64(c.SubscriberQueue)}, {"MaxMessageSize", c.MaxMessageSize},
+		{"Heartbeat", int64(c.Heartbeat)}, {"FlushInterval", int64(c.FlushInterval)},
+		{"Limits.MaxConns", int64(c.Limits.MaxConns)}, {"Limits.MaxConnsPerHost", int64(c.Limits.MaxConnsPerHost)},
+		{"Limits.ReceiveBudget", c.Limits.ReceiveBudget}, {"Limits.ReceiveBudgetPerHost", c.Limits.ReceiveBudgetPerHost},
+		{"Limits.MaxSubscriptions", int64(c.Limits.MaxSubscriptions)}, {"Limits.MaxSubscriptionBytes", int64(c.Limits.MaxSubscriptionBytes)},
+		{"Limits.SubscriberQueueBytes", c.Limits.SubscriberQueueBytes}, {"Limits.PublishBudget", c.Limits.PublishBudget},
+		{"Limits.SubscriptionBudget", c.Limits.SubscriptionBudget},
+	} {
+		if f.v <= 0 {
+			return &FieldError{f.name, f.v, "must be positive"}
+		}
+	}
+	for _, f := range []struct {
+		name string
+		v    int
+	}{{"MaxBackups", c.MaxBackups}, {"MaxAgeDays", c.MaxAgeDays}} {
+		if f.v < 0 {
+			return &FieldError{f.name, f.v, "must not be negative (0 keeps every rotated file)"}
+		}
+	}
+	return nil
+}
+
+func (c *Config) applyDefaults() (endpoints, error) {
+	var eps endpoints
+	if !c.exact {
+		c.fillLiteral()
 	}
 	if c.NoFile {
 		c.File = ""
 	}
-	if c.MaxSizeMB <= 0 {
-		c.MaxSizeMB = 100
-	}
-	if c.FileMode == 0 {
-		c.FileMode = DefaultFileMode
-	}
 	if err := checkFileMode(c.FileMode); err != nil {
 		return eps, err
 	}
-	if c.SubscriberQueue <= 0 {
-		c.SubscriberQueue = 10000
-	}
-	if c.MaxMessageSize <= 0 {
-		c.MaxMessageSize = 4 << 20
-	}
-	if c.Heartbeat <= 0 {
-		c.Heartbeat = time.Second
-	}
-	if c.FlushInterval <= 0 {
-		c.FlushInterval = 200 * time.Millisecond
-	}
-	if c.Drain == 0 {
-		c.Drain = 2 * time.Second
+	if err := c.checkPositive(); err != nil {
+		return eps, err
 	}
 	if c.Log == nil {
 		c.Log = slog.New(slog.DiscardHandler)

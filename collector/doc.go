@@ -2,7 +2,7 @@
 // from many producers, stores them, re-publishes them by level and
 // forwards them to another collector.
 //
-//	c, err := collector.New(collector.Config{}) // defaults: see Config
+//	c, err := collector.New(collector.Defaults()) // change any field first: see Config
 //	if err != nil {
 //		return err // a malformed endpoint, a port in use, an unwritable file
 //	}

@@ -22,8 +22,12 @@ import (
 // size, so no write is: the buffer goes out before a line that would take
 // it past that size, and a line that could never fit a file on its own is
 // refused alone, counted (tooLarge) and reported, costing no other entry.
+//
+// The store owns its lock: callers that must keep something of their own
+// consistent with the lines (a batch's stream position, a state snapshot)
+// do it inside appendBatch or flushThen, which run it under that lock.
 type store struct {
-	mu      sync.Mutex
+	mu      sync.Mutex         // guards everything below; only the store's methods take it
 	file    *lumberjack.Logger // nil: no file
 	fileBuf []byte             // whole lines only: lumberjack rotates between writes, so a write must never end inside a line
 	pending int                // entries in fileBuf, not yet known to be on disk
@@ -75,6 +79,26 @@ func openStore(cfg *Config, report func(string, error)) (*store, error) {
 		s.echo, s.echoTo = bufio.NewWriterSize(cfg.Stdout, 64<<10), cfg.Stdout
 	}
 	return s, nil
+}
+
+// appendBatch runs fill under the store's lock, with add appending one
+// entry. Whatever fill records beside the entries (the batch's stream
+// position) is therefore never seen by flushThen without them, nor they
+// without it.
+func (s *store) appendBatch(fill func(add func(line []byte))) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	fill(s.writeLocked)
+}
+
+// flushThen writes out what is buffered and then runs then, both under
+// the store's lock, so then sees exactly what has been handed to the
+// file: no appendBatch is half done.
+func (s *store) flushThen(then func()) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.flushLocked()
+	then()
 }
 
 // writeLocked appends one entry; the caller holds mu.

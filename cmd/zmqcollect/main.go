@@ -32,36 +32,48 @@ import (
 
 func main() { cli.Main(run) }
 
-func run(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Writer) error {
+// settings is what the flags say: the collector's Config and what the
+// command does around it.
+type settings struct {
+	cfg     collector.Config
+	metrics string // "": no metrics server
+	mode    string // --file-mode as given, for its error messages
+}
+
+// parseFlags builds the collector's Config from args. It starts from
+// collector.Defaults, so each flag's default is the library's and a flag
+// set to 0 reaches the collector as 0 (off, or keep all).
+func parseFlags(args []string, stdout, stderr io.Writer) (settings, error) {
 	fs := flag.NewFlagSet("zmqcollect", flag.ContinueOnError)
 	fs.SetOutput(stderr)
+	cfg := collector.Defaults()
+	mb := func(n int64) int { return int(n >> 20) }
 	var (
-		cfg     collector.Config
-		file    = fs.String("file", collector.DefaultFile, `store file, one entry per line, appended and rotated; "" turns storing off`)
-		pub     = fs.String("pub", collector.DefaultPub, `endpoint subscribers connect to (PUB, binds); "" turns publishing off`)
+		file    = fs.String("file", cfg.File, `store file, one entry per line, appended and rotated; "" turns storing off`)
+		pub     = fs.String("pub", cfg.Pub, `endpoint subscribers connect to (PUB, binds); "" turns publishing off`)
 		echo    = fs.Bool("stdout", false, "also write every stored line to stdout")
 		metrics = fs.String("metrics", "", "serve Prometheus metrics at http://ADDR/metrics, e.g. 127.0.0.1:9557")
-		state   = fs.String("state", "FILE.state", `where producer positions survive restarts (so gaps are counted right); "" turns it off`)
-		mode    = fs.String("file-mode", "0600", "permission of the store file, its rotated and compressed backups and the state file, in octal (0640: the group may read)")
+		state   = fs.String("state", "", `where producer positions survive restarts (so gaps are counted right); default: the store file's name plus ".state"; "" turns it off`)
+		mode    = fs.String("file-mode", fmt.Sprintf("%#o", uint32(cfg.FileMode)), "permission of the store file, its rotated and compressed backups and the state file, in octal (0640: the group may read)")
 	)
-	fs.StringVar(&cfg.Pull, "pull", collector.DefaultPull, "endpoint apps send to (PULL, binds); tcp://*:5557 accepts other hosts")
-	fs.StringVar(&cfg.Forward, "forward", "", "another collector to send everything on to, e.g. tcp://central:5557; several, comma-separated, share the batches")
-	fs.IntVar(&cfg.MaxSizeMB, "max-size", 100, "rotate the store file when it reaches this many megabytes")
-	fs.IntVar(&cfg.MaxBackups, "max-backups", 10, "rotated files to keep (0 keeps all)")
-	fs.IntVar(&cfg.MaxAgeDays, "max-age", 0, "days to keep rotated files (0 keeps them)")
-	fs.BoolVar(&cfg.Compress, "compress", false, "gzip rotated files")
-	fs.IntVar(&cfg.SubscriberQueue, "subscriber-queue", 10000, "messages a subscriber may have waiting before it misses some")
-	maxMessageMB := fs.Int("max-message-mb", 4, "megabytes one incoming message may hold; a peer that sends more is dropped")
-	fs.IntVar(&cfg.Limits.MaxConns, "max-conns", 4096, "connections each port holds open at most")
-	fs.IntVar(&cfg.Limits.MaxConnsPerHost, "max-conns-per-host", 256, "connections one IP address may hold open on each port")
-	receiveMB := fs.Int("receive-budget-mb", 16, "megabytes of received messages held before they are stored; past it producers are pushed back")
-	receiveHostMB := fs.Int("receive-budget-per-host-mb", 4, "one host's share of --receive-budget-mb")
-	fs.IntVar(&cfg.Limits.MaxSubscriptions, "max-subscriptions", 1024, "subscriptions one subscriber may hold; past it, it is disconnected")
-	subQueueMB := fs.Int("subscriber-queue-mb", 4, "megabytes of entries queued for one subscriber before it misses some")
-	publishMB := fs.Int("publish-budget-mb", 16, "megabytes of entries queued for all subscribers together")
-	subscriptionMB := fs.Int("subscription-budget-mb", 16, "megabytes all subscribers' subscriptions may hold; a subscriber past it is disconnected")
-	fs.DurationVar(&cfg.Limits.IdlePing, "idle-ping", 15*time.Second, "PING a peer quiet this long, drop it if nothing comes back within as long again (libzmq and zmqlog answer by themselves); 0 turns it off")
-	fs.DurationVar(&cfg.Drain, "drain", 2*time.Second, "on SIGTERM, keep reading what producers already sent for at most this long (less once 100ms pass quiet); 0 stops at once")
+	fs.StringVar(&cfg.Pull, "pull", cfg.Pull, "endpoint apps send to (PULL, binds); tcp://*:5557 accepts other hosts")
+	fs.StringVar(&cfg.Forward, "forward", cfg.Forward, "another collector to send everything on to, e.g. tcp://central:5557; several, comma-separated, share the batches")
+	fs.IntVar(&cfg.MaxSizeMB, "max-size", cfg.MaxSizeMB, "rotate the store file when it reaches this many megabytes")
+	fs.IntVar(&cfg.MaxBackups, "max-backups", cfg.MaxBackups, "rotated files to keep (0 keeps all)")
+	fs.IntVar(&cfg.MaxAgeDays, "max-age", cfg.MaxAgeDays, "days to keep rotated files (0 keeps them)")
+	fs.BoolVar(&cfg.Compress, "compress", cfg.Compress, "gzip rotated files")
+	fs.IntVar(&cfg.SubscriberQueue, "subscriber-queue", cfg.SubscriberQueue, "messages a subscriber may have waiting before it misses some")
+	maxMessageMB := fs.Int("max-message-mb", mb(cfg.MaxMessageSize), "megabytes one incoming message may hold; a peer that sends more is dropped")
+	fs.IntVar(&cfg.Limits.MaxConns, "max-conns", cfg.Limits.MaxConns, "connections each port holds open at most")
+	fs.IntVar(&cfg.Limits.MaxConnsPerHost, "max-conns-per-host", cfg.Limits.MaxConnsPerHost, "connections one IP address may hold open on each port")
+	receiveMB := fs.Int("receive-budget-mb", mb(cfg.Limits.ReceiveBudget), "megabytes of received messages held before they are stored; past it producers are pushed back")
+	receiveHostMB := fs.Int("receive-budget-per-host-mb", mb(cfg.Limits.ReceiveBudgetPerHost), "one host's share of --receive-budget-mb")
+	fs.IntVar(&cfg.Limits.MaxSubscriptions, "max-subscriptions", cfg.Limits.MaxSubscriptions, "subscriptions one subscriber may hold; past it, it is disconnected")
+	subQueueMB := fs.Int("subscriber-queue-mb", mb(cfg.Limits.SubscriberQueueBytes), "megabytes of entries queued for one subscriber before it misses some")
+	publishMB := fs.Int("publish-budget-mb", mb(cfg.Limits.PublishBudget), "megabytes of entries queued for all subscribers together")
+	subscriptionMB := fs.Int("subscription-budget-mb", mb(cfg.Limits.SubscriptionBudget), "megabytes all subscribers' subscriptions may hold; a subscriber past it is disconnected")
+	fs.DurationVar(&cfg.Limits.IdlePing, "idle-ping", cfg.Limits.IdlePing, "PING a peer quiet this long, drop it if nothing comes back within as long again (libzmq and zmqlog answer by themselves); 0 turns it off")
+	fs.DurationVar(&cfg.Drain, "drain", cfg.Drain, "on SIGTERM, keep reading what producers already sent for at most this long (less once 100ms pass quiet); 0 stops at once")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), `Usage: zmqcollect [flags]
 
@@ -77,10 +89,10 @@ Flags:
 		fs.PrintDefaults()
 	}
 	if err := cli.Parse(fs, args); err != nil {
-		return err
+		return settings{}, err
 	}
 	if fs.NArg() > 0 {
-		return cli.Usage(fmt.Errorf("zmqcollect takes no arguments, got %q; see --help", fs.Args()))
+		return settings{}, cli.Usage(fmt.Errorf("zmqcollect takes no arguments, got %q; see --help", fs.Args()))
 	}
 	for _, bad := range []struct {
 		name string
@@ -90,8 +102,11 @@ Flags:
 		{"receive-budget-mb", *receiveMB}, {"receive-budget-per-host-mb", *receiveHostMB},
 		{"max-subscriptions", cfg.Limits.MaxSubscriptions}, {"subscriber-queue-mb", *subQueueMB}, {"publish-budget-mb", *publishMB}, {"subscription-budget-mb", *subscriptionMB}} {
 		if bad.v < 0 {
-			return cli.Usage(fmt.Errorf("zmqcollect: --%s %d: must not be negative", bad.name, bad.v))
+			return settings{}, cli.Usage(fmt.Errorf("zmqcollect: --%s %d: must not be negative", bad.name, bad.v))
 		}
+	}
+	if cfg.MaxSizeMB == 0 {
+		return settings{}, cli.Usage(errors.New("zmqcollect: --max-size 0: a file of no size could store nothing; give a positive number"))
 	}
 	for _, zero := range []struct {
 		name string
@@ -100,45 +115,49 @@ Flags:
 		{"receive-budget-mb", *receiveMB}, {"receive-budget-per-host-mb", *receiveHostMB},
 		{"max-subscriptions", cfg.Limits.MaxSubscriptions}, {"subscriber-queue-mb", *subQueueMB}, {"publish-budget-mb", *publishMB}, {"subscription-budget-mb", *subscriptionMB}} {
 		if zero.v == 0 {
-			return cli.Usage(fmt.Errorf("zmqcollect: --%s 0: a limit of nothing would refuse every peer; give a positive number", zero.name))
+			return settings{}, cli.Usage(fmt.Errorf("zmqcollect: --%s 0: a limit of nothing would refuse every peer; give a positive number", zero.name))
 		}
 	}
 	cfg.Limits.ReceiveBudget, cfg.Limits.ReceiveBudgetPerHost = int64(*receiveMB)<<20, int64(*receiveHostMB)<<20
 	cfg.MaxMessageSize = int64(*maxMessageMB) << 20
 	cfg.Limits.SubscriberQueueBytes, cfg.Limits.PublishBudget = int64(*subQueueMB)<<20, int64(*publishMB)<<20
 	cfg.Limits.SubscriptionBudget = int64(*subscriptionMB) << 20
-	switch {
-	case cfg.Limits.IdlePing < 0:
-		return cli.Usage(fmt.Errorf("zmqcollect: --idle-ping %v: must not be negative (0 turns it off)", cfg.Limits.IdlePing))
-	case cfg.Limits.IdlePing == 0:
-		cfg.Limits.IdlePing = -1 // Limits' zero means its default
+	if cfg.Limits.IdlePing < 0 {
+		return settings{}, cli.Usage(fmt.Errorf("zmqcollect: --idle-ping %v: must not be negative (0 turns it off)", cfg.Limits.IdlePing))
 	}
-	switch {
-	case cfg.Drain < 0:
-		return cli.Usage(fmt.Errorf("zmqcollect: --drain %v: must not be negative", cfg.Drain))
-	case cfg.Drain == 0:
-		cfg.Drain = -1 // Config's zero means its default
+	if cfg.Drain < 0 {
+		return settings{}, cli.Usage(fmt.Errorf("zmqcollect: --drain %v: must not be negative", cfg.Drain))
 	}
 	perm, err := strconv.ParseUint(*mode, 8, 32)
-	switch {
-	case err != nil:
-		return cli.Usage(fmt.Errorf("zmqcollect: --file-mode %s: not an octal file mode such as 0600 or 0640", *mode))
-	case perm == 0: // Config's zero means its default
-		return cli.Usage(fmt.Errorf("zmqcollect: --file-mode %s: the owner must keep read and write (0600)", *mode))
+	if err != nil {
+		return settings{}, cli.Usage(fmt.Errorf("zmqcollect: --file-mode %s: not an octal file mode such as 0600 or 0640", *mode))
 	}
-	cfg.FileMode = os.FileMode(perm)
+	cfg.FileMode = os.FileMode(perm) // collector.New checks it
 	cfg.File, cfg.NoFile = *file, *file == ""
 	cfg.StateFile = *state
-	if *state == "FILE.state" {
-		cfg.StateFile = ""
-		if *file != "" {
-			cfg.StateFile = *file + ".state"
-		}
+	if !flagSet(fs, "state") && *file != "" {
+		cfg.StateFile = *file + ".state"
 	}
 	cfg.Pub, cfg.NoPub = *pub, *pub == ""
 	if *echo {
 		cfg.Stdout = stdout
 	}
+	return settings{cfg: cfg, metrics: *metrics, mode: *mode}, nil
+}
+
+// flagSet reports whether args set the flag name, even to its default.
+func flagSet(fs *flag.FlagSet, name string) bool {
+	set := false
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
+}
+
+func run(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Writer) error {
+	set, err := parseFlags(args, stdout, stderr)
+	if err != nil {
+		return err
+	}
+	cfg := set.cfg
 	logger := slog.New(slog.NewTextHandler(stderr, nil))
 	cfg.Log = logger
 
@@ -151,16 +170,16 @@ Flags:
 		}
 		var fme *collector.FileModeError
 		if errors.As(err, &fme) {
-			return cli.Usage(fmt.Errorf("zmqcollect: --file-mode %s: %s", *mode, fme.Reason))
+			return cli.Usage(fmt.Errorf("zmqcollect: --file-mode %s: %s", set.mode, fme.Reason))
 		}
 		return fmt.Errorf("zmqcollect: %w", err)
 	}
 	var srv *http.Server
 	var served chan struct{}
-	if *metrics != "" {
-		ln, err := net.Listen("tcp", *metrics)
+	if set.metrics != "" {
+		ln, err := net.Listen("tcp", set.metrics)
 		if err != nil {
-			return fmt.Errorf("zmqcollect: --metrics %s: %w", *metrics, err)
+			return fmt.Errorf("zmqcollect: --metrics %s: %w", set.metrics, err)
 		}
 		reg := prometheus.NewRegistry()
 		// The collector's own counters, and the Go runtime's and the

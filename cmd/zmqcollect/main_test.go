@@ -406,6 +406,7 @@ func TestBadFlagsAndBusyPorts(t *testing.T) {
 		{[]string{"--pull", "tcp://127.0.0.1"}, 2, `"tcp://127.0.0.1"`},
 		{[]string{"--pub", "udp://127.0.0.1:1"}, 2, `unsupported transport "udp"`},
 		{[]string{"--max-size", "-5"}, 2, "--max-size -5: must not be negative"},
+		{[]string{"--max-size", "0"}, 2, "--max-size 0: a file of no size could store nothing"},
 		{[]string{"extra"}, 2, "takes no arguments"},
 		{[]string{"--file", "/proc/no/such/dir/x.jsonl"}, 1, "store file"},
 		{[]string{"--file-mode", "0999"}, 2, "--file-mode 0999: not an octal file mode"},
