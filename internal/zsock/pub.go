@@ -47,6 +47,11 @@ type Publisher struct {
 	subs  map[*subscriber]struct{}
 	index subscriberTrie
 
+	// changes wakes AwaitSubscriptions when a subscriber connects, leaves
+	// or changes its subscriptions; its lock is apart from mu, so Publish
+	// never touches it.
+	changes changeSignal
+
 	published, sent, dropped, overSubscribed atomic.Uint64
 }
 
@@ -289,6 +294,7 @@ func (p *Publisher) serve(c *conn) error {
 	p.mu.Lock()
 	p.subs[s] = struct{}{}
 	p.mu.Unlock()
+	p.changes.changed()
 	writerDone, gone := make(chan struct{}), make(chan struct{})
 	go func() {
 		defer close(writerDone)
@@ -308,6 +314,7 @@ func (p *Publisher) serve(c *conn) error {
 	p.mu.Lock()
 	delete(p.subs, s)
 	p.mu.Unlock()
+	p.changes.changed()
 	return err
 }
 
@@ -319,8 +326,9 @@ func (p *Publisher) readLoop(s *subscriber) error {
 		}
 		if err := p.change(s, ch); err != nil {
 			p.overSubscribed.Add(1) // the acceptor reports it Rejected
-			return err
+			return err              // serve wakes AwaitSubscriptions once it has left
 		}
+		p.changes.changed()
 	}
 }
 
