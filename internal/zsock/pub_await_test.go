@@ -3,6 +3,7 @@ package zsock
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"sync/atomic"
 	"testing"
@@ -20,6 +21,15 @@ func awaitSubscriptions(tb testing.TB, ctx context.Context, pub *Publisher, what
 		st := pub.Stats()
 		tb.Fatalf("waiting for %s: %v (subscribers %+v, subscription bytes %d)", what, err, st.Subscribers, st.SubscriptionBytes)
 	}
+}
+
+// waitTopics waits until the publisher has n subscribers whose topic sets
+// are all want.
+func waitTopics(t *testing.T, ctx context.Context, pub *Publisher, n int, want ...string) {
+	t.Helper()
+	awaitSubscriptions(t, ctx, pub, fmt.Sprintf("%d subscribers holding %q", n, want), func(st PublisherStats) bool {
+		return holding(st, n, want...)
+	})
 }
 
 // holding reports whether st has n subscribers whose topic sets are all

@@ -2,13 +2,11 @@ package zsock
 
 import (
 	"bytes"
-	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"github.com/zmqlog/zmqlog/internal/testsupport"
 	"runtime"
-	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -33,26 +31,6 @@ func dialSub(t *testing.T, eps string, topics []string, opts Options) *Subscribe
 	s := DialSub(list, topics, opts)
 	t.Cleanup(func() { s.Close() })
 	return s
-}
-
-// waitTopics waits until the publisher has n subscribers whose topic sets
-// are all want.
-func waitTopics(t *testing.T, ctx context.Context, pub *Publisher, n int, want ...string) {
-	t.Helper()
-	slices.Sort(want)
-	for {
-		st := pub.Stats()
-		ok := len(st.Subscribers) == n
-		for _, s := range st.Subscribers {
-			got := slices.Clone(s.Topics)
-			slices.Sort(got)
-			ok = ok && slices.Equal(got, want)
-		}
-		if ok {
-			return
-		}
-		waitTick(t, ctx)
-	}
 }
 
 func TestPubSubFiltersByPrefixAtThePublisher(t *testing.T) {
@@ -289,9 +267,7 @@ func TestPublisherDisconnectsSubscriberOverSubscriptionLimits(t *testing.T) {
 		t.Fatalf("rejected %s: %v", e.Peer, e.Err)
 	}
 
-	for pub.Subscribers() != 1 {
-		waitTick(t, ctx)
-	}
+	awaitSubscriptions(t, ctx, pub, "the over-subscribed subscriber to leave", func(st PublisherStats) bool { return len(st.Subscribers) == 1 })
 	if st := pub.Stats(); st.OverSubscribed != 2 {
 		t.Fatalf("stats %+v", st)
 	}
@@ -345,16 +321,16 @@ func TestPublisherBoundsSubscriptionsOverAllSubscribers(t *testing.T) {
 
 	// The first leaves: its subscriptions' bytes are free for the next.
 	first.nc.Close()
-	for pub.Counters().SubscriptionBytes != subscriptionCost("ERROR") {
-		waitTick(t, ctx)
-	}
+	awaitSubscriptions(t, ctx, pub, "the first subscriber's bytes given back", func(st PublisherStats) bool {
+		return st.SubscriptionBytes == subscriptionCost("ERROR")
+	})
 	third := dialRaw(t, pub.Endpoint())
 	third.handshake("SUB")
 	third.write(frame(0, []byte("\x01topic-2")))
 	third.write(frame(0, []byte("\x01topic-3")))
-	for len(pub.Stats().Subscribers) != 2 || pub.Counters().SubscriptionBytes != opts.MaxPublisherSubscriptionBytes {
-		waitTick(t, ctx)
-	}
+	awaitSubscriptions(t, ctx, pub, "two subscribers holding every byte", func(st PublisherStats) bool {
+		return len(st.Subscribers) == 2 && st.SubscriptionBytes == opts.MaxPublisherSubscriptionBytes
+	})
 	if pub.Publish(numbered("topic-3", 8, 8)) != 1 {
 		t.Fatal("a subscription made with the room given back does not match")
 	}
@@ -496,9 +472,7 @@ func TestQueuedMessagesAreCountedDroppedWhenSubscriberGoes(t *testing.T) {
 			}
 			if how == "subscriber leaves" {
 				slow.nc.Close()
-				for pub.Subscribers() != 0 {
-					waitTick(t, ctx)
-				}
+				awaitSubscriptions(t, ctx, pub, "the subscriber to leave", func(st PublisherStats) bool { return len(st.Subscribers) == 0 })
 			} else {
 				pub.Close()
 			}
