@@ -251,10 +251,12 @@ func listenPub(t *testing.T, endpoint string) *zsock.Publisher {
 // waitSubscribers waits until a subscription has reached the publisher.
 func waitSubscribers(t *testing.T, ctx context.Context, p *zsock.Publisher) {
 	t.Helper()
-	testsupport.WaitFor(t, ctx, "a subscription", func() bool {
-		st := p.Stats()
+	err := p.AwaitSubscriptions(ctx, func(st zsock.PublisherStats) bool {
 		return len(st.Subscribers) == 1 && len(st.Subscribers[0].Topics) > 0
 	})
+	if err != nil {
+		t.Fatalf("waiting for a subscription at %s: %v", p.Endpoint(), err)
+	}
 }
 
 // runInProcess calls run as main does, with stdout and stderr as line

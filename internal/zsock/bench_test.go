@@ -160,13 +160,11 @@ func benchSubscriber(b *testing.B, pub *Publisher, topics []string) (stop func()
 		defer close(done)
 		io.Copy(io.Discard, nc)
 	}()
-	deadline := time.Now().Add(time.Minute)
-	for st := pub.Stats(); len(st.Subscribers) != 1 || len(st.Subscribers[0].Topics) != len(topics); st = pub.Stats() {
-		if time.Now().After(deadline) {
-			b.Fatalf("the publisher holds %+v, want %d subscriptions", st.Subscribers, len(topics))
-		}
-		time.Sleep(time.Millisecond) // polling a counter: this is a benchmark's setup
-	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	awaitSubscriptions(b, ctx, pub, fmt.Sprintf("one subscriber holding %d topics", len(topics)), func(st PublisherStats) bool {
+		return len(st.Subscribers) == 1 && len(st.Subscribers[0].Topics) == len(topics)
+	})
 	return func() {
 		nc.Close()
 		<-done

@@ -47,6 +47,11 @@ type Publisher struct {
 	subs  map[*subscriber]struct{}
 	index subscriberTrie
 
+	// changes wakes AwaitSubscriptions when a subscriber connects, leaves
+	// or changes its subscriptions; its lock is apart from mu, so Publish
+	// never touches it.
+	changes changeSignal
+
 	published, sent, dropped, overSubscribed atomic.Uint64
 }
 
@@ -95,7 +100,9 @@ type PublisherStats struct {
 	// QueuedBytes is what all subscribers' queues keep alive now (bounded
 	// by Options.PublisherQueueBytes).
 	QueuedBytes int64
-	// Subscribers lists the subscribers connected now.
+	// Subscribers lists the subscribers connected now. One that hangs up
+	// stays listed until every message matched for it is counted in Sent
+	// or Dropped and its queue's bytes are given back.
 	Subscribers []SubscriberStatus
 }
 
@@ -163,7 +170,8 @@ func (p *Publisher) Publish(frames [][]byte) int {
 	return queued
 }
 
-// Subscribers returns the number of subscribers connected now.
+// Subscribers returns the number of subscribers connected now, counted
+// as PublisherStats.Subscribers lists them.
 func (p *Publisher) Subscribers() int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -263,15 +271,12 @@ func (p *Publisher) change(s *subscriber, ch subscriptionChange) error {
 	return nil
 }
 
-// leave takes s out of the publisher: out of subs, and out of the index
-// at every topic it holds (which gives their bytes back). Its reader
-// goroutine has stopped, so its topics no longer change. The lock is
-// taken topic by topic, so that a subscriber leaving with many topics
+// unindex takes s out of the index at every topic it holds (which gives
+// their bytes back), so that no message can reach its queue any more. Its
+// reader goroutine has stopped, so its topics no longer change. The lock
+// is taken topic by topic, so that a subscriber leaving with many topics
 // does not hold Publish up for all of them at once.
-func (p *Publisher) leave(s *subscriber) {
-	p.mu.Lock()
-	delete(p.subs, s)
-	p.mu.Unlock()
+func (p *Publisher) unindex(s *subscriber) {
 	s.mu.Lock()
 	topics := s.topics.topics()
 	s.mu.Unlock()
@@ -289,19 +294,27 @@ func (p *Publisher) serve(c *conn) error {
 	p.mu.Lock()
 	p.subs[s] = struct{}{}
 	p.mu.Unlock()
+	p.changes.changed()
 	writerDone, gone := make(chan struct{}), make(chan struct{})
 	go func() {
 		defer close(writerDone)
 		p.writeLoop(s, gone)
 	}()
 	err := p.readLoop(s)
-	p.leave(s)
+	p.unindex(s)
 	close(gone)
 	c.close() // stops the writer if it is blocked writing
 	<-writerDone
 	// Publish can no longer reach the queue and the writer is gone: what
 	// is left will never be sent.
 	p.dropped.Add(uint64(s.q.discard()))
+	// Only now does it leave Stats and Subscribers: a subscriber seen gone
+	// has every message matched for it counted as sent or dropped, and
+	// its bytes given back.
+	p.mu.Lock()
+	delete(p.subs, s)
+	p.mu.Unlock()
+	p.changes.changed()
 	return err
 }
 
@@ -313,8 +326,9 @@ func (p *Publisher) readLoop(s *subscriber) error {
 		}
 		if err := p.change(s, ch); err != nil {
 			p.overSubscribed.Add(1) // the acceptor reports it Rejected
-			return err
+			return err              // serve wakes AwaitSubscriptions once it has left
 		}
+		p.changes.changed()
 	}
 }
 

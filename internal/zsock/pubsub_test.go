@@ -2,13 +2,11 @@ package zsock
 
 import (
 	"bytes"
-	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"github.com/zmqlog/zmqlog/internal/testsupport"
 	"runtime"
-	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -33,26 +31,6 @@ func dialSub(t *testing.T, eps string, topics []string, opts Options) *Subscribe
 	s := DialSub(list, topics, opts)
 	t.Cleanup(func() { s.Close() })
 	return s
-}
-
-// waitTopics waits until the publisher has n subscribers whose topic sets
-// are all want.
-func waitTopics(t *testing.T, ctx context.Context, pub *Publisher, n int, want ...string) {
-	t.Helper()
-	slices.Sort(want)
-	for {
-		st := pub.Stats()
-		ok := len(st.Subscribers) == n
-		for _, s := range st.Subscribers {
-			got := slices.Clone(s.Topics)
-			slices.Sort(got)
-			ok = ok && slices.Equal(got, want)
-		}
-		if ok {
-			return
-		}
-		waitTick(t, ctx)
-	}
 }
 
 func TestPubSubFiltersByPrefixAtThePublisher(t *testing.T) {
@@ -289,9 +267,7 @@ func TestPublisherDisconnectsSubscriberOverSubscriptionLimits(t *testing.T) {
 		t.Fatalf("rejected %s: %v", e.Peer, e.Err)
 	}
 
-	for pub.Subscribers() != 1 {
-		waitTick(t, ctx)
-	}
+	awaitSubscriptions(t, ctx, pub, "the over-subscribed subscriber to leave", func(st PublisherStats) bool { return len(st.Subscribers) == 1 })
 	if st := pub.Stats(); st.OverSubscribed != 2 {
 		t.Fatalf("stats %+v", st)
 	}
@@ -345,16 +321,16 @@ func TestPublisherBoundsSubscriptionsOverAllSubscribers(t *testing.T) {
 
 	// The first leaves: its subscriptions' bytes are free for the next.
 	first.nc.Close()
-	for pub.Counters().SubscriptionBytes != subscriptionCost("ERROR") {
-		waitTick(t, ctx)
-	}
+	awaitSubscriptions(t, ctx, pub, "the first subscriber's bytes given back", func(st PublisherStats) bool {
+		return st.SubscriptionBytes == subscriptionCost("ERROR")
+	})
 	third := dialRaw(t, pub.Endpoint())
 	third.handshake("SUB")
 	third.write(frame(0, []byte("\x01topic-2")))
 	third.write(frame(0, []byte("\x01topic-3")))
-	for len(pub.Stats().Subscribers) != 2 || pub.Counters().SubscriptionBytes != opts.MaxPublisherSubscriptionBytes {
-		waitTick(t, ctx)
-	}
+	awaitSubscriptions(t, ctx, pub, "two subscribers holding every byte", func(st PublisherStats) bool {
+		return len(st.Subscribers) == 2 && st.SubscriptionBytes == opts.MaxPublisherSubscriptionBytes
+	})
 	if pub.Publish(numbered("topic-3", 8, 8)) != 1 {
 		t.Fatal("a subscription made with the room given back does not match")
 	}
@@ -483,25 +459,27 @@ func TestQueuedMessagesAreCountedDroppedWhenSubscriberGoes(t *testing.T) {
 			pub := listenPub(t, "tcp://127.0.0.1:0", Options{SendQueueBytes: 1 << 20, WriteTimeout: time.Minute})
 			slow := slowSubscriber(t, pub, "")
 			waitTopics(t, ctx, pub, 1, "")
-			published := 0
-			for pub.Publish(fresh("INFO", 64<<10)) == 1 {
-				published++
-			}
-			if queued := pub.Stats().Subscribers[0].Queued; queued == 0 {
-				t.Fatal("nothing queued")
+			// Publish until the queue refuses with messages still in it. A
+			// refusal while the writer still drains into the kernel's
+			// buffers can find the queue empty a moment later; once those
+			// buffers are full the writer blocks and what is queued stays.
+			published, refused := 0, 0
+			for pub.Stats().Subscribers[0].Queued == 0 {
+				for pub.Publish(fresh("INFO", 64<<10)) == 1 {
+					published++
+				}
+				refused++
 			}
 			if how == "subscriber leaves" {
 				slow.nc.Close()
-				for pub.Subscribers() != 0 {
-					waitTick(t, ctx)
-				}
+				awaitSubscriptions(t, ctx, pub, "the subscriber to leave", func(st PublisherStats) bool { return len(st.Subscribers) == 0 })
 			} else {
 				pub.Close()
 			}
 			st := pub.Stats()
-			// published were queued; one more was dropped at once.
-			if st.Sent+st.Dropped != uint64(published)+1 || st.QueuedBytes != 0 {
-				t.Fatalf("%d queued, then %d sent and %d dropped; %d bytes still held", published+1, st.Sent, st.Dropped, st.QueuedBytes)
+			// published were queued; the refused were dropped at once.
+			if st.Sent+st.Dropped != uint64(published+refused) || st.QueuedBytes != 0 {
+				t.Fatalf("%d queued and %d refused, then %d sent and %d dropped; %d bytes still held", published, refused, st.Sent, st.Dropped, st.QueuedBytes)
 			}
 		})
 	}

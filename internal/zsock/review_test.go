@@ -130,25 +130,17 @@ func idleSubscribers(tb testing.TB, pub *Publisher, n int) {
 			tb.Fatal(err)
 		}
 	}
-	deadline := time.Now().Add(testTimeout)
-	for !allSubscribed(pub, want) {
-		if time.Now().After(deadline) {
-			tb.Fatalf("%d of %d subscribers connected", pub.Subscribers(), want)
+	// Benchmarks have no test context: bound the wait as raw peers are.
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	awaitSubscriptions(tb, ctx, pub, fmt.Sprintf("%d subscribers, each with a subscription", want), func(st PublisherStats) bool {
+		for _, s := range st.Subscribers {
+			if len(s.Topics) == 0 {
+				return false
+			}
 		}
-		time.Sleep(time.Millisecond) // polling a counter: setup only
-	}
-}
-
-// allSubscribed reports whether pub holds n subscribers, each with a
-// subscription.
-func allSubscribed(pub *Publisher, n int) bool {
-	subs := pub.Stats().Subscribers
-	for _, s := range subs {
-		if len(s.Topics) == 0 {
-			return false
-		}
-	}
-	return len(subs) == n
+		return len(st.Subscribers) == want
+	})
 }
 
 // publishCost is Publish's time per entry of a topic that matches none
