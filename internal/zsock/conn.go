@@ -48,6 +48,11 @@ const (
 	// allocation.
 	firstStep         = 16 << 10
 	budgetedFirstStep = 64 << 10
+	// maxControlMessage bounds one message from a peer that has nothing
+	// to send but commands and subscriptions: a SUB to our PUB, a PULL to
+	// our PUSH. Real ones are a few bytes; whatever their socket's
+	// MaxMessageSize, a peer sending more is dropped.
+	maxControlMessage = 64 << 10
 )
 
 // readBufferSize is the bufio.Reader size for a connection of each socket

@@ -335,10 +335,8 @@ func (p *Publisher) readLoop(s *subscriber) error {
 // readChange reads what the subscriber sends until a subscription change
 // arrives, answering PINGs and counting (and skipping) other messages.
 func (p *Publisher) readChange(s *subscriber) (subscriptionChange, error) {
-	// Subscription messages are tiny; a peer sending more is misbehaving.
-	const maxSubscription = 64 << 10
 	for {
-		frames, isCommand, err := s.c.readMessage(min(p.opts.MaxMessageSize, maxSubscription))
+		frames, isCommand, err := s.c.readMessage(min(p.opts.MaxMessageSize, maxControlMessage))
 		if err != nil {
 			return subscriptionChange{}, err
 		}

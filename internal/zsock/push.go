@@ -199,7 +199,9 @@ func (p *Pusher) serve(endpoint int, c *conn) {
 		defer close(readerDone)
 		defer c.close() // a dead reader means a dead connection: stop the writer
 		for {
-			frames, isCommand, err := c.readMessage(p.opts.MaxMessageSize)
+			// A PULL peer sends only commands: a large message from it is
+			// hostile, and would cost the app its allocation.
+			frames, isCommand, err := c.readMessage(min(p.opts.MaxMessageSize, maxControlMessage))
 			if err != nil {
 				return
 			}

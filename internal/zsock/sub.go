@@ -15,9 +15,10 @@ import (
 // so that a publisher which does not filter still delivers only what was
 // asked for.
 type Subscriber struct {
-	d    *dialer
-	opts Options
-	out  chan Message
+	d      *dialer
+	opts   Options
+	out    chan Message
+	budget *recvBudget // what messages waiting for Recv may hold
 
 	mu     sync.Mutex
 	topics map[string]int // counted, as in libzmq
@@ -33,7 +34,10 @@ type SubscriberStats struct {
 	// Received counts messages queued for Recv; Filtered counts messages
 	// a publisher sent that matched no subscription.
 	Received, Filtered uint64
-	Endpoints          []EndpointStatus
+	// Buffered is the receive budget in use now: bytes of messages read,
+	// or being read, and not yet returned by Recv.
+	Buffered  uint64
+	Endpoints []EndpointStatus
 }
 
 // DialSub starts a SUB socket connecting to eps, subscribed to topics (a
@@ -46,6 +50,10 @@ func DialSub(eps []Endpoint, topics []string, opts Options) *Subscriber {
 	}
 	s.storePrefixes()
 	s.d = newDialer(eps, zmq4.Sub, opts, s.serve)
+	// A publisher is a peer like any other: what it sends waits for Recv
+	// within a receive budget, as on a PULL socket, not RecvQueue times the
+	// maximum message size.
+	s.budget = newRecvBudget(opts.RecvBudget, opts.RecvBudgetPerHost, s.d.ctx.Done())
 	s.d.start()
 	return s
 }
@@ -109,17 +117,24 @@ func subscriptionMessage(subscribe bool, topic string) []byte {
 func (s *Subscriber) Recv(ctx context.Context) (Message, error) {
 	select {
 	case m := <-s.out:
-		return m, nil
+		return s.handOn(m), nil
 	default:
 	}
 	select {
 	case m := <-s.out:
-		return m, nil
+		return s.handOn(m), nil
 	case <-ctx.Done():
 		return Message{}, ctx.Err()
 	case <-s.d.ctx.Done():
 		return Message{}, ErrClosed
 	}
+}
+
+// handOn gives back what m held of the receive budget.
+func (s *Subscriber) handOn(m Message) Message {
+	s.budget.release(m.share, m.held)
+	m.held = 0
+	return m
 }
 
 // Live reports how many publisher endpoints have a connection up now.
@@ -135,7 +150,7 @@ func (s *Subscriber) Live() int {
 
 // Stats returns the subscriber's counters and each endpoint's state.
 func (s *Subscriber) Stats() SubscriberStats {
-	return SubscriberStats{Received: s.received.Load(), Filtered: s.filtered.Load(), Endpoints: s.d.statuses()}
+	return SubscriberStats{Received: s.received.Load(), Filtered: s.filtered.Load(), Buffered: uint64(s.budget.inUse()), Endpoints: s.d.statuses()}
 }
 
 // Close stops dialling, closes every connection and waits for its
@@ -155,7 +170,9 @@ func (s *Subscriber) serve(_ int, c *conn) {
 	}
 	s.conns[c] = struct{}{}
 	s.mu.Unlock()
+	c.budget, c.share = s.budget, s.budget.join(c.host)
 	defer func() {
+		s.budget.leave(c.share)
 		s.mu.Lock()
 		delete(s.conns, c)
 		s.mu.Unlock()
@@ -165,19 +182,18 @@ func (s *Subscriber) serve(_ int, c *conn) {
 		if err != nil {
 			return
 		}
-		if isCommand {
-			if _, _, err := c.handleCommand(frames[0]); err != nil {
+		if isCommand || !hasPrefixAny(frames[0], *s.prefix.Load()) {
+			c.finishMessage(false)
+			if !isCommand {
+				s.filtered.Add(1)
+			} else if _, _, err := c.handleCommand(frames[0]); err != nil {
 				return
 			}
 			continue
 		}
-		if !hasPrefixAny(frames[0], *s.prefix.Load()) {
-			s.filtered.Add(1)
-			continue
-		}
 		s.received.Add(1)
 		select {
-		case s.out <- Message{Frames: frames, Peer: &c.peer}:
+		case s.out <- Message{Frames: frames, Peer: &c.peer, held: c.finishMessage(true), share: c.share}:
 		case <-s.d.ctx.Done():
 			return
 		}
