@@ -300,18 +300,7 @@ func TestAllocationsMatchSlogJSONHandler(t *testing.T) {
 		t.Skip("the race detector makes sync.Pool drop items; run without -race")
 	}
 	ctx := testsupport.Context(t)
-	col := testcollector.Start(t, "tcp://127.0.0.1:0")
-	drained := make(chan struct{})
-	drainCtx, stop := context.WithCancel(ctx)
-	go func() {
-		defer close(drained)
-		for {
-			if _, err := col.Pull.Recv(drainCtx); err != nil {
-				return
-			}
-		}
-	}()
-	defer func() { stop(); <-drained }()
+	col := drainingCollector(t, ctx)
 	h := openHandler(t, col.Endpoint(), nil)
 	ours := slog.New(h).With("service", "checkout")
 	ref := slog.New(slog.NewJSONHandler(io.Discard, nil)).With("service", "checkout")
@@ -389,18 +378,7 @@ func TestPerRequestLoggersAllocateAsSlogJSONHandler(t *testing.T) {
 		t.Skip("the race detector makes sync.Pool drop items; run without -race")
 	}
 	ctx := testsupport.Context(t)
-	col := testcollector.Start(t, "tcp://127.0.0.1:0")
-	drained := make(chan struct{})
-	drainCtx, stop := context.WithCancel(ctx)
-	go func() {
-		defer close(drained)
-		for {
-			if _, err := col.Pull.Recv(drainCtx); err != nil {
-				return
-			}
-		}
-	}()
-	defer func() { stop(); <-drained }()
+	col := drainingCollector(t, ctx)
 	h := openHandler(t, col.Endpoint(), nil)
 	perRequest := func(l *slog.Logger) func() {
 		return func() {
@@ -453,4 +431,23 @@ func TestOptionsThatCannotApplyAreErrors(t *testing.T) {
 		h.Close()
 		t.Errorf("NewHandler with a negative FlushTimeout: no error")
 	}
+}
+
+// drainingCollector is a collector that reads and discards whatever
+// arrives until the test ends, for tests that measure the sending side.
+func drainingCollector(t *testing.T, ctx context.Context) *testcollector.Collector {
+	t.Helper()
+	col := testcollector.Start(t, "tcp://127.0.0.1:0")
+	drained := make(chan struct{})
+	drainCtx, stop := context.WithCancel(ctx)
+	go func() {
+		defer close(drained)
+		for {
+			if _, err := col.Pull.Recv(drainCtx); err != nil {
+				return
+			}
+		}
+	}()
+	t.Cleanup(func() { stop(); <-drained })
+	return col
 }

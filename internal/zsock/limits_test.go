@@ -1,6 +1,7 @@
 package zsock
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"github.com/zmqlog/zmqlog/internal/testsupport"
@@ -228,18 +229,7 @@ func TestMessagesInProgressCannotOverrunTheHostShare(t *testing.T) {
 	ctx := testsupport.Context(t)
 	const share = 128 << 10
 	pull := listenPull(t, "tcp://127.0.0.1:0", Options{RecvBudget: 4 * share, RecvBudgetPerHost: share, MaxMessageSize: share})
-	var peers []*rawPeer
-	for range 4 {
-		r := &rawPeer{t: t, nc: dialFrom(t, "127.0.0.3", pull.Endpoint())}
-		r.handshake("PUSH")
-		r.write(zmtpraw.LongHeader(0, share-frameOverhead))
-		peers = append(peers, r)
-	}
-	// All four have begun a message (each holds its first step) before
-	// any sends the rest.
-	for pull.Stats().Buffered < 4*firstStep {
-		waitTick(t, ctx)
-	}
+	peers := beginMessages(t, ctx, pull, []string{"127.0.0.3"}, 4, share-frameOverhead)
 	for _, r := range peers {
 		r.nc.Write(make([]byte, share/2)) // may fail: the peer is dropped
 	}
@@ -261,18 +251,11 @@ func TestStalledMessagesFromManyHostsAreBoundedAndFair(t *testing.T) {
 	ctx := testsupport.Context(t)
 	const share, total = 64 << 10, 128 << 10
 	pull := listenPull(t, "tcp://127.0.0.1:0", Options{RecvBudget: total, RecvBudgetPerHost: share, MaxMessageSize: share})
-	var attackers []*rawPeer
+	var hosts []string
 	for h := range 6 {
-		for range 2 {
-			r := &rawPeer{t: t, nc: dialFrom(t, fmt.Sprintf("127.0.0.%d", 20+h), pull.Endpoint())}
-			r.handshake("PUSH")
-			r.write(zmtpraw.LongHeader(0, share-frameOverhead))
-			attackers = append(attackers, r)
-		}
+		hosts = append(hosts, fmt.Sprintf("127.0.0.%d", 20+h))
 	}
-	for pull.Stats().Buffered < uint64(len(attackers))*(firstStep+frameOverhead) {
-		waitTick(t, ctx)
-	}
+	attackers := beginMessages(t, ctx, pull, hosts, 2, share-frameOverhead)
 	for _, r := range attackers {
 		r.nc.Write(make([]byte, share-2*frameOverhead)) // all but the last bytes; may fail: dropped
 	}
@@ -283,4 +266,25 @@ func TestStalledMessagesFromManyHostsAreBoundedAndFair(t *testing.T) {
 	if got := pull.Stats().Buffered; got > 4*total+share {
 		t.Fatalf("stalled messages hold %d bytes, want at most about four times the budget (%d)", got, 4*total)
 	}
+}
+
+// beginMessages opens perHost connections from each of hosts (loopback
+// addresses), has each announce a message of size bytes, and waits until
+// every one has begun it (holds its first step of the receive budget), so
+// that no host's later connection waits on its earlier ones.
+func beginMessages(t *testing.T, ctx context.Context, pull *Puller, hosts []string, perHost int, size uint64) []*rawPeer {
+	t.Helper()
+	var peers []*rawPeer
+	for _, host := range hosts {
+		for range perHost {
+			r := &rawPeer{t: t, nc: dialFrom(t, host, pull.Endpoint())}
+			r.handshake("PUSH")
+			r.write(zmtpraw.LongHeader(0, size))
+			peers = append(peers, r)
+		}
+	}
+	for pull.Stats().Buffered < uint64(len(peers))*(firstStep+frameOverhead) {
+		waitTick(t, ctx)
+	}
+	return peers
 }

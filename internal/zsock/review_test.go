@@ -65,20 +65,7 @@ func TestStalledMessagesFromTwoHostsDoNotStarveOthers(t *testing.T) {
 	})
 	var trickling sync.WaitGroup
 	t.Cleanup(trickling.Wait) // runs after the connections' own cleanups close them
-	var attackers []*rawPeer
-	for _, host := range []string{"127.0.0.2", "127.0.0.3"} {
-		for range 2 {
-			r := &rawPeer{t: t, nc: dialFrom(t, host, pull.Endpoint())}
-			r.handshake("PUSH")
-			r.write(zmtpraw.LongHeader(0, share-frameOverhead))
-			attackers = append(attackers, r)
-		}
-	}
-	// Every attacker has begun its message before any sends its body, so
-	// that no host's second connection waits on its first.
-	for pull.Stats().Buffered < uint64(len(attackers))*(firstStep+frameOverhead) {
-		waitTick(t, ctx)
-	}
+	attackers := beginMessages(t, ctx, pull, []string{"127.0.0.2", "127.0.0.3"}, 2, share-frameOverhead)
 	for _, r := range attackers {
 		r.write(make([]byte, share/2+1)) // charged the whole message
 		trickling.Add(1)
