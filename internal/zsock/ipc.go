@@ -1,7 +1,6 @@
 package zsock
 
 import (
-	"errors"
 	"fmt"
 	"io/fs"
 	"net"
@@ -57,7 +56,5 @@ func (f *ipcFile) remove() {
 	if err != nil || !os.SameFile(fi, f.created) {
 		return
 	}
-	if err := os.Remove(f.path); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return
-	}
+	os.Remove(f.path)
 }
