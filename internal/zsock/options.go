@@ -90,20 +90,6 @@ type Options struct {
 	// libzmq and our sockets answer PINGs by themselves, so idle peers
 	// stay. Negative turns it off. Defaults 15s and 15s.
 	Heartbeat, HeartbeatTimeout time.Duration
-	// Stamp (PUSH only), if set, is called by a connection's writer just
-	// before it encodes a message, with the index of the endpoint (in the
-	// order given to DialPush) the message is about to go to. When the
-	// write fails, the messages not written whole are given back to the
-	// queue and unstamped (undo true), newest first, so the stamps of a
-	// connection stay contiguous; they are stamped again for the
-	// connection that sends them. The shipper writes per-collector
-	// sequence numbers here.
-	Stamp func(endpoint int, frames [][]byte, undo bool)
-	// Done (PUSH only), if set, is called once for every message Send or
-	// TrySend accepted: written reports whether it was written whole to a
-	// connection (true) or abandoned at Close (false). After Done the
-	// socket no longer touches the frames.
-	Done func(frames [][]byte, written bool)
 	// OnEvent, if set, is told about connections coming and going and
 	// about peers dropped for bad input. It is called from the socket's
 	// goroutines and must not block.
