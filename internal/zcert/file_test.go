@@ -165,7 +165,7 @@ func TestWriteFilesRefusesBadNames(t *testing.T) {
 func TestReadsZPLAsCzmqWrites(t *testing.T) {
 	pub, sec := libzmqServerPublic, libzmqServerSecret
 	for name, text := range map[string]string{
-		"czmq": "#   ****  Generated on 2024-01-01 10:00:00 by CZMQ  ****\n#   ZeroMQ CURVE **Secret** Certificate\n#   DO NOT PROVIDE THIS FILE TO OTHER USERS nor change its permissions.\n\nmetadata\n    name = \"collector\"\ncurve\n    public-key = \"" + pub + "\"\n    secret-key = \"" + sec + "\"\n",
+		"czmq":                  "#   ****  Generated on 2024-01-01 10:00:00 by CZMQ  ****\n#   ZeroMQ CURVE **Secret** Certificate\n#   DO NOT PROVIDE THIS FILE TO OTHER USERS nor change its permissions.\n\nmetadata\n    name = \"collector\"\ncurve\n    public-key = \"" + pub + "\"\n    secret-key = \"" + sec + "\"\n",
 		"unquoted and comments": "curve # keys\n    public-key = " + pub + "   # the public one\n    secret-key = '" + sec + "' # single quotes\n",
 		"crlf":                  "metadata\r\ncurve\r\n    public-key = \"" + pub + "\"\r\n    secret-key = \"" + sec + "\"\r\n",
 		"indented comments":     "metadata\n    # nothing\n    email = ops@example.com\ncurve\n\n    # keys\n    public-key = \"" + pub + "\"\n    secret-key = \"" + sec + "\"",
