@@ -53,6 +53,13 @@ type KeyPair struct {
 	Secret Key
 }
 
+// String shows the public key only, so a pair that reaches a log or an
+// error message does not take its secret key there.
+func (p KeyPair) String() string { return "{public " + p.Public.String() + ", secret hidden}" }
+
+// GoString is String, for %#v.
+func (p KeyPair) GoString() string { return p.String() }
+
 // GenerateKeyPair makes a new secret key from crypto/rand and computes
 // its public key, as libzmq's zmq_curve_keypair does.
 func GenerateKeyPair() (KeyPair, error) {

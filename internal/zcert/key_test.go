@@ -2,6 +2,7 @@ package zcert
 
 import (
 	"context"
+	"fmt"
 	"os/exec"
 	"strings"
 	"testing"
@@ -83,5 +84,15 @@ func TestGeneratedKeysMatchLibzmq(t *testing.T) {
 	}
 	if got := strings.TrimSpace(string(out)); got != a.Public.String() {
 		t.Fatalf("libzmq's public key for our secret is %s; ours is %s", got, a.Public)
+	}
+}
+
+func TestKeyPairPrintsNoSecret(t *testing.T) {
+	pair := KeyPair{Secret: mustKey(t, libzmqServerSecret), Public: mustKey(t, libzmqServerPublic)}
+	for _, format := range []string{"%v", "%+v", "%#v", "%s"} {
+		got := fmt.Sprintf(format, pair)
+		if strings.Contains(got, libzmqServerSecret) || !strings.Contains(got, libzmqServerPublic) {
+			t.Errorf("Sprintf(%q, pair) = %q: want the public key and not the secret", format, got)
+		}
 	}
 }
