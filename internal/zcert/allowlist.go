@@ -61,6 +61,7 @@ type AllowList struct {
 	reading   sync.Mutex   // one reading of the directory at a time
 	stamps    []fileStamp  // what the last reading saw; guarded by reading
 	racy      bool         // a file in stamps may change unseen; guarded by reading
+	dirFailed bool         // the last listing failed; guarded by reading
 	last      atomic.Pointer[AllowListReport]
 }
 
@@ -108,8 +109,8 @@ func OpenAllowList(dir string, opts AllowListOptions) (*AllowList, error) {
 // has passed since the last check.
 func (a *AllowList) Allowed(k Key) bool {
 	if now := a.opts.Now().UnixNano(); now >= a.nextCheck.Load() && a.reading.TryLock() {
-		// Another caller reading the directory now: answer from the
-		// current set rather than wait for it.
+		// TryLock: while another caller reads the directory, answer
+		// from the current set rather than wait for it.
 		a.checkLocked()
 		a.reading.Unlock()
 	}
@@ -144,14 +145,18 @@ func (a *AllowList) checkLocked() error {
 	listed := time.Now() // the file system's clock, not opts.Now
 	stamps, overflow, err := a.list()
 	if err != nil {
-		rep := AllowListReport{Dir: a.dir, Keys: a.Len(), Skipped: []error{err}}
-		if prev := a.last.Load(); prev != nil {
-			rep.Files = prev.Files
+		if !a.dirFailed { // reported once, not at every check while it lasts
+			rep := AllowListReport{Dir: a.dir, Keys: a.Len(), Skipped: []error{err}}
+			if prev := a.last.Load(); prev != nil {
+				rep.Files = prev.Files
+			}
+			a.publish(rep)
 		}
-		a.publish(rep)
+		a.dirFailed = true
 		return err
 	}
-	unchanged := a.keys.Load() != nil && slices.Equal(stamps, a.stamps) && !a.racy
+	unchanged := a.keys.Load() != nil && slices.Equal(stamps, a.stamps) && !a.racy && !a.dirFailed
+	a.dirFailed = false
 	// A file rewritten with the same size within the file system's
 	// timestamp granularity keeps its stamp (git's "racy" index entries):
 	// while any file is that young, read again at the next check.

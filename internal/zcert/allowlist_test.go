@@ -257,3 +257,33 @@ func TestAllowListSeesRewriteWithinOneTick(t *testing.T) {
 		t.Fatal("a same-size rewrite within one clock tick went unseen")
 	}
 }
+
+// TestAllowListDirectoryComesBack: a directory that fails is reported once
+// while it lasts, and read again when it is back, even unchanged.
+func TestAllowListDirectoryComesBack(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "clients")
+	os.Mkdir(dir, 0o755)
+	k := writeCert(t, dir, "k")
+	hourAgo := time.Now().Add(-time.Hour) // not young: no re-read for that
+	os.Chtimes(filepath.Join(dir, "k.key"), hourAgo, hourAgo)
+	clock := &fakeClock{}
+	var reports []AllowListReport
+	a, err := OpenAllowList(dir, AllowListOptions{Now: clock.Now, Reloaded: func(r AllowListReport) { reports = append(reports, r) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	moved := dir + ".moved"
+	os.Rename(dir, moved)
+	for range 3 {
+		clock.Advance(time.Second)
+		a.Allowed(k)
+	}
+	if len(reports) != 2 || len(reports[1].Skipped) != 1 {
+		t.Fatalf("reports %+v; want the opening one and the failure once", reports)
+	}
+	os.Rename(moved, dir)
+	clock.Advance(time.Second)
+	if !a.Allowed(k) || len(reports) != 3 || len(a.Report().Skipped) != 0 || a.Report().Keys != 1 {
+		t.Fatalf("directory back: reports %+v; want it read again with no error", reports)
+	}
+}
