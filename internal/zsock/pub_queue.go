@@ -98,9 +98,20 @@ func messageCost(frames [][]byte) int64 {
 	return cost
 }
 
-// push queues m unless a bound refuses it. It calls m.own, under the
-// queue's lock, only once the message is admitted.
+// push queues m unless a bound refuses it, and wakes the writer. It calls
+// m.own, under the queue's lock, only once the message is admitted.
 func (q *sendQueue) push(m *ownedMessage) bool {
+	if !q.admit(m) {
+		return false
+	}
+	q.signal()
+	return true
+}
+
+// admit queues m unless a bound refuses it, as push does, without waking
+// the writer: PublishEach admits a run of messages and wakes each writer
+// once, so that it finds them all queued and writes them together.
+func (q *sendQueue) admit(m *ownedMessage) bool {
 	q.mu.Lock()
 	if q.n >= q.maxCount || q.bytes+m.cost > q.maxBytes || !q.budget.reserve(m.cost) {
 		q.mu.Unlock()
@@ -115,11 +126,15 @@ func (q *sendQueue) push(m *ownedMessage) bool {
 	q.peak = max(q.peak, q.n)
 	q.bytes += m.cost
 	q.mu.Unlock()
+	return true
+}
+
+// signal wakes the writer, if it is not already due to wake.
+func (q *sendQueue) signal() {
 	select {
 	case q.wake <- struct{}{}:
 	default:
 	}
-	return true
 }
 
 // take moves the oldest messages to dst, at least one if any is queued
