@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/go-zeromq/zmq4"
@@ -103,6 +104,9 @@ type conn struct {
 	credit int64 // taken ahead, not yet used
 	// host is the peer's host, as per-host limits count it (hostOf).
 	host string
+	// curve, when the connection speaks CURVE, seals every frame written
+	// and opens every frame read.
+	curve *curveCodec
 
 	closeOnce sync.Once
 }
@@ -134,7 +138,7 @@ func handshake(ctx context.Context, nc net.Conn, typ zmq4.SocketType, server boo
 	c = &conn{nc: nc, writeTimeout: max(opts.WriteTimeout, 0), host: hostOf(nc.RemoteAddr())}
 	watch := &idleWatch{c: c, quiet: opts.Heartbeat, timeout: opts.HeartbeatTimeout}
 	br := bufio.NewReaderSize(watch, readBufferSize(typ))
-	guard := &guardedConn{Conn: nc, g: handshakeGuard{r: br, greeting: greetingSize, budget: maxHandshakeBytes}}
+	guard := &guardedConn{Conn: nc, g: handshakeGuard{r: br, greeting: greetingSize, budget: maxHandshakeBytes}, splitGreeting: server}
 	defer func() {
 		if p := recover(); p != nil {
 			err = fmt.Errorf("zsock: handshake with %s: %w: %v", nc.RemoteAddr(), errCodecPanic, p)
@@ -146,19 +150,32 @@ func handshake(ctx context.Context, nc net.Conn, typ zmq4.SocketType, server boo
 			}
 		}
 	}()
-	zc, err := zmq4.Open(guard, null.Security(), typ, nil, server, nil)
-	if err != nil {
-		return nil, fmt.Errorf("zsock: handshake with %s: %w", nc.RemoteAddr(), err)
+	if opts.Curve != nil {
+		peer, codec, err := curveHandshake(nc, &guard.g, typ, server, opts.Curve)
+		if err != nil {
+			if guard.g.refusedOurMechanism(err) {
+				err = fmt.Errorf("%w: the peer hung up on our CURVE greeting", ErrMechanismMismatch)
+			}
+			return nil, fmt.Errorf("zsock: CURVE handshake with %s: %w", nc.RemoteAddr(), err)
+		}
+		c.peer, c.curve = peer, codec
+	} else {
+		zc, err := zmq4.Open(guard, null.Security(), typ, nil, server, nil)
+		if err != nil {
+			if m, ok := guard.g.peerMechanism(); ok && m != "NULL" {
+				err = fmt.Errorf("%w: %.20q, we speak NULL", ErrMechanismMismatch, m)
+			} else if guard.g.refusedOurMechanism(err) {
+				err = fmt.Errorf("%w: the peer hung up on our NULL greeting", ErrMechanismMismatch)
+			}
+			return nil, fmt.Errorf("zsock: handshake with %s: %w", nc.RemoteAddr(), err)
+		}
+		c.peer = Peer{SocketType: zc.Peer.Meta["Socket-Type"], Identity: zc.Peer.Meta["Identity"]}
 	}
 	if err := nc.SetDeadline(time.Time{}); err != nil {
 		return nil, err
 	}
 	c.r = br
-	c.peer = Peer{
-		Addr:       nc.RemoteAddr().String(),
-		SocketType: zc.Peer.Meta["Socket-Type"],
-		Identity:   zc.Peer.Meta["Identity"],
-	}
+	c.peer.Addr = nc.RemoteAddr().String()
 	watch.start()
 	return c, nil
 }
@@ -181,6 +198,9 @@ func (c *conn) readMessage(limit int64) (frames [][]byte, isCommand bool, err er
 			c.giveBackHeld()
 		}
 	}()
+	if c.curve != nil {
+		return c.readCurveMessage(limit)
+	}
 	var total int64
 	for {
 		flags, err := c.r.ReadByte()
@@ -371,6 +391,53 @@ func (c *conn) ping() error { return c.sendCommand("PING", []byte{0, 0}) }
 type guardedConn struct {
 	net.Conn
 	g handshakeGuard
+	// splitGreeting: the next greeting written is sent in two parts
+	// around the peer's mechanism (sendGreeting). Listening side only.
+	splitGreeting bool
+}
+
+func (gc *guardedConn) Write(p []byte) (int, error) {
+	if !gc.splitGreeting || len(p) != greetingSize {
+		return gc.Conn.Write(p)
+	}
+	gc.splitGreeting = false
+	if err := sendGreeting(gc.Conn, gc.g.r, p); err != nil {
+		return 0, err
+	}
+	return len(p), nil
+}
+
+// greetingMechanismEnd is where the mechanism field of a greeting ends.
+const greetingMechanismEnd = 32
+
+// sendGreeting sends our greeting in two parts, as libzmq does: the
+// signature and major version, then, once the peer's greeting has arrived
+// up to its mechanism, the rest. A peer that speaks another mechanism is
+// thus told apart (ErrMechanismMismatch) for sure: libzmq sends its
+// mechanism only after our major version, and hangs up, without sending
+// it, as soon as it sees a mechanism it does not speak. The listening side
+// does this; the connecting side sends its greeting whole, so two of our
+// sockets never both wait.
+func sendGreeting(nc net.Conn, r *bufio.Reader, ours []byte) error {
+	if _, err := nc.Write(ours[:11]); err != nil {
+		return err
+	}
+	if first, err := r.Peek(1); err != nil {
+		return unexpected(err)
+	} else if first[0] != 0xFF {
+		return errNotZMTP
+	}
+	peer, err := r.Peek(greetingMechanismEnd)
+	if err != nil {
+		return unexpected(err)
+	}
+	if peer[10] >= 3 {
+		if theirs, mine := greetingMechanism(peer), greetingMechanism(ours); theirs != mine {
+			return fmt.Errorf("%w: %.20q, we speak %s", ErrMechanismMismatch, theirs, mine)
+		}
+	}
+	_, err = nc.Write(ours[11:])
+	return err
 }
 
 func (gc *guardedConn) Read(p []byte) (int, error) { return gc.g.Read(p) }
@@ -382,10 +449,13 @@ func (gc *guardedConn) Read(p []byte) (int, error) { return gc.g.Read(p) }
 // codec can read a size and allocate it, or append one more frame.
 type handshakeGuard struct {
 	r        *bufio.Reader
-	greeting int    // greeting bytes still to pass
-	header   int    // validated frame-header bytes still to pass
-	body     uint64 // frame-body bytes still to pass
-	budget   uint64 // bytes the peer may still send before READY
+	greeting int // greeting bytes still to pass
+	// seen is the peer's greeting as it passed, so that a failed
+	// handshake can tell a peer of another mechanism (peerMechanism).
+	seen   [greetingSize]byte
+	header int    // validated frame-header bytes still to pass
+	body   uint64 // frame-body bytes still to pass
+	budget uint64 // bytes the peer may still send before READY
 }
 
 func (g *handshakeGuard) Read(p []byte) (int, error) {
@@ -439,6 +509,7 @@ func (g *handshakeGuard) Read(p []byte) (int, error) {
 		if g.greeting == greetingSize && n > 0 && p[0] != 0xFF {
 			return 0, errNotZMTP
 		}
+		copy(g.seen[greetingSize-g.greeting:], p[:n])
 		g.greeting -= n
 	case g.header > 0:
 		g.header -= n
@@ -446,4 +517,106 @@ func (g *handshakeGuard) Read(p []byte) (int, error) {
 		g.body -= uint64(n)
 	}
 	return n, err
+}
+
+// peerMechanism is the security mechanism the peer's greeting offered,
+// once its greeting has passed whole.
+func (g *handshakeGuard) peerMechanism() (string, bool) {
+	if g.greeting > 0 {
+		return "", false
+	}
+	return greetingMechanism(g.seen[:]), true
+}
+
+// refusedOurMechanism reports whether a handshake that failed with err
+// ended the way libzmq ends one when it speaks another mechanism: it sends
+// its signature and major version (10 or 11 bytes), reads our greeting,
+// sees our mechanism and hangs up before sending the rest of its own (the
+// mechanism's name never reaches us).
+func (g *handshakeGuard) refusedOurMechanism(err error) bool {
+	got := greetingSize - g.greeting
+	hungUp := errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET)
+	return hungUp && got >= 10 && got < 12 && g.seen[0] == 0xFF && g.seen[9]&1 == 1
+}
+
+// readCurveMessage is readMessage on a CURVE connection: each frame
+// arrives as a MESSAGE box in an outer frame of its own. The box is read
+// whole, under the receive budget and the size limit (its plaintext is
+// what counts against limit), then opened into the one buffer the frame
+// is returned in; a box up to a 64 KiB batch is read into a pooled
+// buffer, a larger one in steps as readBody does.
+func (c *conn) readCurveMessage(limit int64) (frames [][]byte, isCommand bool, err error) {
+	var total int64
+	for {
+		outer, err := c.r.ReadByte()
+		if err != nil {
+			return nil, false, err
+		}
+		var size uint64
+		if outer&flagLong != 0 {
+			var b [8]byte
+			if _, err := io.ReadFull(c.r, b[:]); err != nil {
+				return nil, false, unexpected(err)
+			}
+			size = binary.BigEndian.Uint64(b[:])
+		} else {
+			b, err := c.r.ReadByte()
+			if err != nil {
+				return nil, false, unexpected(err)
+			}
+			size = uint64(b)
+		}
+		if outer&flagMore != 0 || size < messageOverhead {
+			// MORE travels inside the box; a box has a fixed overhead.
+			return nil, false, fmt.Errorf("%w: a %d-byte frame with flags %#x on a CURVE connection", errCurveMalformed, size, outer)
+		}
+		plain := size - messageOverhead
+		if plain > uint64(limit) || total+int64(plain)+frameOverhead > limit {
+			return nil, false, ErrMessageTooLarge
+		}
+		total += int64(plain) + frameOverhead
+		if err := c.take(frameOverhead); err != nil {
+			return nil, false, err
+		}
+		flags, body, err := c.readBox(int(size))
+		if err != nil {
+			return nil, false, err
+		}
+		if flags&flagCommand != 0 && (flags&flagMore != 0 || len(frames) != 0) {
+			return nil, false, errBadCommand
+		}
+		frames = append(frames, body)
+		if flags&flagCommand != 0 {
+			return frames, true, nil
+		}
+		if flags&flagMore == 0 {
+			return frames, false, nil
+		}
+	}
+}
+
+// readBox reads one MESSAGE box of size bytes and opens it.
+func (c *conn) readBox(size int) (flags byte, frame []byte, err error) {
+	step := firstStep
+	if c.budget != nil {
+		step = budgetedFirstStep
+	}
+	if size > step+messageOverhead && size > c.r.Buffered() {
+		msg, err := c.readBody(size)
+		if err != nil {
+			return 0, nil, err
+		}
+		return c.curve.open(msg)
+	}
+	if err := c.take(int64(size)); err != nil {
+		return 0, nil, err
+	}
+	buf := getBoxBuffer()
+	defer putBoxBuffer(buf)
+	msg := append((*buf)[:0], make([]byte, size)...)
+	*buf = msg
+	if _, err := io.ReadFull(c.r, msg); err != nil {
+		return 0, nil, unexpected(err)
+	}
+	return c.curve.open(msg)
 }

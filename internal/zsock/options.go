@@ -108,6 +108,10 @@ type Options struct {
 	// about peers dropped for bad input. It is called from the socket's
 	// goroutines and must not block.
 	OnEvent func(Event)
+	// Curve, if set, makes the socket speak CURVE only (see CurveConfig):
+	// listening sockets as the CURVE server, connecting sockets as the
+	// client. nil: NULL security, and CURVE peers are refused.
+	Curve *CurveConfig
 }
 
 func (o Options) withDefaults() Options {
