@@ -167,13 +167,13 @@ func TestCurveMechanismMismatch(t *testing.T) {
 	}
 }
 
-// recordingRelay forwards one TCP connection and keeps every byte that
-// went through it, both ways.
+// recordingRelay forwards TCP connections and keeps every byte that went
+// through them, both ways (seen), and from the clients alone (up).
 type recordingRelay struct {
-	ln   net.Listener
-	mu   sync.Mutex
-	seen bytes.Buffer
-	wg   sync.WaitGroup
+	ln       net.Listener
+	mu       sync.Mutex
+	seen, up bytes.Buffer
+	wg       sync.WaitGroup
 }
 
 func newRecordingRelay(t *testing.T, target string) *recordingRelay {
@@ -203,8 +203,8 @@ func newRecordingRelay(t *testing.T, target string) *recordingRelay {
 			}
 			conns = append(conns, in, out)
 			r.wg.Add(2)
-			go r.copy(out, in)
-			go r.copy(in, out)
+			go r.copy(out, in, true)
+			go r.copy(in, out, false)
 		}
 	}()
 	t.Cleanup(func() {
@@ -214,7 +214,7 @@ func newRecordingRelay(t *testing.T, target string) *recordingRelay {
 	return r
 }
 
-func (r *recordingRelay) copy(dst, src net.Conn) {
+func (r *recordingRelay) copy(dst, src net.Conn, up bool) {
 	defer r.wg.Done()
 	defer dst.Close()
 	buf := make([]byte, 32<<10)
@@ -223,6 +223,9 @@ func (r *recordingRelay) copy(dst, src net.Conn) {
 		if n > 0 {
 			r.mu.Lock()
 			r.seen.Write(buf[:n])
+			if up {
+				r.up.Write(buf[:n])
+			}
 			r.mu.Unlock()
 			if _, err := dst.Write(buf[:n]); err != nil {
 				return
@@ -232,6 +235,13 @@ func (r *recordingRelay) copy(dst, src net.Conn) {
 			return
 		}
 	}
+}
+
+// upstream is what the clients sent.
+func (r *recordingRelay) upstream() []byte {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return bytes.Clone(r.up.Bytes())
 }
 
 func (r *recordingRelay) contains(p []byte) bool {
