@@ -130,7 +130,7 @@ func curveHandshake(nc net.Conn, guard *handshakeGuard, typ zmq4.SocketType, ser
 	if m := greetingMechanism(g[:]); m != "CURVE" {
 		return Peer{}, nil, fmt.Errorf("%w: %.20q, we speak CURVE", ErrMechanismMismatch, m)
 	}
-	hs := curveHandshaker{nc: nc, r: r, typ: typ, cfg: cfg}
+	hs := curveHandshaker{nc: nc, r: r, typ: typ, cfg: cfg, isServer: server}
 	if server {
 		return hs.server()
 	}
@@ -143,6 +143,9 @@ type curveHandshaker struct {
 	r   io.Reader
 	typ zmq4.SocketType
 	cfg *CurveConfig
+	// server: we are the CURVE server. Only a server may answer with
+	// ERROR; from a client it is just a command out of place.
+	isServer bool
 }
 
 func (h *curveHandshaker) send(cmd []byte) error {
@@ -183,7 +186,7 @@ func (h *curveHandshaker) read() ([]byte, error) {
 }
 
 // expect reads the next command and checks its name; an ERROR from the
-// peer is returned as ErrUnauthorized with the peer's reason.
+// server is returned as ErrUnauthorized with the server's reason.
 func (h *curveHandshaker) expect(name string) ([]byte, error) {
 	cmd, err := h.read()
 	if err != nil {
@@ -193,7 +196,7 @@ func (h *curveHandshaker) expect(name string) ([]byte, error) {
 	if err != nil {
 		return nil, errCurveMalformed
 	}
-	if got == "ERROR" {
+	if got == "ERROR" && !h.isServer {
 		reason := ""
 		if len(body) > 0 && int(body[0]) <= len(body)-1 {
 			reason = string(body[1 : 1+int(body[0])])

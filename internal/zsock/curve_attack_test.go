@@ -109,6 +109,10 @@ func TestCurveServerRefusesHostileClients(t *testing.T) {
 			h[150] ^= 1
 			c.write(cmd(h))
 		}, func(s ListenerStats) uint64 { return s.BadCrypto }, ErrBadCrypto},
+		{"ERROR instead of HELLO (only a server may refuse)", func(c *rawCurveClient) {
+			c.greet()
+			c.write(cmd([]byte("\x05ERROR\x03400")))
+		}, func(s ListenerStats) uint64 { return s.Malformed }, errCurveMalformed},
 		{"HELLO announcing 2^62 bytes", func(c *rawCurveClient) {
 			c.greet()
 			c.write(zmtpraw.LongHeader(flagCommand, 1<<62))
