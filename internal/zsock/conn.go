@@ -9,7 +9,6 @@ import (
 	"io"
 	"net"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/go-zeromq/zmq4"
@@ -138,7 +137,7 @@ func handshake(ctx context.Context, nc net.Conn, typ zmq4.SocketType, server boo
 	c = &conn{nc: nc, writeTimeout: max(opts.WriteTimeout, 0), host: hostOf(nc.RemoteAddr())}
 	watch := &idleWatch{c: c, quiet: opts.Heartbeat, timeout: opts.HeartbeatTimeout}
 	br := bufio.NewReaderSize(watch, readBufferSize(typ))
-	guard := &guardedConn{Conn: nc, g: handshakeGuard{r: br, greeting: greetingSize, budget: maxHandshakeBytes}, splitGreeting: server}
+	guard := &guardedConn{Conn: nc, g: handshakeGuard{r: br, greeting: greetingSize, budget: maxHandshakeBytes}, splitGreeting: true, server: server}
 	defer func() {
 		if p := recover(); p != nil {
 			err = fmt.Errorf("zsock: handshake with %s: %w: %v", nc.RemoteAddr(), errCodecPanic, p)
@@ -153,9 +152,6 @@ func handshake(ctx context.Context, nc net.Conn, typ zmq4.SocketType, server boo
 	if opts.Curve != nil {
 		peer, codec, err := curveHandshake(nc, &guard.g, typ, server, opts.Curve)
 		if err != nil {
-			if guard.g.refusedOurMechanism(err) {
-				err = fmt.Errorf("%w: the peer hung up on our CURVE greeting", ErrMechanismMismatch)
-			}
 			return nil, fmt.Errorf("zsock: CURVE handshake with %s: %w", nc.RemoteAddr(), err)
 		}
 		c.peer, c.curve = peer, codec
@@ -164,8 +160,6 @@ func handshake(ctx context.Context, nc net.Conn, typ zmq4.SocketType, server boo
 		if err != nil {
 			if m, ok := guard.g.peerMechanism(); ok && m != "NULL" {
 				err = fmt.Errorf("%w: %.20q, we speak NULL", ErrMechanismMismatch, m)
-			} else if guard.g.refusedOurMechanism(err) {
-				err = fmt.Errorf("%w: the peer hung up on our NULL greeting", ErrMechanismMismatch)
 			}
 			return nil, fmt.Errorf("zsock: handshake with %s: %w", nc.RemoteAddr(), err)
 		}
@@ -392,8 +386,8 @@ type guardedConn struct {
 	net.Conn
 	g handshakeGuard
 	// splitGreeting: the next greeting written is sent in two parts
-	// around the peer's mechanism (sendGreeting). Listening side only.
-	splitGreeting bool
+	// (sendGreeting); server says which side we are.
+	splitGreeting, server bool
 }
 
 func (gc *guardedConn) Write(p []byte) (int, error) {
@@ -401,7 +395,7 @@ func (gc *guardedConn) Write(p []byte) (int, error) {
 		return gc.Conn.Write(p)
 	}
 	gc.splitGreeting = false
-	if err := sendGreeting(gc.Conn, gc.g.r, p); err != nil {
+	if err := sendGreeting(gc.Conn, gc.g.r, p, gc.server); err != nil {
 		return 0, err
 	}
 	return len(p), nil
@@ -410,15 +404,19 @@ func (gc *guardedConn) Write(p []byte) (int, error) {
 // greetingMechanismEnd is where the mechanism field of a greeting ends.
 const greetingMechanismEnd = 32
 
-// sendGreeting sends our greeting in two parts, as libzmq does: the
-// signature and major version, then, once the peer's greeting has arrived
-// up to its mechanism, the rest. A peer that speaks another mechanism is
-// thus told apart (ErrMechanismMismatch) for sure: libzmq sends its
-// mechanism only after our major version, and hangs up, without sending
-// it, as soon as it sees a mechanism it does not speak. The listening side
-// does this; the connecting side sends its greeting whole, so two of our
-// sockets never both wait.
-func sendGreeting(nc net.Conn, r *bufio.Reader, ours []byte) error {
+// sendGreeting sends our greeting in two parts, as RFC 23 suggests and
+// libzmq does: the signature and major version (11 bytes), then, once the
+// peer's greeting has begun, the rest. libzmq sends its mechanism as soon
+// as it has our major version, and hangs up without sending it once it has
+// seen a mechanism it does not speak; holding ours back until we have its
+// mechanism means we always learn it, so a peer of another mechanism is
+// told apart for sure (ErrMechanismMismatch) on both sides.
+//
+// The listening side (server) waits for the peer's greeting up to its
+// mechanism and checks it before sending the rest; the connecting side
+// waits only for the peer's first 11 bytes (and checks the mechanism when
+// it reads the whole greeting), so two of our sockets never both wait.
+func sendGreeting(nc net.Conn, r *bufio.Reader, ours []byte, server bool) error {
 	if _, err := nc.Write(ours[:11]); err != nil {
 		return err
 	}
@@ -427,12 +425,19 @@ func sendGreeting(nc net.Conn, r *bufio.Reader, ours []byte) error {
 	} else if first[0] != 0xFF {
 		return errNotZMTP
 	}
-	peer, err := r.Peek(greetingMechanismEnd)
+	wait := 11
+	if server {
+		wait = greetingMechanismEnd
+	}
+	peer, err := r.Peek(wait)
 	if err != nil {
 		return unexpected(err)
 	}
-	if peer[10] >= 3 {
+	if server && peer[10] >= 3 {
 		if theirs, mine := greetingMechanism(peer), greetingMechanism(ours); theirs != mine {
+			// Unlike libzmq, finish our greeting before hanging up, so
+			// that the peer learns why.
+			nc.Write(ours[11:])
 			return fmt.Errorf("%w: %.20q, we speak %s", ErrMechanismMismatch, theirs, mine)
 		}
 	}
@@ -526,17 +531,6 @@ func (g *handshakeGuard) peerMechanism() (string, bool) {
 		return "", false
 	}
 	return greetingMechanism(g.seen[:]), true
-}
-
-// refusedOurMechanism reports whether a handshake that failed with err
-// ended the way libzmq ends one when it speaks another mechanism: it sends
-// its signature and major version (10 or 11 bytes), reads our greeting,
-// sees our mechanism and hangs up before sending the rest of its own (the
-// mechanism's name never reaches us).
-func (g *handshakeGuard) refusedOurMechanism(err error) bool {
-	got := greetingSize - g.greeting
-	hungUp := errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET)
-	return hungUp && got >= 10 && got < 12 && g.seen[0] == 0xFF && g.seen[9]&1 == 1
 }
 
 // readCurveMessage is readMessage on a CURVE connection: each frame

@@ -112,11 +112,7 @@ func greetingMechanism(g []byte) string {
 // all), and returns the peer's metadata and the codec for the messages
 // that follow.
 func curveHandshake(nc net.Conn, guard *handshakeGuard, typ zmq4.SocketType, server bool, cfg *CurveConfig) (Peer, *curveCodec, error) {
-	if server {
-		if err := sendGreeting(nc, guard.r, curveGreeting(server)); err != nil {
-			return Peer{}, nil, err
-		}
-	} else if _, err := nc.Write(curveGreeting(server)); err != nil {
+	if err := sendGreeting(nc, guard.r, curveGreeting(server), server); err != nil {
 		return Peer{}, nil, err
 	}
 	var r io.Reader = guard

@@ -47,10 +47,10 @@
 // buffer) and opens it into the one buffer the frame is returned in.
 //
 // A listening socket counts what it refuses in ListenerStats:
-// MechanismMismatch (a NULL peer to a CURVE socket or the reverse; the
-// listening side sends its greeting in two parts, as libzmq does, so it
-// learns the peer's mechanism even from a libzmq peer that hangs up on
-// ours), Unauthorized (Authorize said no; the client is sent ERROR "400",
+// MechanismMismatch (a NULL peer to a CURVE socket or the reverse; both
+// sides send their greeting in two parts, as libzmq does, so they learn
+// the peer's mechanism even from a libzmq peer that hangs up on ours; a
+// connecting socket reports it in its DialFailed event), Unauthorized (Authorize said no; the client is sent ERROR "400",
 // as libzmq's ZAP refusal), BadCrypto (a box that does not open, a vouch
 // or cookie that does not match, a nonce that does not increase), and, as
 // for NULL, Malformed (CURVE commands of the wrong name or size) and

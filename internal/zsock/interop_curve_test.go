@@ -235,3 +235,38 @@ sys.stdin.read()
 		})
 	}
 }
+
+// TestInteropCurveLibzmqServerOfAnotherMechanism: our client dialling a
+// libzmq server of the other mechanism reports a mechanism mismatch, not
+// a bare EOF: we hold our mechanism back until libzmq has sent its own.
+func TestInteropCurveLibzmqServerOfAnotherMechanism(t *testing.T) {
+	keys := newCurvePair(t)
+	for _, tc := range []struct {
+		name   string
+		setup  string
+		client *CurveConfig
+	}{
+		{"our CURVE client to a NULL server", "", keys.clientConfig()},
+		{"our NULL client to a CURVE server", "curve_server(s, sys.argv[1])", nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := testsupport.Context(t)
+			py := pyzmq.Start(t, ctx, pyzmq.Prelude+pyzmq.CurvePrelude+`
+s = sock(zmq.PULL)
+`+tc.setup+`
+port = s.bind_to_random_port("tcp://127.0.0.1")
+say(port)
+sys.stdin.read()
+`, hexKey(keys.server.secret))
+			port := py.Line(t, ctx)
+			opts, events := withEvents(Options{Curve: tc.client})
+			dialPush(t, "tcp://127.0.0.1:"+port, opts)
+			for range 3 { // every attempt, not just a lucky one
+				if e := waitEvent(t, ctx, events, DialFailed); !errors.Is(e.Err, ErrMechanismMismatch) {
+					t.Fatalf("dial failed with %v", e.Err)
+				}
+			}
+			py.Stdin.Close()
+		})
+	}
+}
