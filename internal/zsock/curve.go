@@ -387,8 +387,13 @@ func (h *curveHandshaker) welcome(serverSecret, cookieKey *[32]byte) error {
 	var clientShort [32]byte
 	copy(clientShort[:], hello[80:112])
 	n := binary.BigEndian.Uint64(hello[112:120])
-	if _, ok := box.Open(nil, hello[120:200], shortNonce("CurveZMQHELLO---", n), &clientShort, serverSecret); !ok {
+	signature, ok := box.Open(nil, hello[120:200], shortNonce("CurveZMQHELLO---", n), &clientShort, serverSecret)
+	if !ok {
 		return fmt.Errorf("%w: the HELLO box does not open: the client was given another server key", ErrBadCrypto)
+	}
+	if !bytes.Equal(signature, make([]byte, 64)) {
+		// RFC 26: the signature box holds 64 zero bytes.
+		return fmt.Errorf("%w: the HELLO signature is not 64 zero bytes", errCurveMalformed)
 	}
 	sPub, sSec, err := box.GenerateKey(rand.Reader)
 	if err != nil {

@@ -113,6 +113,11 @@ func TestCurveServerRefusesHostileClients(t *testing.T) {
 			c.greet()
 			c.write(cmd([]byte("\x05ERROR\x03400")))
 		}, func(s ListenerStats) uint64 { return s.Malformed }, errCurveMalformed},
+		{"HELLO whose signature is not zeros", func(c *rawCurveClient) {
+			c.greet()
+			h := c.hello()[:120]
+			c.write(cmd(box.Seal(h, bytes.Repeat([]byte{1}, 64), shortNonce("CurveZMQHELLO---", 1), &c.serverKey, c.cSec)))
+		}, func(s ListenerStats) uint64 { return s.Malformed }, errCurveMalformed},
 		{"HELLO announcing 2^62 bytes", func(c *rawCurveClient) {
 			c.greet()
 			c.write(zmtpraw.LongHeader(flagCommand, 1<<62))
