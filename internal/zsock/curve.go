@@ -2,6 +2,7 @@ package zsock
 
 import (
 	"bytes"
+	"crypto/ecdh"
 	"crypto/rand"
 	"crypto/subtle"
 	"encoding/binary"
@@ -15,6 +16,8 @@ import (
 	"golang.org/x/crypto/curve25519"
 	"golang.org/x/crypto/nacl/box"
 	"golang.org/x/crypto/nacl/secretbox"
+	//lint:ignore SA1019 nacl/box.Precompute is HSalsa20 of the X25519 secret, and precompute must compute it the same way.
+	"golang.org/x/crypto/salsa20/salsa"
 )
 
 // CurveConfig turns on the CURVE security mechanism (CurveZMQ, RFC 26,
@@ -44,6 +47,59 @@ type CurveConfig struct {
 	// client allow-listing). It is called from the connection's goroutine
 	// and must not block for long: the handshake deadline runs meanwhile.
 	Authorize func(clientPublic [32]byte) bool
+
+	// secret is SecretKey as crypto/ecdh holds it, made once by prepare
+	// (with its public key) rather than at every handshake.
+	secret *ecdh.PrivateKey
+}
+
+// prepare returns a copy of the configuration for a socket, with the
+// secret key parsed once (and safe from later changes to the caller's
+// struct).
+func (c *CurveConfig) prepare() *CurveConfig {
+	if c == nil {
+		return nil
+	}
+	p := *c
+	p.secret = p.secretKey()
+	return &p
+}
+
+func (c *CurveConfig) secretKey() *ecdh.PrivateKey {
+	if c.secret != nil {
+		return c.secret
+	}
+	k, err := ecdh.X25519().NewPrivateKey(c.SecretKey[:])
+	if err != nil {
+		panic("zsock: " + err.Error()) // only a wrong length fails, and ours is 32
+	}
+	return k
+}
+
+func (c *CurveConfig) publicKey() [32]byte {
+	return [32]byte(c.secretKey().PublicKey().Bytes())
+}
+
+// precompute is box.Precompute (the shared key of a box: HSalsa20 of the
+// X25519 shared secret) with the secret key held by crypto/ecdh. Through
+// golang.org/x/crypto/curve25519, every scalar multiplication parses its
+// secret key anew, which computes the public key too: twice the work, and
+// the handshake is nothing but these multiplications. And unlike
+// box.Precompute, which quietly makes an all-zero secret, it refuses a
+// peer key of low order, as libsodium does.
+func precompute(shared *[32]byte, secret *ecdh.PrivateKey, peerPublic []byte) error {
+	pub, err := ecdh.X25519().NewPublicKey(peerPublic)
+	if err != nil {
+		return fmt.Errorf("%w: %v", errCurveMalformed, err)
+	}
+	z, err := secret.ECDH(pub)
+	if err != nil {
+		return fmt.Errorf("%w: a public key of low order", ErrBadCrypto)
+	}
+	copy(shared[:], z)
+	clear(z)
+	salsa.HSalsa20(shared, new([16]byte), shared, &salsa.Sigma)
+	return nil
 }
 
 // CurvePublicKey returns the public key of a Curve25519 secret key.
@@ -229,11 +285,11 @@ func randomBytes(b []byte) {
 
 // client runs the client's side: HELLO, WELCOME, INITIATE, READY.
 func (h *curveHandshaker) client() (Peer, *curveCodec, error) {
-	cPub, cSec, err := box.GenerateKey(rand.Reader)
+	cSec, err := ecdh.X25519().GenerateKey(rand.Reader)
 	if err != nil {
 		return Peer{}, nil, err
 	}
-	defer clear(cSec[:])
+	cPub := cSec.PublicKey().Bytes()
 	serverKey := h.cfg.ServerKey
 	// HELLO: version 1.0, 72 bytes of anti-amplification padding, C', the
 	// short nonce and Box[64 zero bytes](C'->S).
@@ -242,7 +298,14 @@ func (h *curveHandshaker) client() (Peer, *curveCodec, error) {
 	hello = append(hello, make([]byte, 72)...)
 	hello = append(hello, cPub[:]...)
 	hello = binary.BigEndian.AppendUint64(hello, 1)
-	hello = box.Seal(hello, make([]byte, 64), shortNonce("CurveZMQHELLO---", 1), &serverKey, cSec)
+	// HELLO and WELCOME are boxed between the same keys (S and c'):
+	// one scalar multiplication serves both.
+	var longShared [32]byte
+	defer clear(longShared[:])
+	if err := precompute(&longShared, cSec, serverKey[:]); err != nil {
+		return Peer{}, nil, err
+	}
+	hello = box.SealAfterPrecomputation(hello, make([]byte, 64), shortNonce("CurveZMQHELLO---", 1), &longShared)
 	if err := h.send(hello); err != nil {
 		return Peer{}, nil, err
 	}
@@ -254,7 +317,7 @@ func (h *curveHandshaker) client() (Peer, *curveCodec, error) {
 	if len(welcome) != curveWelcomeSize {
 		return Peer{}, nil, fmt.Errorf("%w: WELCOME of %d bytes", errCurveMalformed, len(welcome))
 	}
-	plain, ok := box.Open(nil, welcome[24:], longNonce("WELCOME-", welcome[8:24]), &serverKey, cSec)
+	plain, ok := box.OpenAfterPrecomputation(nil, welcome[24:], longNonce("WELCOME-", welcome[8:24]), &longShared)
 	if !ok {
 		return Peer{}, nil, fmt.Errorf("%w: the WELCOME box does not open: the server's key is not the one we were given", ErrBadCrypto)
 	}
@@ -263,17 +326,22 @@ func (h *curveHandshaker) client() (Peer, *curveCodec, error) {
 	cookie := plain[32:128]
 
 	codec := &curveCodec{sendPrefix: "CurveZMQMESSAGEC", recvPrefix: "CurveZMQMESSAGES", sendNonce: 3}
-	box.Precompute(&codec.shared, &serverShort, cSec)
+	if err := precompute(&codec.shared, cSec, serverShort[:]); err != nil {
+		return Peer{}, nil, err
+	}
 
 	// INITIATE: the cookie, then Box[C + vouch + metadata](C'->S'), where
 	// the vouch is Box[C' + S](C->S') proving we hold C's secret key.
-	clientSecret := h.cfg.SecretKey
-	defer clear(clientSecret[:])
-	clientPublic := CurvePublicKey(clientSecret)
+	clientPublic := h.cfg.publicKey()
 	var vouchNonce [16]byte
 	randomBytes(vouchNonce[:])
 	vouchPlain := append(append(make([]byte, 0, 64), cPub[:]...), serverKey[:]...)
-	vouch := box.Seal(nil, vouchPlain, longNonce("VOUCH---", vouchNonce[:]), &serverShort, &clientSecret)
+	var vouchKey [32]byte
+	defer clear(vouchKey[:])
+	if err := precompute(&vouchKey, h.cfg.secretKey(), serverShort[:]); err != nil {
+		return Peer{}, nil, err
+	}
+	vouch := box.SealAfterPrecomputation(nil, vouchPlain, longNonce("VOUCH---", vouchNonce[:]), &vouchKey)
 	inner := make([]byte, 0, 128+64)
 	inner = append(inner, clientPublic[:]...)
 	inner = append(inner, vouchNonce[:]...)
@@ -311,11 +379,9 @@ func (h *curveHandshaker) client() (Peer, *curveCodec, error) {
 // come back with INITIATE, as RFC 26 has it. The cookie key is made for
 // each connection, as libzmq does, and forgotten once INITIATE has come.
 func (h *curveHandshaker) server() (Peer, *curveCodec, error) {
-	serverSecret := h.cfg.SecretKey
-	defer clear(serverSecret[:])
 	var cookieKey [32]byte
 	defer clear(cookieKey[:])
-	if err := h.welcome(&serverSecret, &cookieKey); err != nil {
+	if err := h.welcome(&cookieKey); err != nil {
 		return Peer{}, nil, err
 	}
 	initiate, err := h.expect("INITIATE")
@@ -331,13 +397,16 @@ func (h *curveHandshaker) server() (Peer, *curveCodec, error) {
 		return Peer{}, nil, fmt.Errorf("%w: the INITIATE cookie does not open", ErrBadCrypto)
 	}
 	clear(cookieKey[:])
-	var clientShort, serverShortSecret [32]byte
-	copy(clientShort[:], shortKeys[:32])
-	copy(serverShortSecret[:], shortKeys[32:])
-	clear(shortKeys)
-	defer clear(serverShortSecret[:])
+	clientShort := shortKeys[:32]
+	serverShortSecret, err := ecdh.X25519().NewPrivateKey(shortKeys[32:])
+	clear(shortKeys[32:])
+	if err != nil {
+		return Peer{}, nil, err
+	}
 	codec := &curveCodec{sendPrefix: "CurveZMQMESSAGES", recvPrefix: "CurveZMQMESSAGEC", sendNonce: 2}
-	box.Precompute(&codec.shared, &clientShort, &serverShortSecret)
+	if err := precompute(&codec.shared, serverShortSecret, clientShort); err != nil {
+		return Peer{}, nil, err
+	}
 	n := binary.BigEndian.Uint64(initiate[105:113])
 	inner, ok := box.OpenAfterPrecomputation(nil, initiate[113:], shortNonce("CurveZMQINITIATE", n), &codec.shared)
 	if !ok {
@@ -347,12 +416,17 @@ func (h *curveHandshaker) server() (Peer, *curveCodec, error) {
 	// The vouch: Box[C' + S](C->S') proves the client holds C's secret.
 	var clientPublic [32]byte
 	copy(clientPublic[:], inner[:32])
-	vouch, ok := box.Open(nil, inner[48:128], longNonce("VOUCH---", inner[32:48]), &clientPublic, &serverShortSecret)
+	var vouchKey [32]byte
+	defer clear(vouchKey[:])
+	if err := precompute(&vouchKey, serverShortSecret, clientPublic[:]); err != nil {
+		return Peer{}, nil, err
+	}
+	vouch, ok := box.OpenAfterPrecomputation(nil, inner[48:128], longNonce("VOUCH---", inner[32:48]), &vouchKey)
 	if !ok {
 		return Peer{}, nil, fmt.Errorf("%w: the vouch does not open", ErrBadCrypto)
 	}
-	serverPublic := CurvePublicKey(serverSecret)
-	if subtle.ConstantTimeCompare(vouch[:32], clientShort[:]) != 1 || subtle.ConstantTimeCompare(vouch[32:], serverPublic[:]) != 1 {
+	serverPublic := h.cfg.publicKey()
+	if subtle.ConstantTimeCompare(vouch[:32], clientShort) != 1 || subtle.ConstantTimeCompare(vouch[32:], serverPublic[:]) != 1 {
 		return Peer{}, nil, fmt.Errorf("%w: the vouch names other keys than this connection's", ErrBadCrypto)
 	}
 	if h.cfg.Authorize != nil && !h.cfg.Authorize(clientPublic) {
@@ -376,7 +450,7 @@ func (h *curveHandshaker) server() (Peer, *curveCodec, error) {
 
 // welcome reads HELLO and answers WELCOME, making the cookie key. What it
 // learns (C') and makes (s') leaves with the cookie and is cleared here.
-func (h *curveHandshaker) welcome(serverSecret, cookieKey *[32]byte) error {
+func (h *curveHandshaker) welcome(cookieKey *[32]byte) error {
 	hello, err := h.expect("HELLO")
 	if err != nil {
 		return err
@@ -387,7 +461,14 @@ func (h *curveHandshaker) welcome(serverSecret, cookieKey *[32]byte) error {
 	var clientShort [32]byte
 	copy(clientShort[:], hello[80:112])
 	n := binary.BigEndian.Uint64(hello[112:120])
-	signature, ok := box.Open(nil, hello[120:200], shortNonce("CurveZMQHELLO---", n), &clientShort, serverSecret)
+	// HELLO and WELCOME are boxed between the same keys (C' and s):
+	// one scalar multiplication serves both.
+	var longShared [32]byte
+	defer clear(longShared[:])
+	if err := precompute(&longShared, h.cfg.secretKey(), clientShort[:]); err != nil {
+		return err
+	}
+	signature, ok := box.OpenAfterPrecomputation(nil, hello[120:200], shortNonce("CurveZMQHELLO---", n), &longShared)
 	if !ok {
 		return fmt.Errorf("%w: the HELLO box does not open: the client was given another server key", ErrBadCrypto)
 	}
@@ -395,15 +476,15 @@ func (h *curveHandshaker) welcome(serverSecret, cookieKey *[32]byte) error {
 		// RFC 26: the signature box holds 64 zero bytes.
 		return fmt.Errorf("%w: the HELLO signature is not 64 zero bytes", errCurveMalformed)
 	}
-	sPub, sSec, err := box.GenerateKey(rand.Reader)
+	sSec, err := ecdh.X25519().GenerateKey(rand.Reader)
 	if err != nil {
 		return err
 	}
-	defer clear(sSec[:])
+	sPub := sSec.PublicKey().Bytes()
 	randomBytes(cookieKey[:])
 	var cookieNonce [16]byte
 	randomBytes(cookieNonce[:])
-	shortKeys := append(append(make([]byte, 0, 64), clientShort[:]...), sSec[:]...)
+	shortKeys := append(append(make([]byte, 0, 64), clientShort[:]...), sSec.Bytes()...)
 	plain := make([]byte, 0, 128)
 	plain = append(plain, sPub[:]...)
 	plain = append(plain, cookieNonce[:]...)
@@ -414,7 +495,7 @@ func (h *curveHandshaker) welcome(serverSecret, cookieKey *[32]byte) error {
 	welcome := make([]byte, 0, curveWelcomeSize)
 	welcome = append(welcome, "\x07WELCOME"...)
 	welcome = append(welcome, welcomeNonce[:]...)
-	welcome = box.Seal(welcome, plain, longNonce("WELCOME-", welcomeNonce[:]), &clientShort, serverSecret)
+	welcome = box.SealAfterPrecomputation(welcome, plain, longNonce("WELCOME-", welcomeNonce[:]), &longShared)
 	clear(plain)
 	return h.send(welcome)
 }

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"golang.org/x/crypto/nacl/box"
+	//lint:ignore SA1019 the test makes the box key a low-order peer would force, as nacl/box.Precompute does.
+	"golang.org/x/crypto/salsa20/salsa"
 
 	"github.com/zmqlog/zmqlog/internal/testsupport"
 	"github.com/zmqlog/zmqlog/internal/zmtpraw"
@@ -118,6 +120,18 @@ func TestCurveServerRefusesHostileClients(t *testing.T) {
 			h := c.hello()[:120]
 			c.write(cmd(box.Seal(h, bytes.Repeat([]byte{1}, 64), shortNonce("CurveZMQHELLO---", 1), &c.serverKey, c.cSec)))
 		}, func(s ListenerStats) uint64 { return s.Malformed }, errCurveMalformed},
+		{"HELLO from a key of low order", func(c *rawCurveClient) {
+			// X25519 with the all-zero point gives zero whatever the
+			// secret: a box "between" it and the server would be sealed
+			// with a key everyone knows. The server must refuse the key,
+			// not open the box and answer WELCOME.
+			c.greet()
+			var zero, known [32]byte
+			salsa.HSalsa20(&known, new([16]byte), &zero, &salsa.Sigma)
+			h := append([]byte("\x05HELLO\x01\x00"), make([]byte, 72+32)...)
+			h = binary.BigEndian.AppendUint64(h, 1)
+			c.write(cmd(box.SealAfterPrecomputation(h, make([]byte, 64), shortNonce("CurveZMQHELLO---", 1), &known)))
+		}, func(s ListenerStats) uint64 { return s.BadCrypto }, ErrBadCrypto},
 		{"HELLO announcing 2^62 bytes", func(c *rawCurveClient) {
 			c.greet()
 			c.write(zmtpraw.LongHeader(flagCommand, 1<<62))

@@ -170,6 +170,7 @@ func (o Options) withDefaults() Options {
 	if o.MaxPublisherSubscriptionBytes <= 0 {
 		o.MaxPublisherSubscriptionBytes = 16 << 20
 	}
+	o.Curve = o.Curve.prepare()
 	return o
 }
 
