@@ -133,7 +133,6 @@ const (
 	curveWelcomeSize     = 168
 	curveMinInitiateSize = 257
 	curveMinReadySize    = 30
-	curveCookieSize      = 96
 	// messageHeaderSize is "\x07MESSAGE" and the short nonce; a MESSAGE
 	// box adds box.Overhead and the flags byte to the frame it carries.
 	messageHeaderSize = 16
@@ -163,9 +162,8 @@ func greetingMechanism(g []byte) string {
 }
 
 // curveHandshake runs the CURVE greeting and handshake over nc, reading
-// through r (the handshake guard, which bounds what the peer may send
-// before it has proved who it is: commands only, maxHandshakeBytes in
-// all), and returns the peer's metadata and the codec for the messages
+// through guard (which bounds what the peer may send before it has proved
+// who it is: commands only, maxHandshakeBytes in all), and returns the peer's metadata and the codec for the messages
 // that follow.
 func curveHandshake(nc net.Conn, guard *handshakeGuard, typ zmq4.SocketType, server bool, cfg *CurveConfig) (Peer, *curveCodec, error) {
 	if err := sendGreeting(nc, guard.r, curveGreeting(server), server); err != nil {
@@ -195,7 +193,7 @@ type curveHandshaker struct {
 	r   io.Reader
 	typ zmq4.SocketType
 	cfg *CurveConfig
-	// server: we are the CURVE server. Only a server may answer with
+	// isServer: we are the CURVE server. Only a server may answer with
 	// ERROR; from a client it is just a command out of place.
 	isServer bool
 }

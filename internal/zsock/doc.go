@@ -30,8 +30,12 @@
 // server (a long-term secret key, and CurveConfig.Authorize to pick the
 // client keys it takes), connecting sockets the client (the server's
 // public key and their own secret key). Keys are raw 32-byte Curve25519
-// keys; the primitives are golang.org/x/crypto's nacl/box and
-// nacl/secretbox, and this package writes only the framing.
+// keys. The boxes are golang.org/x/crypto's nacl/box and nacl/secretbox;
+// the key agreement is box.Precompute's (HSalsa20 of the X25519 secret)
+// with the keys held by crypto/ecdh, which parses each secret key once
+// (x/crypto's curve25519 parses it, and derives its public key, at every
+// multiplication) and refuses peer keys of low order. This package writes
+// only the framing.
 //
 // The handshake (HELLO, WELCOME, INITIATE, READY) is our own code, read
 // through the same guard as the NULL handshake (commands only, 8 KiB in
