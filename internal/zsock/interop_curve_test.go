@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/zmqlog/zmqlog/internal/pyzmq"
 	"github.com/zmqlog/zmqlog/internal/testsupport"
@@ -268,5 +269,35 @@ sys.stdin.read()
 			}
 			py.Stdin.Close()
 		})
+	}
+}
+
+// TestInteropCurveLibzmqAnswersOurBoxedPings: a libzmq peer with no
+// heartbeats of its own stays quiet, so only its PONGs to our PINGs keep
+// the connection: they must be boxed so that libzmq opens and answers
+// them.
+func TestInteropCurveLibzmqAnswersOurBoxedPings(t *testing.T) {
+	ctx := testsupport.Context(t)
+	keys := newCurvePair(t)
+	py := pyzmq.Start(t, ctx, pyzmq.CurvePrelude+`
+import sys, time, zmq
+ctx = zmq.Context()
+s = ctx.socket(zmq.PULL)   # no heartbeats: it only answers ours
+curve_server(s, sys.argv[1])
+port = s.bind_to_random_port("tcp://127.0.0.1")
+print(port, flush=True)
+time.sleep(0.6)   # quiet for several of our heartbeat intervals
+print(s.recv().decode(), flush=True)
+`, hexKey(keys.server.secret))
+	port := py.Line(t, ctx)
+	push := dialPush(t, "tcp://127.0.0.1:"+port, Options{Curve: keys.clientConfig(), Heartbeat: 40 * time.Millisecond, HeartbeatTimeout: 100 * time.Millisecond})
+	if err := push.Send(ctx, [][]byte{[]byte("after the quiet")}); err != nil {
+		t.Fatal(err)
+	}
+	if l := py.Line(t, ctx); l != "after the quiet" {
+		t.Fatalf("python said %q", l)
+	}
+	if st := push.Stats(); st.Endpoints[0].Connects != 1 {
+		t.Fatalf("stats %+v: the connection was dropped (our boxed PING unanswered?)", st)
 	}
 }
