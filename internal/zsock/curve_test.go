@@ -76,6 +76,9 @@ func TestCurvePushPullRoundTrip(t *testing.T) {
 	if st := pull.Stats(); st.Accepted != 1 || st.BadCrypto+st.Malformed+st.HandshakeFailed != 0 {
 		t.Fatalf("stats %+v", st)
 	}
+	// Boxes are taken from the receive budget as plaintext frames are,
+	// and all of it is given back once the messages are handed on.
+	testsupport.WaitFor(t, ctx, "the receive budget given back", func() bool { return pull.Stats().Buffered == 0 })
 }
 
 func TestCurvePubSubFiltersAtThePublisher(t *testing.T) {
