@@ -32,6 +32,23 @@ def say(*a):
     print(*a, flush=True)
 `
 
+// CurvePrelude (after Prelude) defines curve_server(s, secret) and
+// curve_client(s, server_public, secret), which set libzmq's CURVE options
+// from raw 32-byte keys given in hex (the tests make keys in Go).
+const CurvePrelude = `
+from zmq.utils import z85
+def z(hexkey):
+    return z85.encode(bytes.fromhex(hexkey))
+def curve_server(s, secret):
+    s.curve_server = True
+    s.curve_secretkey = z(secret)
+    s.curve_publickey = zmq.curve_public(z(secret))
+def curve_client(s, server, secret):
+    s.curve_serverkey = z(server)
+    s.curve_secretkey = z(secret)
+    s.curve_publickey = zmq.curve_public(z(secret))
+`
+
 // Require skips the test when pyzmq is missing, or fails it when
 // ZMQLOG_REQUIRE_LIBZMQ is set (as CI sets it): there a skip would hide a
 // missing peer.

@@ -41,6 +41,18 @@ type ListenerStats struct {
 	// OverBudget counts peers dropped because their messages in progress
 	// held too much of the receive budget (see Options.RecvBudget).
 	OverBudget uint64
+	// MechanismMismatch counts peers whose greeting offered another
+	// security mechanism than the socket's (a NULL peer to a CURVE
+	// socket, or a CURVE peer to a NULL one).
+	MechanismMismatch uint64
+	// Unauthorized counts CURVE clients that proved their key and were
+	// refused by CurveConfig.Authorize.
+	Unauthorized uint64
+	// BadCrypto counts CURVE peers dropped for a box that did not open
+	// (a client given another server key, a forged or replayed cookie or
+	// vouch, a tampered message) or a message nonce that did not
+	// increase. CURVE commands of the wrong size count as Malformed.
+	BadCrypto uint64
 	// Messages and Bytes count received data messages and their frame
 	// bytes.
 	Messages, Bytes uint64
@@ -52,6 +64,7 @@ type ListenerStats struct {
 type listenerCounters struct {
 	accepted, handshakeFailed, oversized, malformed, panics, overLimit atomic.Uint64
 	overHostLimit, silent, overBudget                                  atomic.Uint64
+	mechanismMismatch, unauthorized, badCrypto                         atomic.Uint64
 	messages, bytes                                                    atomic.Uint64
 	active                                                             atomic.Int64
 }
@@ -62,6 +75,7 @@ func (c *listenerCounters) snapshot() ListenerStats {
 		HandshakeFailed: c.handshakeFailed.Load(), Oversized: c.oversized.Load(),
 		Malformed: c.malformed.Load(), Panics: c.panics.Load(), OverLimit: c.overLimit.Load(),
 		OverHostLimit: c.overHostLimit.Load(), Silent: c.silent.Load(), OverBudget: c.overBudget.Load(),
+		MechanismMismatch: c.mechanismMismatch.Load(), Unauthorized: c.unauthorized.Load(), BadCrypto: c.badCrypto.Load(),
 		Messages: c.messages.Load(), Bytes: c.bytes.Load(),
 	}
 }
@@ -215,9 +229,16 @@ func (a *acceptor) handle(nc net.Conn) {
 			return
 		}
 		// Each failed handshake is counted once, under the first reason
-		// that fits: too many bytes, a protocol violation, a codec panic,
-		// or else (silence, garbage, a wrong socket type) just failed.
+		// that fits: another mechanism, a refused or unproven CURVE key,
+		// too many bytes, a protocol violation, a codec panic, or else
+		// (silence, garbage, a wrong socket type) just failed.
 		switch {
+		case errors.Is(err, ErrMechanismMismatch):
+			a.count.mechanismMismatch.Add(1)
+		case errors.Is(err, ErrUnauthorized):
+			a.count.unauthorized.Add(1)
+		case errors.Is(err, ErrBadCrypto):
+			a.count.badCrypto.Add(1)
 		case errors.Is(err, ErrMessageTooLarge):
 			a.count.oversized.Add(1)
 		case errors.Is(err, errBadCommand):
@@ -249,6 +270,8 @@ func (a *acceptor) handle(nc net.Conn) {
 		a.count.oversized.Add(1)
 	case errors.Is(err, errCodecPanic):
 		a.count.panics.Add(1)
+	case errors.Is(err, ErrBadCrypto):
+		a.count.badCrypto.Add(1)
 	case errors.Is(err, errBadCommand):
 		a.count.malformed.Add(1)
 	case errors.Is(err, ErrPeerSilent):

@@ -224,3 +224,82 @@ func benchSubscriber(b *testing.B, pub *Publisher, topics []string) (stop func()
 		<-done
 	}
 }
+
+// BenchmarkPushPull64KiB sends 64 KiB messages (the shipper's batch size)
+// from one PUSH to one PULL over TCP loopback, in plaintext and with
+// CURVE in the same run: what the MESSAGE boxes cost a producer's stream.
+func BenchmarkPushPull64KiB(b *testing.B) {
+	keys := newCurvePair(b)
+	for _, mode := range []struct {
+		name           string
+		server, client *CurveConfig
+	}{
+		{"plaintext", nil, nil},
+		{"curve", keys.serverConfig(), keys.clientConfig()},
+	} {
+		b.Run(mode.name, func(b *testing.B) {
+			ctx := context.Background()
+			pull, err := ListenPull(Endpoint{Transport: "tcp", Address: "127.0.0.1:0", raw: "tcp://127.0.0.1:0"}, Options{Curve: mode.server})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer pull.Close()
+			ep, _ := ParseEndpoint(pull.Endpoint(), false)
+			push := DialPush([]Endpoint{ep}, Options{Curve: mode.client})
+			defer push.Close()
+			body := make([]byte, 64<<10)
+			b.SetBytes(int64(len(body)))
+			b.ReportAllocs()
+			b.ResetTimer()
+			go func() {
+				for range b.N {
+					push.Send(ctx, Plain{body})
+				}
+			}()
+			for range b.N {
+				if _, err := pull.Recv(ctx); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
+		})
+	}
+}
+
+// BenchmarkHandshake completes handshakes with a PULL socket over TCP
+// loopback, one after another (client and server on the same machine,
+// so each costs both sides' work), with NULL and CURVE in the same run.
+func BenchmarkHandshake(b *testing.B) {
+	keys := newCurvePair(b)
+	for _, mode := range []struct {
+		name           string
+		server, client *CurveConfig
+	}{
+		{"null", nil, nil},
+		{"curve", keys.serverConfig(), keys.clientConfig()},
+	} {
+		b.Run(mode.name, func(b *testing.B) {
+			pull, err := ListenPull(Endpoint{Transport: "tcp", Address: "127.0.0.1:0", raw: "tcp://127.0.0.1:0"}, Options{Curve: mode.server})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer pull.Close()
+			ep, _ := ParseEndpoint(pull.Endpoint(), false)
+			opts := Options{Curve: mode.client, Heartbeat: -1}.withDefaults()
+			b.ResetTimer()
+			for range b.N {
+				nc, err := net.Dial("tcp", ep.Address)
+				if err != nil {
+					b.Fatal(err)
+				}
+				c, err := handshake(context.Background(), nc, zmq4.Push, false, opts)
+				if err != nil {
+					b.Fatal(err)
+				}
+				c.close()
+			}
+			b.StopTimer()
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "handshakes/s")
+		})
+	}
+}

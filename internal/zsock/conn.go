@@ -103,6 +103,9 @@ type conn struct {
 	credit int64 // taken ahead, not yet used
 	// host is the peer's host, as per-host limits count it (hostOf).
 	host string
+	// curve, when the connection speaks CURVE, seals every frame written
+	// and opens every frame read.
+	curve *curveCodec
 
 	closeOnce sync.Once
 }
@@ -134,7 +137,7 @@ func handshake(ctx context.Context, nc net.Conn, typ zmq4.SocketType, server boo
 	c = &conn{nc: nc, writeTimeout: max(opts.WriteTimeout, 0), host: hostOf(nc.RemoteAddr())}
 	watch := &idleWatch{c: c, quiet: opts.Heartbeat, timeout: opts.HeartbeatTimeout}
 	br := bufio.NewReaderSize(watch, readBufferSize(typ))
-	guard := &guardedConn{Conn: nc, g: handshakeGuard{r: br, greeting: greetingSize, budget: maxHandshakeBytes}}
+	guard := &guardedConn{Conn: nc, g: handshakeGuard{r: br, greeting: greetingSize, budget: maxHandshakeBytes}, splitGreeting: true, server: server}
 	defer func() {
 		if p := recover(); p != nil {
 			err = fmt.Errorf("zsock: handshake with %s: %w: %v", nc.RemoteAddr(), errCodecPanic, p)
@@ -146,19 +149,27 @@ func handshake(ctx context.Context, nc net.Conn, typ zmq4.SocketType, server boo
 			}
 		}
 	}()
-	zc, err := zmq4.Open(guard, null.Security(), typ, nil, server, nil)
-	if err != nil {
-		return nil, fmt.Errorf("zsock: handshake with %s: %w", nc.RemoteAddr(), err)
+	if opts.Curve != nil {
+		peer, codec, err := curveHandshake(nc, &guard.g, typ, server, opts.Curve)
+		if err != nil {
+			return nil, fmt.Errorf("zsock: CURVE handshake with %s: %w", nc.RemoteAddr(), err)
+		}
+		c.peer, c.curve = peer, codec
+	} else {
+		zc, err := zmq4.Open(guard, null.Security(), typ, nil, server, nil)
+		if err != nil {
+			if m, ok := guard.g.peerMechanism(); ok && m != "NULL" {
+				err = fmt.Errorf("%w: %.20q, we speak NULL", ErrMechanismMismatch, m)
+			}
+			return nil, fmt.Errorf("zsock: handshake with %s: %w", nc.RemoteAddr(), err)
+		}
+		c.peer = Peer{SocketType: zc.Peer.Meta["Socket-Type"], Identity: zc.Peer.Meta["Identity"]}
 	}
 	if err := nc.SetDeadline(time.Time{}); err != nil {
 		return nil, err
 	}
 	c.r = br
-	c.peer = Peer{
-		Addr:       nc.RemoteAddr().String(),
-		SocketType: zc.Peer.Meta["Socket-Type"],
-		Identity:   zc.Peer.Meta["Identity"],
-	}
+	c.peer.Addr = nc.RemoteAddr().String()
 	watch.start()
 	return c, nil
 }
@@ -181,6 +192,9 @@ func (c *conn) readMessage(limit int64) (frames [][]byte, isCommand bool, err er
 			c.giveBackHeld()
 		}
 	}()
+	if c.curve != nil {
+		return c.readCurveMessage(limit)
+	}
 	var total int64
 	for {
 		flags, err := c.r.ReadByte()
@@ -371,6 +385,64 @@ func (c *conn) ping() error { return c.sendCommand("PING", []byte{0, 0}) }
 type guardedConn struct {
 	net.Conn
 	g handshakeGuard
+	// splitGreeting: the next greeting written is sent in two parts
+	// (sendGreeting); server says which side we are.
+	splitGreeting, server bool
+}
+
+func (gc *guardedConn) Write(p []byte) (int, error) {
+	if !gc.splitGreeting || len(p) != greetingSize {
+		return gc.Conn.Write(p)
+	}
+	gc.splitGreeting = false
+	if err := sendGreeting(gc.Conn, gc.g.r, p, gc.server); err != nil {
+		return 0, err
+	}
+	return len(p), nil
+}
+
+// greetingMechanismEnd is where the mechanism field of a greeting ends.
+const greetingMechanismEnd = 32
+
+// sendGreeting sends our greeting in two parts, as RFC 23 suggests and
+// libzmq does: the signature and major version (11 bytes), then, once the
+// peer's greeting has begun, the rest. libzmq sends its mechanism as soon
+// as it has our major version, and hangs up without sending it once it has
+// seen a mechanism it does not speak; holding ours back until we have its
+// mechanism means we always learn it, so a peer of another mechanism is
+// told apart for sure (ErrMechanismMismatch) on both sides.
+//
+// The listening side (server) waits for the peer's greeting up to its
+// mechanism and checks it before sending the rest; the connecting side
+// waits only for the peer's first 11 bytes (and checks the mechanism when
+// it reads the whole greeting), so two of our sockets never both wait.
+func sendGreeting(nc net.Conn, r *bufio.Reader, ours []byte, server bool) error {
+	if _, err := nc.Write(ours[:11]); err != nil {
+		return err
+	}
+	if first, err := r.Peek(1); err != nil {
+		return unexpected(err)
+	} else if first[0] != 0xFF {
+		return errNotZMTP
+	}
+	wait := 11
+	if server {
+		wait = greetingMechanismEnd
+	}
+	peer, err := r.Peek(wait)
+	if err != nil {
+		return unexpected(err)
+	}
+	if server && peer[10] >= 3 {
+		if theirs, mine := greetingMechanism(peer), greetingMechanism(ours); theirs != mine {
+			// Unlike libzmq, finish our greeting before hanging up, so
+			// that the peer learns why.
+			nc.Write(ours[11:])
+			return fmt.Errorf("%w: %.20q, we speak %s", ErrMechanismMismatch, theirs, mine)
+		}
+	}
+	_, err = nc.Write(ours[11:])
+	return err
 }
 
 func (gc *guardedConn) Read(p []byte) (int, error) { return gc.g.Read(p) }
@@ -382,10 +454,13 @@ func (gc *guardedConn) Read(p []byte) (int, error) { return gc.g.Read(p) }
 // codec can read a size and allocate it, or append one more frame.
 type handshakeGuard struct {
 	r        *bufio.Reader
-	greeting int    // greeting bytes still to pass
-	header   int    // validated frame-header bytes still to pass
-	body     uint64 // frame-body bytes still to pass
-	budget   uint64 // bytes the peer may still send before READY
+	greeting int // greeting bytes still to pass
+	// seen is the peer's greeting as it passed, so that a failed
+	// handshake can tell a peer of another mechanism (peerMechanism).
+	seen   [greetingSize]byte
+	header int    // validated frame-header bytes still to pass
+	body   uint64 // frame-body bytes still to pass
+	budget uint64 // bytes the peer may still send before READY
 }
 
 func (g *handshakeGuard) Read(p []byte) (int, error) {
@@ -439,6 +514,7 @@ func (g *handshakeGuard) Read(p []byte) (int, error) {
 		if g.greeting == greetingSize && n > 0 && p[0] != 0xFF {
 			return 0, errNotZMTP
 		}
+		copy(g.seen[greetingSize-g.greeting:], p[:n])
 		g.greeting -= n
 	case g.header > 0:
 		g.header -= n
@@ -446,4 +522,95 @@ func (g *handshakeGuard) Read(p []byte) (int, error) {
 		g.body -= uint64(n)
 	}
 	return n, err
+}
+
+// peerMechanism is the security mechanism the peer's greeting offered,
+// once its greeting has passed whole.
+func (g *handshakeGuard) peerMechanism() (string, bool) {
+	if g.greeting > 0 {
+		return "", false
+	}
+	return greetingMechanism(g.seen[:]), true
+}
+
+// readCurveMessage is readMessage on a CURVE connection: each frame
+// arrives as a MESSAGE box in an outer frame of its own. The box is read
+// whole, under the receive budget and the size limit (its plaintext is
+// what counts against limit), then opened into the one buffer the frame
+// is returned in; a box up to a 64 KiB batch is read into a pooled
+// buffer, a larger one in steps as readBody does.
+func (c *conn) readCurveMessage(limit int64) (frames [][]byte, isCommand bool, err error) {
+	var total int64
+	for {
+		outer, err := c.r.ReadByte()
+		if err != nil {
+			return nil, false, err
+		}
+		var size uint64
+		if outer&flagLong != 0 {
+			var b [8]byte
+			if _, err := io.ReadFull(c.r, b[:]); err != nil {
+				return nil, false, unexpected(err)
+			}
+			size = binary.BigEndian.Uint64(b[:])
+		} else {
+			b, err := c.r.ReadByte()
+			if err != nil {
+				return nil, false, unexpected(err)
+			}
+			size = uint64(b)
+		}
+		if outer&flagMore != 0 || size < messageOverhead {
+			// MORE travels inside the box; a box has a fixed overhead.
+			return nil, false, fmt.Errorf("%w: a %d-byte frame with flags %#x on a CURVE connection", errCurveMalformed, size, outer)
+		}
+		plain := size - messageOverhead
+		if plain > uint64(limit) || total+int64(plain)+frameOverhead > limit {
+			return nil, false, ErrMessageTooLarge
+		}
+		total += int64(plain) + frameOverhead
+		if err := c.take(frameOverhead); err != nil {
+			return nil, false, err
+		}
+		flags, body, err := c.readBox(int(size))
+		if err != nil {
+			return nil, false, err
+		}
+		if flags&flagCommand != 0 && (flags&flagMore != 0 || len(frames) != 0) {
+			return nil, false, errBadCommand
+		}
+		frames = append(frames, body)
+		if flags&flagCommand != 0 {
+			return frames, true, nil
+		}
+		if flags&flagMore == 0 {
+			return frames, false, nil
+		}
+	}
+}
+
+// readBox reads one MESSAGE box of size bytes and opens it.
+func (c *conn) readBox(size int) (flags byte, frame []byte, err error) {
+	step := firstStep
+	if c.budget != nil {
+		step = budgetedFirstStep
+	}
+	if size > step+messageOverhead && size > c.r.Buffered() {
+		msg, err := c.readBody(size)
+		if err != nil {
+			return 0, nil, err
+		}
+		return c.curve.open(msg)
+	}
+	if err := c.take(int64(size)); err != nil {
+		return 0, nil, err
+	}
+	buf := getBoxBuffer()
+	defer putBoxBuffer(buf)
+	msg := append((*buf)[:0], make([]byte, size)...)
+	*buf = msg
+	if _, err := io.ReadFull(c.r, msg); err != nil {
+		return 0, nil, unexpected(err)
+	}
+	return c.curve.open(msg)
 }

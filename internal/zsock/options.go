@@ -94,6 +94,10 @@ type Options struct {
 	// about peers dropped for bad input. It is called from the socket's
 	// goroutines and must not block.
 	OnEvent func(Event)
+	// Curve, if set, makes the socket speak CURVE only (see CurveConfig):
+	// listening sockets as the CURVE server, connecting sockets as the
+	// client. nil: NULL security, and CURVE peers are refused.
+	Curve *CurveConfig
 }
 
 // Defaults returns the value each field of Options takes when left zero
@@ -148,6 +152,7 @@ func (o Options) withDefaults() Options {
 	positive(&o.SendQueueBytes, d.SendQueueBytes)
 	positive(&o.PublisherQueueBytes, d.PublisherQueueBytes)
 	positive(&o.MaxPublisherSubscriptionBytes, d.MaxPublisherSubscriptionBytes)
+	o.Curve = o.Curve.prepare()
 	return o
 }
 

@@ -20,6 +20,17 @@ type batchWriter struct {
 	ends    []int64 // cumulative byte offset at which each message ends
 	pending int64   // bytes of the message being added, not yet in ends
 	bufs    net.Buffers
+	// frames and frameEnds keep each frame apart (its flags and body) and
+	// where each message ends in frames, for a CURVE connection, which
+	// seals every frame into a MESSAGE box of its own (writeCurve).
+	frames    []plainFrame
+	frameEnds []int
+}
+
+// plainFrame is one frame as queued, before encoding.
+type plainFrame struct {
+	flags byte
+	body  []byte
 }
 
 // segment is scratch[off:off+n] when ext is nil, else ext.
@@ -32,6 +43,9 @@ func (b *batchWriter) reset() {
 	// Drop references to the messages just written so the GC can have them.
 	clear(b.segs)
 	clear(b.bufs[:cap(b.bufs)])
+	clear(b.frames)
+	b.frames = b.frames[:0]
+	b.frameEnds = b.frameEnds[:0]
 	b.scratch = b.scratch[:0]
 	b.segs = b.segs[:0]
 	b.ends = b.ends[:0]
@@ -61,6 +75,7 @@ func (b *batchWriter) add(frames [][]byte) {
 // addFrame queues one frame of the message being added; end closes the
 // message.
 func (b *batchWriter) addFrame(flags byte, f []byte) {
+	b.frames = append(b.frames, plainFrame{flags: flags, body: f})
 	b.pending += int64(b.appendHeader(flags, len(f)))
 	if len(f) <= copyLimit {
 		b.appendScratch(f)
@@ -73,6 +88,7 @@ func (b *batchWriter) addFrame(flags byte, f []byte) {
 func (b *batchWriter) end() {
 	b.ends = append(b.ends, b.size()+b.pending)
 	b.pending = 0
+	b.frameEnds = append(b.frameEnds, len(b.frames))
 }
 
 func (b *batchWriter) appendHeader(flags byte, size int) int {
@@ -107,6 +123,9 @@ func (b *batchWriter) appendScratch(p []byte) {
 // messages were written whole; on error the rest did not reach the
 // connection intact.
 func (b *batchWriter) writeTo(c *conn, timeout time.Duration) (int, error) {
+	if c.curve != nil {
+		return b.writeCurve(c, timeout)
+	}
 	b.bufs = b.bufs[:0]
 	for _, s := range b.segs {
 		if s.ext != nil {
@@ -118,17 +137,54 @@ func (b *batchWriter) writeTo(c *conn, timeout time.Duration) (int, error) {
 	bufs := b.bufs // WriteTo consumes the slice it is called on
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
-	var deadline time.Time
-	if timeout > 0 {
-		deadline = time.Now().Add(timeout)
-	}
-	c.nc.SetWriteDeadline(deadline)
+	setWriteDeadline(c, timeout)
 	n, err := bufs.WriteTo(c.nc)
 	if err == nil {
 		return len(b.ends), nil
 	}
 	whole := 0
 	for whole < len(b.ends) && b.ends[whole] <= n {
+		whole++
+	}
+	return whole, err
+}
+
+func setWriteDeadline(c *conn, timeout time.Duration) {
+	var deadline time.Time
+	if timeout > 0 {
+		deadline = time.Now().Add(timeout)
+	}
+	c.nc.SetWriteDeadline(deadline)
+}
+
+// writeCurve is writeTo for a CURVE connection: every frame becomes a
+// MESSAGE box, sealed into one pooled buffer and written at once, so a
+// batch of messages still costs one write. Sealing happens under wmu: the
+// short nonces must reach the wire in the order they were given.
+func (b *batchWriter) writeCurve(c *conn, timeout time.Duration) (int, error) {
+	out, stage := getBoxBuffer(), getBoxBuffer()
+	defer putBoxBuffer(out)
+	defer putBoxBuffer(stage)
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	// ends reuses b.ends: the boxed stream's message boundaries.
+	buf := (*out)[:0]
+	first := 0
+	for i, last := range b.frameEnds {
+		for _, f := range b.frames[first:last] {
+			buf = c.curve.seal(buf, f.flags, f.body, stage)
+		}
+		first = last
+		b.ends[i] = int64(len(buf))
+	}
+	*out = buf
+	setWriteDeadline(c, timeout)
+	n, err := c.nc.Write(buf)
+	if err == nil {
+		return len(b.ends), nil
+	}
+	whole := 0
+	for whole < len(b.ends) && b.ends[whole] <= int64(n) {
 		whole++
 	}
 	return whole, err
