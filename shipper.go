@@ -39,22 +39,20 @@ type Shipper struct {
 	producer wire.Producer
 	header   []byte
 	push     *zsock.Pusher
-	seq      []atomic.Uint64 // next sequence number per endpoint (stream)
 
 	// mu and the state it guards are written on every Ship; padding keeps
 	// them off the cache lines of fields other goroutines use (measured:
 	// without it, slogzmq's Handle cost 1.33x slog.JSONHandler's, 1.13x with).
 	_         cacheLinePad
 	mu        sync.Mutex
-	q         *queue           // admission policy and the batches it governs
-	inflight  map[*byte]*chunk // handed to the socket, keyed by &buf[0]
-	progress  chan struct{}    // closed and replaced whenever a batch leaves
-	count     counters         //
+	q         *queue                 // admission policy and the batches it governs
+	inflight  map[*inflight]struct{} // batches handed to the socket, not yet finished
+	seq       []uint64               // next sequence number per endpoint (stream)
+	progress  chan struct{}          // closed and replaced whenever a batch leaves
+	count     counters               //
 	lastErr   atomic.Pointer[string]
 	dialFails atomic.Uint64
 	dialNews  chan struct{} // capacity 1: "a dial failed or connected" for Shutdown
-
-	droppedTotal atomic.Uint64 // mirrors count.dropped for Stamp, which runs without mu
 
 	wake      chan struct{} // capacity 1: "there is a batch to send or a linger to start"
 	ctx       context.Context
@@ -81,6 +79,15 @@ type counters struct {
 	dropped                           [numReasons]uint64
 	droppedLevel                      [levelBuckets]uint64
 	queued                            int
+}
+
+// droppedTotal is every entry dropped so far, for whatever reason.
+func (c *counters) droppedTotal() uint64 {
+	var n uint64
+	for _, d := range c.dropped {
+		n += d
+	}
+	return n
 }
 
 // pusherQueue is how many batches wait inside the socket for a writer; a
@@ -120,8 +127,8 @@ func NewShipper(endpoint string, opts ...Option) (*Shipper, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Shipper{
 		cfg: cfg, producer: producer, header: header,
-		seq:      make([]atomic.Uint64, len(eps)),
-		inflight: map[*byte]*chunk{},
+		seq:      make([]uint64, len(eps)),
+		inflight: map[*inflight]struct{}{},
 		q:        newQueue(cfg.budget, cfg.batchSize, cfg.overflow, header),
 		progress: make(chan struct{}),
 		dialNews: make(chan struct{}, 1),
@@ -134,8 +141,6 @@ func NewShipper(endpoint string, opts ...Option) (*Shipper, error) {
 		ReconnectMin: cfg.reconnectMin,
 		ReconnectMax: cfg.reconnectMax,
 		WriteTimeout: cfg.writeTimeout,
-		Stamp:        s.stamp,
-		Done:         s.sent,
 		OnEvent:      s.onEvent,
 	})
 	s.done.Add(1)
@@ -202,7 +207,6 @@ func (s *Shipper) releaseLocked(c *chunk) {
 func (s *Shipper) dropLocked(r dropReason, sev topic.Severity) {
 	s.count.dropped[r]++
 	s.count.droppedLevel[sev]++
-	s.droppedTotal.Add(1)
 }
 
 func (s *Shipper) dropChunkLocked(c *chunk, r dropReason) {
@@ -210,7 +214,6 @@ func (s *Shipper) dropChunkLocked(c *chunk, r dropReason) {
 	for i, n := range c.levels {
 		s.count.droppedLevel[i] += uint64(n)
 	}
-	s.droppedTotal.Add(uint64(c.count))
 	s.releaseLocked(c)
 }
 
@@ -252,12 +255,13 @@ func (s *Shipper) run() {
 				break
 			}
 			c.frames[0] = c.buf
-			s.inflight[&c.buf[0]] = c
+			b := &inflight{s: s, c: c}
+			s.inflight[b] = struct{}{}
 			s.mu.Unlock()
-			if err := s.push.Send(s.ctx, c.frames); err != nil {
+			if err := s.push.Send(s.ctx, b); err != nil {
 				// Closing: put it back for Close to count.
 				s.mu.Lock()
-				delete(s.inflight, &c.buf[0])
+				delete(s.inflight, b)
 				s.q.putBack(c)
 				s.mu.Unlock()
 				return
@@ -266,26 +270,49 @@ func (s *Shipper) run() {
 	}
 }
 
-// stamp numbers a batch's entries on the stream of the endpoint it is
-// about to be written to; undo gives the numbers back when the write
-// failed, so each collector sees a gap only where entries were lost.
-func (s *Shipper) stamp(endpoint int, frames [][]byte, undo bool) {
-	n := uint64(wire.Count(frames[0]))
-	if undo {
-		s.seq[endpoint].Add(-n)
-		return
-	}
-	first := s.seq[endpoint].Add(n) - n
-	wire.Stamp(frames[0], uint16(endpoint), first, s.droppedTotal.Load())
+// inflight is a batch the shipper has handed to the socket: the
+// zsock.Outgoing through which the socket numbers it for the collector it
+// goes to and reports how it ended.
+type inflight struct {
+	s *Shipper
+	c *chunk
 }
 
-// sent is the socket telling that a batch was written, or abandoned.
-func (s *Shipper) sent(frames [][]byte, written bool) {
+// Route numbers the batch's entries on the stream of the endpoint it is
+// about to be written to, and writes in it how many entries this shipper
+// has dropped so far, so each collector sees a gap only where entries
+// were lost and knows how many were never sent.
+func (b *inflight) Route(endpoint int) {
+	s := b.s
+	n := uint64(b.c.count)
+	s.mu.Lock()
+	first := s.seq[endpoint]
+	s.seq[endpoint] += n
+	dropped := s.count.droppedTotal()
+	s.mu.Unlock()
+	wire.Stamp(b.c.buf, uint16(endpoint), first, dropped)
+}
+
+// Frames is the batch as one single-frame message.
+func (b *inflight) Frames() [][]byte { return b.c.frames }
+
+// Unroute gives the numbers back when the write failed: the socket
+// unroutes a failed write's batches newest first, so they come off the
+// end of the endpoint's stream and the batch is numbered again wherever
+// it is written.
+func (b *inflight) Unroute(endpoint int) {
+	b.s.mu.Lock()
+	b.s.seq[endpoint] -= uint64(b.c.count)
+	b.s.mu.Unlock()
+}
+
+// Finish is the socket reporting that the batch was written, or
+// abandoned at Close: either way its memory goes back to the budget.
+func (b *inflight) Finish(written bool) {
+	s, c := b.s, b.c
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	key := &frames[0][0]
-	c := s.inflight[key]
-	delete(s.inflight, key)
+	delete(s.inflight, b)
 	if written {
 		s.count.sent += uint64(c.count)
 		s.count.batches++
@@ -419,9 +446,9 @@ func (s *Shipper) unreachable() string {
 // that have not left yet.
 func (s *Shipper) waitingBeforeLocked(target uint64) int {
 	n := s.q.waitingBefore(target)
-	for _, c := range s.inflight {
-		if c.id < target {
-			n += c.count
+	for b := range s.inflight {
+		if b.c.id < target {
+			n += b.c.count
 		}
 	}
 	return n
@@ -459,7 +486,7 @@ func (s *Shipper) Shutdown(ctx context.Context) error {
 		err := s.flush(ctx, true)
 		s.cancel()
 		s.done.Wait()
-		s.push.Close() // reports what it still held through s.sent
+		s.push.Close() // finishes what it still held as not written
 		s.mu.Lock()
 		for _, c := range s.q.drain() {
 			s.dropChunkLocked(c, closedShipper)

@@ -104,7 +104,7 @@ func BenchmarkShipThroughput(b *testing.B) {
 		b.ResetTimer()
 		go func() { defer close(done); drain(b, pull, b.N) }()
 		for range b.N {
-			push.Send(ctx, [][]byte{topic, benchEntry})
+			push.Send(ctx, zsock.Plain{topic, benchEntry})
 		}
 		<-done
 		b.StopTimer()

@@ -32,6 +32,7 @@ type Collector struct {
 	pull    *zsock.Puller
 	pub     *zsock.Publisher // nil: publishing off
 	forward *zsock.Pusher    // nil: no forward
+	relay   *relayNumbers    // numbers forwarded batches per upstream
 	store   *store
 	host    string
 	started time.Time
@@ -99,7 +100,8 @@ func New(cfg Config) (*Collector, error) {
 	if eps.forward != nil {
 		// Forwarded batches are renumbered per upstream endpoint (see
 		// relayNumbers): the socket balances them across endpoints.
-		c.forward = zsock.DialPush(eps.forward, zsock.Options{SendQueue: 1000, OnEvent: c.onForwardEvent, Done: c.forwardDone, Stamp: newRelayNumbers().stamp})
+		c.relay = newRelayNumbers()
+		c.forward = zsock.DialPush(eps.forward, zsock.Options{SendQueue: 1000, OnEvent: c.onForwardEvent})
 	}
 	return c, nil
 }
@@ -251,7 +253,7 @@ func (c *Collector) handle(m zsock.Message) {
 		c.batchHis.observe(b.Count)
 	}
 	if c.forward != nil {
-		if !c.forward.TrySend(m.Frames) { // accepted ones are counted by forwardDone
+		if !c.forward.TrySend(c.relay.message(m.Frames, b.Count, c.forwardDone)) { // accepted ones are counted by forwardDone
 			c.count.forwardDropped.Add(uint64(b.Count))
 			c.report("forward", errors.New("the next tier is not keeping up: entries dropped"))
 		}
@@ -330,14 +332,14 @@ func (c *Collector) onPeerEvent(e zsock.Event) {
 // tier: written to its connection, or abandoned when Run closed the
 // pusher after its flush deadline; then the entries it held are lost and
 // counted.
-func (c *Collector) forwardDone(frames [][]byte, written bool) {
+// forwardDone counts a forwarded message once the forward socket is done
+// with it: written to the next tier, or abandoned at close.
+func (c *Collector) forwardDone(entries uint64, written bool) {
 	if written {
 		c.count.forwarded.Add(1)
 		return
 	}
-	if b, err := wire.Decode(frames); err == nil { // it decoded once already, before it was queued
-		c.count.forwardAbandoned.Add(uint64(b.Count))
-	}
+	c.count.forwardAbandoned.Add(entries)
 }
 
 func (c *Collector) onForwardEvent(e zsock.Event) {

@@ -177,7 +177,7 @@ func TestCountsGapsPerProducer(t *testing.T) {
 		}
 		wire.SetCount(b, count)
 		wire.Stamp(b, stream, first, dropped)
-		if err := push.Send(ctx, [][]byte{b}); err != nil {
+		if err := push.Send(ctx, zsock.Plain{b}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -230,7 +230,7 @@ func TestPlainAndBrokenMessages(t *testing.T) {
 		{[]byte("INFO"), []byte(`{"msg":"last"}`)},
 	}
 	for _, m := range msgs {
-		if err := push.Send(ctx, m); err != nil {
+		if err := push.Send(ctx, zsock.Plain(m)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -352,12 +352,12 @@ func TestForwardAbandonedAtShutdownIsCounted(t *testing.T) {
 		}
 		wire.SetCount(b, n)
 		wire.Stamp(b, 0, uint64(entries), 0)
-		if err := push.Send(ctx, [][]byte{b}); err != nil {
+		if err := push.Send(ctx, zsock.Plain{b}); err != nil {
 			t.Fatal(err)
 		}
 		entries += n
 	}
-	if err := push.Send(ctx, [][]byte{[]byte("INFO"), []byte(`{"plain":1}`)}); err != nil {
+	if err := push.Send(ctx, zsock.Plain{[]byte("INFO"), []byte(`{"plain":1}`)}); err != nil {
 		t.Fatal(err)
 	}
 	entries++
@@ -479,7 +479,7 @@ func TestStateFileKeepsPositionsAcrossRestarts(t *testing.T) {
 		}
 		wire.SetCount(b, count)
 		wire.Stamp(b, 0, first, 0)
-		if err := push.Send(ctx, [][]byte{b}); err != nil {
+		if err := push.Send(ctx, zsock.Plain{b}); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -143,6 +143,19 @@ type Limits struct {
 	SubscriptionBudget int64
 }
 
+// limitsOf reads the limits out of a socket's options: Defaults takes
+// them from zsock.Defaults, so each default is stated once.
+func limitsOf(o zsock.Options) Limits {
+	return Limits{
+		MaxConns: o.MaxConns, MaxConnsPerHost: o.MaxConnsPerHost,
+		ReceiveBudget: o.RecvBudget, ReceiveBudgetPerHost: o.RecvBudgetPerHost,
+		IdlePing:         o.Heartbeat,
+		MaxSubscriptions: o.MaxSubscriptions, MaxSubscriptionBytes: o.MaxSubscriptionBytes,
+		SubscriberQueueBytes: o.SendQueueBytes, PublishBudget: o.PublisherQueueBytes,
+		SubscriptionBudget: o.MaxPublisherSubscriptionBytes,
+	}
+}
+
 // socketOptions applies the limits to a socket's options.
 func (l Limits) socketOptions(o zsock.Options) zsock.Options {
 	o.MaxConns = l.MaxConns
@@ -212,22 +225,11 @@ func Defaults() Config {
 		FileMode:        DefaultFileMode,
 		SubscriberQueue: 10000,
 		MaxMessageSize:  4 << 20,
-		Limits: Limits{
-			MaxConns:             4096,
-			MaxConnsPerHost:      256,
-			ReceiveBudget:        16 << 20,
-			ReceiveBudgetPerHost: 4 << 20,
-			IdlePing:             15 * time.Second,
-			MaxSubscriptions:     1024,
-			MaxSubscriptionBytes: 64 << 10,
-			SubscriberQueueBytes: 4 << 20,
-			PublishBudget:        16 << 20,
-			SubscriptionBudget:   16 << 20,
-		},
-		Heartbeat:     time.Second,
-		Drain:         2 * time.Second,
-		FlushInterval: 200 * time.Millisecond,
-		exact:         true,
+		Limits:          limitsOf(zsock.Defaults()),
+		Heartbeat:       time.Second,
+		Drain:           2 * time.Second,
+		FlushInterval:   200 * time.Millisecond,
+		exact:           true,
 	}
 }
 

@@ -107,3 +107,31 @@ func TestMaxBackups(t *testing.T) {
 		s.close()
 	}
 }
+
+// The collector's default limits are the socket layer's: a Config from
+// Defaults gives its sockets exactly what zsock would choose by itself,
+// field by field, so SECURITY.md's one table of defaults holds for both.
+func TestDefaultLimitsAreTheSocketLayers(t *testing.T) {
+	got := Defaults().Limits.socketOptions(zsock.Options{})
+	want := zsock.Defaults()
+	for _, f := range []struct {
+		name      string
+		got, want int64
+	}{
+		{"MaxConns", int64(got.MaxConns), int64(want.MaxConns)},
+		{"MaxConnsPerHost", int64(got.MaxConnsPerHost), int64(want.MaxConnsPerHost)},
+		{"RecvBudget", got.RecvBudget, want.RecvBudget},
+		{"RecvBudgetPerHost", got.RecvBudgetPerHost, want.RecvBudgetPerHost},
+		{"Heartbeat", int64(got.Heartbeat), int64(want.Heartbeat)},
+		{"HeartbeatTimeout", int64(got.HeartbeatTimeout), int64(want.HeartbeatTimeout)},
+		{"MaxSubscriptions", int64(got.MaxSubscriptions), int64(want.MaxSubscriptions)},
+		{"MaxSubscriptionBytes", int64(got.MaxSubscriptionBytes), int64(want.MaxSubscriptionBytes)},
+		{"SendQueueBytes", got.SendQueueBytes, want.SendQueueBytes},
+		{"PublisherQueueBytes", got.PublisherQueueBytes, want.PublisherQueueBytes},
+		{"MaxPublisherSubscriptionBytes", got.MaxPublisherSubscriptionBytes, want.MaxPublisherSubscriptionBytes},
+	} {
+		if f.got != f.want {
+			t.Errorf("%s: the collector gives its sockets %d, the socket layer's default is %d", f.name, f.got, f.want)
+		}
+	}
+}

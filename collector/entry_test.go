@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"github.com/zmqlog/zmqlog/internal/zsock"
 	"testing"
 	"unicode/utf8"
 
@@ -94,7 +95,7 @@ func TestEveryStoredLineIsValidJSON(t *testing.T) {
 			{[]byte("level " + s)}, // [entry]: no topic
 			{[]byte(fmt.Sprintf(`{"level":"x%sy"}`, s))},
 		} {
-			if err := push.Send(ctx, m); err != nil {
+			if err := push.Send(ctx, zsock.Plain(m)); err != nil {
 				t.Fatal(err)
 			}
 			sent++

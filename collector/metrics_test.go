@@ -2,6 +2,7 @@ package collector
 
 import (
 	"bytes"
+	"github.com/zmqlog/zmqlog/internal/zsock"
 	"io"
 	"log/slog"
 	"net/http/httptest"
@@ -45,7 +46,7 @@ func TestProducerNamesThatAreNotUTF8CannotBreakTheScrape(t *testing.T) {
 	batch = wire.AppendEntry(batch, "INFO", []byte(`{"msg":"one"}`))
 	batch = wire.AppendEntry(batch, "ERROR", []byte(`{"msg":"two"}`))
 	wire.SetCount(batch, 2)
-	if err := push.Send(ctx, [][]byte{batch}); err != nil {
+	if err := push.Send(ctx, zsock.Plain{batch}); err != nil {
 		t.Fatal(err)
 	}
 	testsupport.WaitFor(t, ctx, "both entries stored", func() bool { return c.Stats().Stored == 2 })

@@ -1,6 +1,7 @@
 package collector
 
 import (
+	"github.com/zmqlog/zmqlog/internal/zsock"
 	"slices"
 	"strings"
 	"testing"
@@ -97,7 +98,7 @@ func TestRepairedGapsAreReported(t *testing.T) {
 	c := startCollector(t, Config{NoPub: true, NoFile: true})
 	p := dialPush(t, c.PullEndpoint())
 	for _, first := range []uint64{0, 20, 10} {
-		if err := p.Send(ctx, producerBatch(5, first, 10)); err != nil {
+		if err := p.Send(ctx, zsock.Plain(producerBatch(5, first, 10))); err != nil {
 			t.Fatal(err)
 		}
 	}

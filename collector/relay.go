@@ -36,8 +36,8 @@ const relayStreamBit = 0x8000
 // the least recently forwarded forgotten first, like the streams a
 // collector receives; a pair forgotten and seen again starts at 0 on the
 // same stream, which its upstream takes for late batches (no false gaps;
-// loss on it goes unseen until its numbers pass the old ones). Stamp is called by the forward socket's writers, one per
-// endpoint, concurrently.
+// loss on it goes unseen until its numbers pass the old ones). The
+// forward socket's writers, one per endpoint, number batches concurrently.
 type relayNumbers struct {
 	base uint16
 
@@ -66,27 +66,62 @@ func (r *relayNumbers) stream(endpoint int) uint16 {
 	return relayStreamBit | (r.base+uint16(endpoint))&^relayStreamBit
 }
 
-// stamp is the forward socket's zsock Options.Stamp: it numbers a batch
-// for the endpoint it is about to be written to, or, with undo, gives the
-// numbers back when the write failed (newest first, so a connection's
-// numbers stay contiguous and the batch is numbered again wherever it is
-// written). Plain messages carry no numbers and pass as they are.
-func (r *relayNumbers) stamp(endpoint int, frames [][]byte, undo bool) {
-	if !wire.IsBatch(frames) {
-		return
+// relayed is one message a collector forwards, as the forward socket sees
+// it (a zsock.Outgoing): a producer's batch is renumbered for the upstream
+// endpoint it is about to be written to and given its numbers back when
+// that write fails; a plain message goes as it is. Finish reports the
+// message's entries as forwarded or abandoned.
+type relayed struct {
+	frames   [][]byte
+	numbers  *relayNumbers // nil: plain, not renumbered
+	entries  uint64
+	finished func(entries uint64, written bool)
+}
+
+// message makes the Outgoing for one received message of entries
+// entries; finished is told how it ended.
+func (r *relayNumbers) message(frames [][]byte, entries int, finished func(entries uint64, written bool)) *relayed {
+	m := &relayed{frames: frames, entries: uint64(entries), finished: finished}
+	if wire.IsBatch(frames) {
+		m.numbers = r
 	}
-	batch := frames[0]
+	return m
+}
+
+// Route numbers a batch for the endpoint it is about to be written to.
+func (m *relayed) Route(endpoint int) {
+	if m.numbers != nil {
+		m.numbers.number(endpoint, m.frames[0])
+	}
+}
+
+// Frames is the message as received.
+func (m *relayed) Frames() [][]byte { return m.frames }
+
+// Unroute gives a batch's numbers back when the write failed (newest
+// first, so a connection's numbers stay contiguous and the batch is
+// numbered again wherever it is written).
+func (m *relayed) Unroute(endpoint int) {
+	if m.numbers != nil {
+		m.numbers.unnumber(endpoint, m.frames[0])
+	}
+}
+
+// Finish reports how the message ended.
+func (m *relayed) Finish(written bool) {
+	if m.finished != nil {
+		m.finished(m.entries, written)
+	}
+}
+
+// number renumbers batch on the relayed stream of endpoint, after the
+// batches already numbered there for its producer.
+func (r *relayNumbers) number(endpoint int, batch []byte) {
 	n := uint64(wire.Count(batch))
 	k := relayKey{wire.Instance(batch), endpoint}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	c := r.byKey[k]
-	if undo {
-		if c != nil {
-			c.next -= n
-		}
-		return
-	}
 	if c == nil {
 		if len(r.byKey) >= maxStreams {
 			oldest := r.lru.Back()
@@ -101,4 +136,14 @@ func (r *relayNumbers) stamp(endpoint int, frames [][]byte, undo bool) {
 	}
 	wire.Renumber(batch, r.stream(endpoint), c.next)
 	c.next += n
+}
+
+// unnumber gives back the numbers number gave batch last.
+func (r *relayNumbers) unnumber(endpoint int, batch []byte) {
+	k := relayKey{wire.Instance(batch), endpoint}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if c := r.byKey[k]; c != nil {
+		c.next -= uint64(wire.Count(batch))
+	}
 }

@@ -2,6 +2,7 @@ package collector
 
 import (
 	"fmt"
+	"github.com/zmqlog/zmqlog/internal/zsock"
 	"testing"
 	"time"
 
@@ -50,14 +51,14 @@ func TestRelayNumbersGapsMeanOnlyLoss(t *testing.T) {
 		instance := uint64(1 + i%3)
 		endpoint := (i / 3 * 7) % 2 // an irregular share
 		m := next(instance)
-		r.stamp(endpoint, m, false)
+		r.message(m, 10, nil).Route(endpoint)
 		deliver(endpoint, m)
 	}
 	// A failed write: numbered for upstream 0, given back, sent to 1.
 	m := next(1)
-	r.stamp(0, m, false)
-	r.stamp(0, m, true)
-	r.stamp(1, m, false)
+	r.message(m, 10, nil).Route(0)
+	r.message(m, 10, nil).Unroute(0)
+	r.message(m, 10, nil).Route(1)
 	deliver(1, m)
 	for e, s := range up {
 		if s.gaps != 0 {
@@ -71,9 +72,9 @@ func TestRelayNumbersGapsMeanOnlyLoss(t *testing.T) {
 
 	// Real loss: written to upstream 0's connection, never read there.
 	lost := next(2)
-	r.stamp(0, lost, false)
+	r.message(lost, 10, nil).Route(0)
 	m = next(2)
-	r.stamp(0, m, false)
+	r.message(m, 10, nil).Route(0)
 	deliver(0, m)
 	if up[0].gaps != 10 || up[1].gaps != 0 {
 		t.Fatalf("gaps %d and %d, want the 10 lost at upstream 0", up[0].gaps, up[1].gaps)
@@ -81,7 +82,7 @@ func TestRelayNumbersGapsMeanOnlyLoss(t *testing.T) {
 
 	// Plain messages carry no numbers: left as they are.
 	plain := [][]byte{[]byte("INFO"), []byte(`{}`)}
-	r.stamp(0, plain, false)
+	r.message(plain, 10, nil).Route(0)
 	if string(plain[0]) != "INFO" || string(plain[1]) != `{}` {
 		t.Fatalf("plain message changed: %q", plain)
 	}
@@ -154,7 +155,7 @@ func TestTierCountsTheProducersLossUpstreamsTheirOwn(t *testing.T) {
 		if first == 10 {
 			continue
 		}
-		if err := p.Send(ctx, producerBatch(9, first, 10)); err != nil {
+		if err := p.Send(ctx, zsock.Plain(producerBatch(9, first, 10))); err != nil {
 			t.Fatal(err)
 		}
 		sent += 10

@@ -3,6 +3,7 @@ package collector
 import (
 	"bufio"
 	"fmt"
+	"github.com/zmqlog/zmqlog/internal/zsock"
 	"os"
 	"path/filepath"
 	"strings"
@@ -70,7 +71,7 @@ func TestEntryLargerThanTheStoreFileFailsAlone(t *testing.T) {
 	}
 	wire.SetCount(batch, len(want)+1)
 	push := dialPush(t, c.PullEndpoint())
-	if err := push.Send(ctx, [][]byte{batch}); err != nil {
+	if err := push.Send(ctx, zsock.Plain{batch}); err != nil {
 		t.Fatal(err)
 	}
 	testsupport.WaitFor(t, ctx, "the batch", func() bool { return c.Stats().Received == uint64(len(want)+1) })

@@ -6,6 +6,10 @@
 // With no flags it is a working collector on this machine: apps send to
 // tcp://127.0.0.1:5557, tails subscribe at tcp://127.0.0.1:5558, entries
 // go to logs/zmqlog.jsonl. Run zmqcollect --help for every flag.
+//
+// zmqcollect keygen NAME writes a new CURVE key pair in the current
+// directory as NAME.key (public) and NAME.key_secret (mode 0600), the
+// certificate files pyzmq and czmq use.
 package main
 
 import (
@@ -76,6 +80,7 @@ func parseFlags(args []string, stdout, stderr io.Writer) (settings, error) {
 	fs.DurationVar(&cfg.Drain, "drain", cfg.Drain, "on SIGTERM, keep reading what producers already sent for at most this long (less once 100ms pass quiet); 0 stops at once")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), `Usage: zmqcollect [flags]
+       zmqcollect keygen NAME   (a CURVE key pair: NAME.key, NAME.key_secret)
 
 Receives log entries from zmqlog producers and any ZeroMQ PUSH, stores them
 one per line, and re-publishes each as [topic, entry] with its level as
@@ -153,6 +158,9 @@ func flagSet(fs *flag.FlagSet, name string) bool {
 }
 
 func run(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Writer) error {
+	if len(args) > 0 && args[0] == "keygen" {
+		return keygen(args[1:], stdout, stderr)
+	}
 	set, err := parseFlags(args, stdout, stderr)
 	if err != nil {
 		return err

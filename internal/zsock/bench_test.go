@@ -33,7 +33,7 @@ func BenchmarkPushPull(b *testing.B) {
 		b.ResetTimer()
 		go func() {
 			for range b.N {
-				push.Send(ctx, [][]byte{topic, body})
+				push.Send(ctx, Plain{topic, body})
 			}
 		}()
 		for range b.N {

@@ -27,7 +27,7 @@ func TestPushRedialsAfterCollectorRestart(t *testing.T) {
 	pull := listenPull(t, ep, Options{})
 	opts, events := withEvents(Options{ReconnectMax: 50 * time.Millisecond})
 	push := dialPush(t, ep, opts)
-	if err := push.Send(ctx, numbered("INFO", 1, 8)); err != nil {
+	if err := push.Send(ctx, Plain(numbered("INFO", 1, 8))); err != nil {
 		t.Fatal(err)
 	}
 	recvN(t, ctx, pull, 1)
@@ -38,7 +38,7 @@ func TestPushRedialsAfterCollectorRestart(t *testing.T) {
 	}
 	pull = listenPull(t, ep, Options{})
 	waitEvent(t, ctx, events, Connected)
-	if err := push.Send(ctx, numbered("INFO", 2, 8)); err != nil {
+	if err := push.Send(ctx, Plain(numbered("INFO", 2, 8))); err != nil {
 		t.Fatal(err)
 	}
 	if m := recvN(t, ctx, pull, 1)[0]; number(m) != 2 {
@@ -64,6 +64,6 @@ func TestDialHandshakeDeadline(t *testing.T) {
 	short, cancel := context.WithTimeout(ctx, time.Millisecond)
 	defer cancel()
 	for range push.opts.SendQueue {
-		push.Send(short, numbered("INFO", 0, 8)) // fills the queue, never waits on the peer
+		push.Send(short, Plain(numbered("INFO", 0, 8))) // fills the queue, never waits on the peer
 	}
 }

@@ -60,14 +60,14 @@ sys.stdin.read()
 `)
 	port := py.Line(t, ctx)
 	push := dialPush(t, "tcp://127.0.0.1:"+port, Options{WriteTimeout: idleWriteTimeout})
-	if err := push.Send(ctx, [][]byte{[]byte("INFO"), []byte("first")}); err != nil {
+	if err := push.Send(ctx, Plain{[]byte("INFO"), []byte("first")}); err != nil {
 		t.Fatal(err)
 	}
 	if l := py.Line(t, ctx); l != "first" {
 		t.Fatalf("python said %q", l)
 	}
 	<-time.After(5 * idleWriteTimeout)
-	if err := push.Send(ctx, [][]byte{[]byte("INFO"), []byte("second")}); err != nil {
+	if err := push.Send(ctx, Plain{[]byte("INFO"), []byte("second")}); err != nil {
 		t.Fatal(err)
 	}
 	if l := py.Line(t, ctx); l != "second" {

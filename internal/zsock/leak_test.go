@@ -31,7 +31,7 @@ func TestCloseReleasesFileDescriptors(t *testing.T) {
 		}
 		push := DialPush([]Endpoint{mustParse(t, pull.Endpoint(), false)}, Options{})
 		sub := DialSub([]Endpoint{mustParse(t, pub.Endpoint(), false)}, []string{""}, Options{})
-		if err := push.Send(ctx, numbered("INFO", 1, 8)); err != nil {
+		if err := push.Send(ctx, Plain(numbered("INFO", 1, 8))); err != nil {
 			t.Fatal(err)
 		}
 		recvN(t, ctx, pull, 1)

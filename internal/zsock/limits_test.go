@@ -23,7 +23,7 @@ func TestHeartbeatDropsSilentPeerKeepsIdleOne(t *testing.T) {
 	opts, events := withEvents(Options{Heartbeat: 30 * time.Millisecond, HeartbeatTimeout: 100 * time.Millisecond})
 	pull := listenPull(t, "tcp://127.0.0.1:0", opts)
 	push := dialPush(t, pull.Endpoint(), Options{})
-	if err := push.Send(ctx, numbered("INFO", 0, 8)); err != nil {
+	if err := push.Send(ctx, Plain(numbered("INFO", 0, 8))); err != nil {
 		t.Fatal(err)
 	}
 	recvN(t, ctx, pull, 1)
@@ -45,7 +45,7 @@ func TestHeartbeatDropsSilentPeerKeepsIdleOne(t *testing.T) {
 	}
 	// The pusher was idle for the whole time the raw peer took to be
 	// found silent (30ms quiet + 100ms timeout, several heartbeats).
-	if err := push.Send(ctx, numbered("INFO", 1, 8)); err != nil {
+	if err := push.Send(ctx, Plain(numbered("INFO", 1, 8))); err != nil {
 		t.Fatal(err)
 	}
 	recvN(t, ctx, pull, 1)
@@ -137,7 +137,7 @@ func TestReceiveBudgetBoundsWhatPullHolds(t *testing.T) {
 	push := dialPush(t, pull.Endpoint(), Options{})
 	const n = 100
 	for i := range n {
-		if err := push.Send(ctx, numbered("INFO", i, size)); err != nil {
+		if err := push.Send(ctx, Plain(numbered("INFO", i, size))); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -18,7 +18,7 @@ func sendSome(t *testing.T, ctx context.Context, pull *Puller, n int) {
 	t.Helper()
 	push := dialPush(t, pull.Endpoint(), Options{})
 	for i := range n {
-		if err := push.Send(ctx, numbered("INFO", i, 16)); err != nil {
+		if err := push.Send(ctx, Plain(numbered("INFO", i, 16))); err != nil {
 			t.Fatal(err)
 		}
 	}

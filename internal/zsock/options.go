@@ -90,20 +90,6 @@ type Options struct {
 	// libzmq and our sockets answer PINGs by themselves, so idle peers
 	// stay. Negative turns it off. Defaults 15s and 15s.
 	Heartbeat, HeartbeatTimeout time.Duration
-	// Stamp (PUSH only), if set, is called by a connection's writer just
-	// before it encodes a message, with the index of the endpoint (in the
-	// order given to DialPush) the message is about to go to. When the
-	// write fails, the messages not written whole are given back to the
-	// queue and unstamped (undo true), newest first, so the stamps of a
-	// connection stay contiguous; they are stamped again for the
-	// connection that sends them. The shipper writes per-collector
-	// sequence numbers here.
-	Stamp func(endpoint int, frames [][]byte, undo bool)
-	// Done (PUSH only), if set, is called once for every message Send or
-	// TrySend accepted: written reports whether it was written whole to a
-	// connection (true) or abandoned at Close (false). After Done the
-	// socket no longer touches the frames.
-	Done func(frames [][]byte, written bool)
 	// OnEvent, if set, is told about connections coming and going and
 	// about peers dropped for bad input. It is called from the socket's
 	// goroutines and must not block.
@@ -114,63 +100,66 @@ type Options struct {
 	Curve *CurveConfig
 }
 
+// Defaults returns the value each field of Options takes when left zero
+// (before withDefaults raises the receive budgets to at least
+// MaxMessageSize). Layers above that expose these limits take their
+// defaults from here, so each is stated once.
+func Defaults() Options {
+	return Options{
+		DialTimeout: 5 * time.Second, HandshakeTimeout: 5 * time.Second,
+		ReconnectMin: 100 * time.Millisecond, ReconnectMax: 5 * time.Second,
+		KeepAlive: 15 * time.Second, WriteTimeout: 15 * time.Second,
+		Heartbeat: 15 * time.Second, HeartbeatTimeout: 15 * time.Second,
+		MaxMessageSize: 16 << 20,
+		SendQueue:      1000, RecvQueue: 1000,
+		MaxConns: 4096, MaxConnsPerHost: 256,
+		RecvBudget: 16 << 20, RecvBudgetPerHost: 4 << 20,
+		MaxSubscriptions: 1024, MaxSubscriptionBytes: 64 << 10,
+		SendQueueBytes: 4 << 20, PublisherQueueBytes: 16 << 20,
+		MaxPublisherSubscriptionBytes: 16 << 20,
+	}
+}
+
 func (o Options) withDefaults() Options {
-	def := func(d *time.Duration, v time.Duration) {
-		if *d == 0 {
-			*d = v
+	d := Defaults()
+	def := func(v *time.Duration, dv time.Duration) {
+		if *v == 0 {
+			*v = dv
 		}
 	}
-	def(&o.DialTimeout, 5*time.Second)
-	def(&o.HandshakeTimeout, 5*time.Second)
-	def(&o.ReconnectMin, 100*time.Millisecond)
-	def(&o.ReconnectMax, 5*time.Second)
-	def(&o.KeepAlive, 15*time.Second)
-	def(&o.WriteTimeout, 15*time.Second)
-	def(&o.Heartbeat, 15*time.Second)
-	def(&o.HeartbeatTimeout, 15*time.Second)
+	def(&o.DialTimeout, d.DialTimeout)
+	def(&o.HandshakeTimeout, d.HandshakeTimeout)
+	def(&o.ReconnectMin, d.ReconnectMin)
+	def(&o.ReconnectMax, d.ReconnectMax)
+	def(&o.KeepAlive, d.KeepAlive)
+	def(&o.WriteTimeout, d.WriteTimeout)
+	def(&o.Heartbeat, d.Heartbeat)
+	def(&o.HeartbeatTimeout, d.HeartbeatTimeout)
 	if o.ReconnectMax < o.ReconnectMin {
 		o.ReconnectMax = o.ReconnectMin
 	}
-	if o.MaxMessageSize <= 0 {
-		o.MaxMessageSize = 16 << 20
-	}
-	if o.SendQueue <= 0 {
-		o.SendQueue = 1000
-	}
-	if o.RecvQueue <= 0 {
-		o.RecvQueue = 1000
-	}
-	if o.MaxConns <= 0 {
-		o.MaxConns = 4096
-	}
-	if o.MaxConnsPerHost <= 0 {
-		o.MaxConnsPerHost = 256
-	}
-	if o.RecvBudget <= 0 {
-		o.RecvBudget = 16 << 20
-	}
-	if o.RecvBudgetPerHost <= 0 {
-		o.RecvBudgetPerHost = 4 << 20
-	}
+	positive(&o.MaxMessageSize, d.MaxMessageSize)
+	positive(&o.SendQueue, d.SendQueue)
+	positive(&o.RecvQueue, d.RecvQueue)
+	positive(&o.MaxConns, d.MaxConns)
+	positive(&o.MaxConnsPerHost, d.MaxConnsPerHost)
+	positive(&o.RecvBudget, d.RecvBudget)
+	positive(&o.RecvBudgetPerHost, d.RecvBudgetPerHost)
 	o.RecvBudget = max(o.RecvBudget, o.MaxMessageSize)
 	o.RecvBudgetPerHost = min(max(o.RecvBudgetPerHost, o.MaxMessageSize), o.RecvBudget)
-	// Publisher limits.
-	if o.MaxSubscriptions <= 0 {
-		o.MaxSubscriptions = 1024
-	}
-	if o.MaxSubscriptionBytes <= 0 {
-		o.MaxSubscriptionBytes = 64 << 10
-	}
-	if o.SendQueueBytes <= 0 {
-		o.SendQueueBytes = 4 << 20
-	}
-	if o.PublisherQueueBytes <= 0 {
-		o.PublisherQueueBytes = 16 << 20
-	}
-	if o.MaxPublisherSubscriptionBytes <= 0 {
-		o.MaxPublisherSubscriptionBytes = 16 << 20
-	}
+	positive(&o.MaxSubscriptions, d.MaxSubscriptions)
+	positive(&o.MaxSubscriptionBytes, d.MaxSubscriptionBytes)
+	positive(&o.SendQueueBytes, d.SendQueueBytes)
+	positive(&o.PublisherQueueBytes, d.PublisherQueueBytes)
+	positive(&o.MaxPublisherSubscriptionBytes, d.MaxPublisherSubscriptionBytes)
 	return o
+}
+
+// positive gives a zero or negative size its default.
+func positive[T int | int64](v *T, def T) {
+	if *v <= 0 {
+		*v = def
+	}
 }
 
 func (o Options) emit(e Event) {

@@ -19,17 +19,21 @@ import (
 //	              ▲                 └─▶ writer of conn B ──▶ endpoint B
 //	              └── retry (unwritten messages of a dead conn, sent first)
 //
+// Each message is an Outgoing: the writer routes it to its endpoint just
+// before encoding it, unroutes it when the write fails, and finishes it
+// once, written or abandoned.
+//
 // Messages written to a connection's kernel buffer just before its peer
 // dies are lost, as with libzmq; the shipper's sequence numbers make that
 // loss visible at the collector.
 type Pusher struct {
 	d    *dialer
 	opts Options
-	in   chan [][]byte
+	in   chan Outgoing
 	done chan struct{} // closed by Close
 
 	mu         sync.Mutex
-	retry      [][][]byte
+	retry      []Outgoing
 	retryReady chan struct{} // capacity 1: "retry is not empty"
 	idle       chan struct{} // closed when pending drops to 0
 	pending    atomic.Int64  // accepted by Send, not yet written or abandoned
@@ -60,7 +64,7 @@ func DialPush(eps []Endpoint, opts Options) *Pusher {
 	opts = opts.withDefaults()
 	p := &Pusher{
 		opts:       opts,
-		in:         make(chan [][]byte, opts.SendQueue),
+		in:         make(chan Outgoing, opts.SendQueue),
 		done:       make(chan struct{}),
 		retryReady: make(chan struct{}, 1),
 	}
@@ -69,11 +73,12 @@ func DialPush(eps []Endpoint, opts Options) *Pusher {
 	return p
 }
 
-// Send queues one message (its frames) for exactly one connection. It
-// waits only while the queue is full (no connection is taking messages):
-// until there is room, ctx ends, or the pusher closes. The frames must not
-// be modified after Send returns.
-func (p *Pusher) Send(ctx context.Context, frames [][]byte) error {
+// Send queues one message for exactly one connection. It waits only while
+// the queue is full (no connection is taking messages): until there is
+// room, ctx ends, or the pusher closes. Once Send has accepted it (nil
+// error) the message will be finished exactly once; its frames must not
+// be modified until then.
+func (p *Pusher) Send(ctx context.Context, m Outgoing) error {
 	select {
 	case <-p.done:
 		return ErrClosed
@@ -81,12 +86,12 @@ func (p *Pusher) Send(ctx context.Context, frames [][]byte) error {
 	}
 	p.pending.Add(1)
 	select {
-	case p.in <- frames:
+	case p.in <- m:
 		return nil
 	default:
 	}
 	select {
-	case p.in <- frames:
+	case p.in <- m:
 		return nil
 	case <-ctx.Done():
 		p.finish(1)
@@ -98,10 +103,10 @@ func (p *Pusher) Send(ctx context.Context, frames [][]byte) error {
 }
 
 // TrySend queues one message if there is room now and reports whether it did.
-func (p *Pusher) TrySend(frames [][]byte) bool {
+func (p *Pusher) TrySend(m Outgoing) bool {
 	p.pending.Add(1)
 	select {
-	case p.in <- frames:
+	case p.in <- m:
 		return true
 	default:
 		p.finish(1)
@@ -166,8 +171,8 @@ func (p *Pusher) Stats() PusherStats {
 }
 
 // Close stops dialling, closes every connection, and gives up on messages
-// not yet written (counted in Abandoned). Call Flush first to wait for
-// them. Close returns once every goroutine of the pusher has ended; it is
+// not yet written (counted in Abandoned, and each finished as not
+// written). Call Flush first to wait for them. Close returns once every goroutine of the pusher has ended; it is
 // safe to call more than once.
 func (p *Pusher) Close() error {
 	p.closeOnce.Do(func() {
@@ -180,10 +185,8 @@ func (p *Pusher) Close() error {
 		for range len(p.in) {
 			left = append(left, <-p.in)
 		}
-		if p.opts.Done != nil {
-			for _, m := range left {
-				p.opts.Done(m, false)
-			}
+		for _, m := range left {
+			m.Finish(false)
 		}
 		p.abandoned.Add(uint64(len(left)))
 		p.finish(len(left))
@@ -220,7 +223,7 @@ func (p *Pusher) serve(endpoint int, c *conn) {
 
 func (p *Pusher) writeLoop(endpoint int, c *conn, dead <-chan struct{}) {
 	var bw batchWriter
-	var batch [][][]byte
+	var batch []Outgoing
 	for {
 		bw.reset()
 		clear(batch)
@@ -247,8 +250,8 @@ func (p *Pusher) writeLoop(endpoint int, c *conn, dead <-chan struct{}) {
 			continue // another writer took the retries
 		}
 		for _, m := range batch {
-			p.stamp(endpoint, m)
-			bw.add(m)
+			m.Route(endpoint)
+			bw.add(m.Frames())
 		}
 		// Coalesce whatever else is queued, up to one write buffer.
 	more:
@@ -256,8 +259,8 @@ func (p *Pusher) writeLoop(endpoint int, c *conn, dead <-chan struct{}) {
 			select {
 			case m := <-p.in:
 				batch = append(batch, m)
-				p.stamp(endpoint, m)
-				bw.add(m)
+				m.Route(endpoint)
+				bw.add(m.Frames())
 			default:
 				break more
 			}
@@ -266,16 +269,14 @@ func (p *Pusher) writeLoop(endpoint int, c *conn, dead <-chan struct{}) {
 		if n > 0 {
 			p.sent.Add(uint64(n))
 			p.sentBytes.Add(uint64(bw.ends[n-1]))
-			if p.opts.Done != nil {
-				for _, m := range batch[:n] {
-					p.opts.Done(m, true)
-				}
+			for _, m := range batch[:n] {
+				m.Finish(true)
 			}
 			p.finish(n)
 		}
 		if err != nil {
 			for i := len(batch) - 1; i >= n; i-- {
-				p.unstamp(endpoint, batch[i])
+				batch[i].Unroute(endpoint)
 			}
 			p.giveBack(batch[n:])
 			c.close()
@@ -284,27 +285,15 @@ func (p *Pusher) writeLoop(endpoint int, c *conn, dead <-chan struct{}) {
 	}
 }
 
-func (p *Pusher) stamp(endpoint int, m [][]byte) {
-	if p.opts.Stamp != nil {
-		p.opts.Stamp(endpoint, m, false)
-	}
-}
-
-func (p *Pusher) unstamp(endpoint int, m [][]byte) {
-	if p.opts.Stamp != nil {
-		p.opts.Stamp(endpoint, m, true)
-	}
-}
-
 // giveBack puts messages a dead connection did not write in front of the
 // queue, so the next free writer sends them first and in order.
-func (p *Pusher) giveBack(msgs [][][]byte) {
+func (p *Pusher) giveBack(msgs []Outgoing) {
 	if len(msgs) == 0 {
 		return
 	}
 	p.requeued.Add(uint64(len(msgs)))
 	p.mu.Lock()
-	p.retry = append(append([][][]byte(nil), msgs...), p.retry...)
+	p.retry = append(append([]Outgoing(nil), msgs...), p.retry...)
 	p.mu.Unlock()
 	select {
 	case p.retryReady <- struct{}{}:
@@ -312,7 +301,7 @@ func (p *Pusher) giveBack(msgs [][][]byte) {
 	}
 }
 
-func (p *Pusher) takeRetry(batch [][][]byte) [][][]byte {
+func (p *Pusher) takeRetry(batch []Outgoing) []Outgoing {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	batch = append(batch, p.retry...)

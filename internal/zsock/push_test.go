@@ -23,7 +23,7 @@ func TestPushPullDeliversInOrder(t *testing.T) {
 			go func() {
 				for i := range n {
 					// Sizes around the short/long frame boundary and the copy limit.
-					if err := push.Send(ctx, numbered("INFO", i, i%2000)); err != nil {
+					if err := push.Send(ctx, Plain(numbered("INFO", i, i%2000))); err != nil {
 						t.Errorf("send %d: %v", i, err)
 						return
 					}
@@ -57,15 +57,15 @@ func TestPushNeverBlocksWithoutPeerAndDeliversWhenOneAppears(t *testing.T) {
 	opts, events := withEvents(Options{SendQueue: 100, ReconnectMax: 50 * time.Millisecond})
 	push := dialPush(t, ep, opts)
 	for i := range 100 {
-		if !push.TrySend(numbered("INFO", i, 8)) {
+		if !push.TrySend(Plain(numbered("INFO", i, 8))) {
 			t.Fatalf("TrySend %d refused with room in the queue", i)
 		}
 	}
-	if push.TrySend(numbered("INFO", 100, 8)) {
+	if push.TrySend(Plain(numbered("INFO", 100, 8))) {
 		t.Fatal("TrySend accepted a message beyond the queue with no peer")
 	}
 	short, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
-	err := push.Send(short, numbered("INFO", 100, 8))
+	err := push.Send(short, Plain(numbered("INFO", 100, 8)))
 	cancel()
 	if err != context.DeadlineExceeded {
 		t.Fatalf("Send on a full queue with no peer: %v, want DeadlineExceeded", err)
@@ -126,7 +126,7 @@ func TestPushBalancesWithoutDuplicatesAndFailsOver(t *testing.T) {
 	go collect("a", a)
 	go collect("b", b)
 	for i := range n {
-		if err := push.Send(ctx, numbered("INFO", i, 100)); err != nil {
+		if err := push.Send(ctx, Plain(numbered("INFO", i, 100))); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -147,7 +147,7 @@ func TestPushBalancesWithoutDuplicatesAndFailsOver(t *testing.T) {
 	a.Close()
 	waitEvent(t, ctx, events, Disconnected)
 	for i := n; i < n+1000; i++ {
-		if err := push.Send(ctx, numbered("INFO", i, 100)); err != nil {
+		if err := push.Send(ctx, Plain(numbered("INFO", i, 100))); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -169,15 +169,15 @@ func TestPushWriteTimeoutMovesUnwrittenMessages(t *testing.T) {
 	// Stamps number messages per endpoint; with undo they stay contiguous
 	// at each collector even though a write failed halfway.
 	var seq [2]uint64
-	opts, events := withEvents(Options{WriteTimeout: 300 * time.Millisecond, ReconnectMin: time.Minute, ReconnectMax: time.Minute,
-		Stamp: func(endpoint int, frames [][]byte, undo bool) {
-			if undo {
-				seq[endpoint]--
-				return
-			}
-			binary.BigEndian.PutUint64(frames[1][8:], seq[endpoint])
-			seq[endpoint]++
-		}})
+	stamp := func(endpoint int, frames [][]byte, undo bool) {
+		if undo {
+			seq[endpoint]--
+			return
+		}
+		binary.BigEndian.PutUint64(frames[1][8:], seq[endpoint])
+		seq[endpoint]++
+	}
+	opts, events := withEvents(Options{WriteTimeout: 300 * time.Millisecond, ReconnectMin: time.Minute, ReconnectMax: time.Minute})
 	push := dialPush(t, stalled.Endpoint()+","+live.Endpoint(), opts)
 	waitEvent(t, ctx, events, Connected)
 	waitEvent(t, ctx, events, Connected)
@@ -223,7 +223,7 @@ func TestPushWriteTimeoutMovesUnwrittenMessages(t *testing.T) {
 	const size = 4096
 	sent := 0
 	for push.Stats().Requeued == 0 {
-		if err := push.Send(ctx, numbered("INFO", sent, size)); err != nil {
+		if err := push.Send(ctx, &hooked{frames: numbered("INFO", sent, size), route: stamp}); err != nil {
 			t.Fatal(err)
 		}
 		sent++
@@ -260,38 +260,40 @@ func TestPushWriteTimeoutMovesUnwrittenMessages(t *testing.T) {
 	}
 }
 
-// Stamp sees the endpoint each message goes to, Done sees every accepted
-// message exactly once: written, or abandoned at Close.
-func TestPushStampAndDoneHooks(t *testing.T) {
+// A message is routed to the endpoint it goes to, and finished exactly
+// once for every accepted message: written, or abandoned at Close.
+func TestPushRoutesAndFinishesEachMessage(t *testing.T) {
 	ctx := testsupport.Context(t)
 	a := listenPull(t, "tcp://127.0.0.1:0", Options{})
 	b := listenPull(t, testsupport.IPC(t, "b.sock"), Options{})
 	var mu sync.Mutex
 	done := map[int]bool{}
-	opts, events := withEvents(Options{
-		Stamp: func(endpoint int, frames [][]byte, undo bool) {
-			if undo {
-				frames[1][8] = 0xff
-				return
-			}
-			frames[1][8] = byte(endpoint) // messages carry where they went
-		},
-		Done: func(frames [][]byte, written bool) {
-			mu.Lock()
-			defer mu.Unlock()
-			i := int(binary.BigEndian.Uint64(frames[1]))
-			if _, twice := done[i]; twice {
-				t.Errorf("Done called twice for message %d", i)
-			}
-			done[i] = written
-		},
-	})
+	route := func(endpoint int, frames [][]byte, undo bool) {
+		if undo {
+			frames[1][8] = 0xff
+			return
+		}
+		frames[1][8] = byte(endpoint) // messages carry where they went
+	}
+	finish := func(frames [][]byte, written bool) {
+		mu.Lock()
+		defer mu.Unlock()
+		i := int(binary.BigEndian.Uint64(frames[1]))
+		if _, twice := done[i]; twice {
+			t.Errorf("Finish called twice for message %d", i)
+		}
+		done[i] = written
+	}
+	message := func(i int) Outgoing {
+		return &hooked{frames: numbered("INFO", i, 16), route: route, finish: finish}
+	}
+	opts, events := withEvents(Options{})
 	push := dialPush(t, a.Endpoint()+","+b.Endpoint(), opts)
 	waitEvent(t, ctx, events, Connected)
 	waitEvent(t, ctx, events, Connected)
 	const n = 2000
 	for i := range n {
-		if err := push.Send(ctx, numbered("INFO", i, 16)); err != nil {
+		if err := push.Send(ctx, message(i)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -329,17 +331,17 @@ func TestPushStampAndDoneHooks(t *testing.T) {
 	drainers.Wait()
 	mu.Lock()
 	if len(done) != n {
-		t.Fatalf("Done called for %d of %d messages", len(done), n)
+		t.Fatalf("Finish called for %d of %d messages", len(done), n)
 	}
 	mu.Unlock()
 
-	// With no peer, Close abandons what is queued and says so through Done.
+	// With no peer, Close abandons what is queued and says so through Finish.
 	a.Close()
 	b.Close()
 	waitEvent(t, ctx, events, Disconnected)
 	waitEvent(t, ctx, events, Disconnected)
 	for i := n; i < n+10; i++ {
-		if !push.TrySend(numbered("INFO", i, 16)) {
+		if !push.TrySend(message(i)) {
 			t.Fatal("queue full")
 		}
 	}
@@ -348,7 +350,7 @@ func TestPushStampAndDoneHooks(t *testing.T) {
 	defer mu.Unlock()
 	for i := n; i < n+10; i++ {
 		if written, ok := done[i]; !ok || written {
-			t.Fatalf("message %d: Done called %v, written %v; want abandoned", i, ok, written)
+			t.Fatalf("message %d: Finish called %v, written %v; want abandoned", i, ok, written)
 		}
 	}
 	if st := push.Stats(); st.Abandoned != 10 || st.Pending != 0 {
@@ -364,7 +366,7 @@ func TestPullerCloseKeepsWhatWasRead(t *testing.T) {
 	push := dialPush(t, pull.Endpoint(), Options{})
 	const n = 100
 	for i := range n {
-		if err := push.Send(ctx, numbered("INFO", i, 16)); err != nil {
+		if err := push.Send(ctx, Plain(numbered("INFO", i, 16))); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -394,5 +396,33 @@ func TestPullerCloseKeepsWhatWasRead(t *testing.T) {
 	}
 	if uint64(got) != read {
 		t.Fatalf("read %d messages before Close, Recv returned %d", read, got)
+	}
+}
+
+// hooked is an Outgoing that hands what the pusher tells it to the test:
+// route is called with undo false for Route and true for Unroute.
+type hooked struct {
+	frames [][]byte
+	route  func(endpoint int, frames [][]byte, undo bool)
+	finish func(frames [][]byte, written bool)
+}
+
+func (m *hooked) Route(endpoint int) {
+	if m.route != nil {
+		m.route(endpoint, m.frames, false)
+	}
+}
+
+func (m *hooked) Frames() [][]byte { return m.frames }
+
+func (m *hooked) Unroute(endpoint int) {
+	if m.route != nil {
+		m.route(endpoint, m.frames, true)
+	}
+}
+
+func (m *hooked) Finish(written bool) {
+	if m.finish != nil {
+		m.finish(m.frames, written)
 	}
 }

@@ -81,7 +81,7 @@ func TestStalledMessagesFromTwoHostsDoNotStarveOthers(t *testing.T) {
 	// A producer on another host: its message must get through while the
 	// attackers trickle (they are answering PINGs all along).
 	push := dialPush(t, pull.Endpoint(), Options{})
-	if err := push.Send(ctx, numbered("INFO", 7, 16)); err != nil {
+	if err := push.Send(ctx, Plain(numbered("INFO", 7, 16))); err != nil {
 		t.Fatal(err)
 	}
 	rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
