@@ -61,7 +61,7 @@ func TestCurvePushPullRoundTrip(t *testing.T) {
 	// Small messages, a 64 KiB batch, and one over the pooled box size.
 	sizes := []int{0, 1, 200, 300, 64 << 10, 200 << 10}
 	for i := range 300 {
-		if err := push.Send(ctx, numbered("INFO", i, sizes[i%len(sizes)])); err != nil {
+		if err := push.Send(ctx, Plain(numbered("INFO", i, sizes[i%len(sizes)]))); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -257,7 +257,7 @@ func TestCurveWireCarriesNoPlaintext(t *testing.T) {
 			relay := newRecordingRelay(t, pull.Endpoint())
 			push := dialPush(t, "tcp://"+relay.ln.Addr().String(), Options{Curve: client})
 			for range 10 {
-				if err := push.Send(ctx, [][]byte{[]byte("ERROR"), secret}); err != nil {
+				if err := push.Send(ctx, Plain{[]byte("ERROR"), secret}); err != nil {
 					t.Fatal(err)
 				}
 			}

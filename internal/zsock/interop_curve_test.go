@@ -76,7 +76,7 @@ say("got", n, total)
 	for i := range 2000 {
 		body := fmt.Sprintf("%d %s", i, strings.Repeat("y", i*37%70000))
 		want += len(body)
-		if err := push.Send(ctx, [][]byte{[]byte("INFO"), []byte(body)}); err != nil {
+		if err := push.Send(ctx, Plain{[]byte("INFO"), []byte(body)}); err != nil {
 			t.Fatal(err)
 		}
 	}
