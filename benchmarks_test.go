@@ -15,6 +15,7 @@ import (
 	"github.com/zmqlog/zmqlog"
 	"github.com/zmqlog/zmqlog/internal/cputime"
 	"github.com/zmqlog/zmqlog/internal/testcollector"
+	"github.com/zmqlog/zmqlog/internal/zcert"
 	"github.com/zmqlog/zmqlog/slogzmq"
 	"github.com/zmqlog/zmqlog/zapzmq"
 )
@@ -101,6 +102,26 @@ func BenchmarkZap(b *testing.B) {
 		d := testcollector.StartDrain(b)
 		core, err := zapzmq.NewCore(d.Endpoint, zapzmq.WithEncoder(zapEncoder()),
 			zapzmq.WithShipperOptions(zmqlog.WithBlock(time.Minute))) // measure delivery, not drops
+		if err != nil {
+			b.Fatal(err)
+		}
+		m := logAll(b, core)
+		if err := core.Sync(); err != nil {
+			b.Fatal(err)
+		}
+		report(b, m)
+		b.StopTimer()
+		core.Close()
+		checkDelivered(b, d, b.N)
+	})
+
+	// The same over CURVE: every batch boxed (Salsa20/Poly1305) on its way.
+	b.Run("zapzmq-curve", func(b *testing.B) {
+		server, client := curvePair(b), curvePair(b)
+		d := testcollector.StartCurveDrain(b, server.Secret)
+		core, err := zapzmq.NewCore(d.Endpoint, zapzmq.WithEncoder(zapEncoder()),
+			zapzmq.WithShipperOptions(zmqlog.WithBlock(time.Minute),
+				zmqlog.WithCurveKeys(server.Public.String(), client.Public.String(), client.Secret.String())))
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -203,3 +224,11 @@ func (c *naiveCore) Write(e zapcore.Entry, fields []zapcore.Field) error {
 }
 
 func (c *naiveCore) Sync() error { return nil }
+
+func curvePair(b *testing.B) zcert.KeyPair {
+	p, err := zcert.GenerateKeyPair()
+	if err != nil {
+		b.Fatal(err)
+	}
+	return p
+}

@@ -3,6 +3,8 @@ package zmqlog
 import (
 	"fmt"
 	"time"
+
+	"github.com/zmqlog/zmqlog/internal/zsock"
 )
 
 // Option configures a Shipper.
@@ -30,6 +32,7 @@ type config struct {
 	writeTimeout  time.Duration
 	hostSetByUser bool
 	maxEntrySet   bool
+	curve         *zsock.CurveConfig // nil: NULL security
 }
 
 func defaultConfig() config {

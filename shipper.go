@@ -141,6 +141,7 @@ func NewShipper(endpoint string, opts ...Option) (*Shipper, error) {
 		ReconnectMin: cfg.reconnectMin,
 		ReconnectMax: cfg.reconnectMax,
 		WriteTimeout: cfg.writeTimeout,
+		Curve:        cfg.curve,
 		OnEvent:      s.onEvent,
 	})
 	s.done.Add(1)

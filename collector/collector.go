@@ -77,6 +77,10 @@ func New(cfg Config) (*Collector, error) {
 		}
 		c.streams.restore(st)
 	}
+	curve, err := c.loadCurve(&cfg)
+	if err != nil {
+		return nil, err
+	}
 	c.store, err = openStore(&c.cfg, c.report)
 	if err != nil {
 		return nil, err
@@ -84,13 +88,13 @@ func New(cfg Config) (*Collector, error) {
 	// A short receive queue: messages are batches of up to 64 KiB, so the
 	// default of 1000 would hold 64 MiB; beyond the queue, TCP pushes back
 	// on the producers.
-	c.pull, err = zsock.ListenPull(eps.pull, cfg.Limits.socketOptions(zsock.Options{MaxMessageSize: cfg.MaxMessageSize, RecvQueue: 16, OnEvent: c.onPeerEvent}))
+	c.pull, err = zsock.ListenPull(eps.pull, cfg.Limits.socketOptions(zsock.Options{MaxMessageSize: cfg.MaxMessageSize, RecvQueue: 16, OnEvent: c.onPeerEvent, Curve: curve.server}))
 	if err != nil {
 		c.store.close()
 		return nil, err
 	}
 	if !cfg.NoPub {
-		c.pub, err = zsock.ListenPub(eps.pub, cfg.Limits.socketOptions(zsock.Options{SendQueue: cfg.SubscriberQueue, OnEvent: c.onPeerEvent}))
+		c.pub, err = zsock.ListenPub(eps.pub, cfg.Limits.socketOptions(zsock.Options{SendQueue: cfg.SubscriberQueue, OnEvent: c.onPeerEvent, Curve: curve.server}))
 		if err != nil {
 			c.pull.Close()
 			c.store.close()
@@ -101,7 +105,7 @@ func New(cfg Config) (*Collector, error) {
 		// Forwarded batches are renumbered per upstream endpoint (see
 		// relayNumbers): the socket balances them across endpoints.
 		c.relay = newRelayNumbers()
-		c.forward = zsock.DialPush(eps.forward, zsock.Options{SendQueue: 1000, OnEvent: c.onForwardEvent})
+		c.forward = zsock.DialPush(eps.forward, zsock.Options{SendQueue: 1000, OnEvent: c.onForwardEvent, Curve: curve.forward})
 	}
 	return c, nil
 }

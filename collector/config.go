@@ -75,6 +75,26 @@ type Config struct {
 	// gaps count only what was lost on the way from this one (PROTOCOL.md,
 	// "Tiers").
 	Forward string
+	// CurveSecret, if set, is the collector's secret certificate
+	// (NAME.key_secret, mode 0600, as `zmqcollect keygen` or pyzmq's
+	// zmq.auth.create_certificates write it): both ports then speak CURVE
+	// only (RFC 26: encrypted, and each client proves its key). Producers
+	// and subscribers need the matching public certificate (NAME.key).
+	// It needs CurveClients or CurveAnyClient to say which clients to take.
+	CurveSecret string
+	// CurveClients is a directory of the allowed clients' public
+	// certificates (*.key), read again when it changes; a client whose
+	// key is not there is refused during the handshake and counted
+	// (peers_rejected_total{reason="unauthorized"}).
+	CurveClients string
+	// CurveAnyClient takes every client that completes the CURVE
+	// handshake: traffic is encrypted, but anyone who has the collector's
+	// public key may send entries and read the stream.
+	CurveAnyClient bool
+	// ForwardCurveServer and ForwardCurveSecret make the forward socket
+	// speak CURVE: the next tier's public certificate, and this
+	// collector's secret certificate as its client.
+	ForwardCurveServer, ForwardCurveSecret string
 	// Log receives the collector's own messages (failed writes, rejected
 	// peers), each kind at most once per second. Default: discarded.
 	Log *slog.Logger

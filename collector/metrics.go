@@ -104,6 +104,9 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		counter(descPeers, port.r.Silent, port.name, "silent")
 		counter(descPeers, port.r.OverBudget, port.name, "over_budget")
 		counter(descPeers, port.r.OverSubscriptions, port.name, "over_subscriptions")
+		counter(descPeers, port.r.MechanismMismatch, port.name, "mechanism_mismatch")
+		counter(descPeers, port.r.Unauthorized, port.name, "unauthorized")
+		counter(descPeers, port.r.BadCrypto, port.name, "bad_crypto")
 	}
 	buckets := map[float64]uint64{}
 	var cum, total uint64

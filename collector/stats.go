@@ -83,12 +83,22 @@ type RejectedPeers struct {
 	// OverSubscriptions: a subscriber asked for more subscriptions than
 	// Limits.MaxSubscriptions allows (PUB only).
 	OverSubscriptions uint64
+	// MechanismMismatch: a NULL peer at a CURVE port, or a CURVE peer at
+	// a NULL one.
+	MechanismMismatch uint64
+	// Unauthorized: a CURVE client whose key is not in CurveClients.
+	Unauthorized uint64
+	// BadCrypto: a CURVE box that did not open (a client given another
+	// server key, a forged or replayed handshake, a tampered message) or
+	// a message nonce out of order.
+	BadCrypto uint64
 }
 
 func rejectedPeers(ls zsock.ListenerStats) RejectedPeers {
 	return RejectedPeers{
 		HandshakeFailed: ls.HandshakeFailed, Oversized: ls.Oversized, Malformed: ls.Malformed, Panics: ls.Panics,
 		OverLimit: ls.OverLimit, OverHostLimit: ls.OverHostLimit, Silent: ls.Silent, OverBudget: ls.OverBudget,
+		MechanismMismatch: ls.MechanismMismatch, Unauthorized: ls.Unauthorized, BadCrypto: ls.BadCrypto,
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/zmqlog/zmqlog/internal/zcert"
 	"github.com/zmqlog/zmqlog/internal/zsock"
 	"github.com/zmqlog/zmqlog/topic"
 	"github.com/zmqlog/zmqlog/wire"
@@ -36,7 +37,18 @@ type Source struct {
 	Status           io.Writer
 	Name             string
 	HeartbeatTimeout time.Duration
+	// CurveServer and CurveSecret, given together, make the subscription
+	// speak CURVE (RFC 26) to a collector started with --curve-secret:
+	// the collector's public certificate (NAME.key) and this tail's
+	// secret certificate (NAME.key_secret, mode 0600), as `zmqcollect
+	// keygen` writes them. Not with Bind.
+	CurveServer, CurveSecret string
 }
+
+// ErrCurve is wrapped by Run's error for CURVE settings it cannot use: a
+// key file missing, malformed or readable by others, only one of the two
+// files, or CURVE with Bind.
+var ErrCurve = errors.New("CURVE")
 
 // ErrEndpoint is wrapped by Run's error for a malformed endpoint.
 var ErrEndpoint = errors.New("bad endpoint")
@@ -47,12 +59,37 @@ var ErrEndpoint = errors.New("bad endpoint")
 // for a malformed endpoint (wrapping ErrEndpoint) or a Bind endpoint that
 // cannot be bound.
 func (s Source) Run(ctx context.Context, fn func(topic string, entry []byte)) error {
+	curve, err := s.curve()
+	if err != nil {
+		return err
+	}
 	st := newStatus(s.Status, s.Name, s.HeartbeatTimeout)
 	if s.Bind != "" {
 		st.bound, st.timeout = true, 0 // producers send no heartbeats
 		return s.runBind(ctx, st, fn)
 	}
-	return s.runSubscribe(ctx, st, fn)
+	return s.runSubscribe(ctx, st, curve, fn)
+}
+
+// curve reads the CURVE key files, if any.
+func (s Source) curve() (*zsock.CurveConfig, error) {
+	switch {
+	case s.CurveServer == "" && s.CurveSecret == "":
+		return nil, nil
+	case s.CurveServer == "" || s.CurveSecret == "":
+		return nil, fmt.Errorf("%w: needs both the collector's public certificate (NAME.key) and this tail's secret certificate (NAME.key_secret)", ErrCurve)
+	case s.Bind != "":
+		return nil, fmt.Errorf("%w: not available with Bind: a bound tail takes producers directly, with no key to check them against", ErrCurve)
+	}
+	server, err := zcert.LoadPublic(s.CurveServer)
+	if err != nil {
+		return nil, fmt.Errorf("%w: server key: %w", ErrCurve, err)
+	}
+	pair, err := zcert.LoadSecret(s.CurveSecret)
+	if err != nil {
+		return nil, fmt.Errorf("%w: client key: %w", ErrCurve, err)
+	}
+	return &zsock.CurveConfig{SecretKey: pair.Secret, ServerKey: server}, nil
 }
 
 // Follow subscribes to one or more publishers (comma-separated endpoints,
@@ -64,7 +101,7 @@ func Follow(ctx context.Context, endpoints string, prefixes []string, fn func(to
 	return Source{Endpoints: endpoints, Prefixes: prefixes}.Run(ctx, fn)
 }
 
-func (s Source) runSubscribe(ctx context.Context, st *status, fn func(string, []byte)) error {
+func (s Source) runSubscribe(ctx context.Context, st *status, curve *zsock.CurveConfig, fn func(string, []byte)) error {
 	eps, err := zsock.ParseEndpoints(s.Endpoints)
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrEndpoint, err)
@@ -76,7 +113,7 @@ func (s Source) runSubscribe(ctx context.Context, st *status, fn func(string, []
 			topics = append(topics[:len(topics):len(topics)], topic.Heartbeat)
 		}
 	}
-	sub := zsock.DialSub(eps, topics, zsock.Options{OnEvent: st.event, ReconnectMax: time.Second})
+	sub := zsock.DialSub(eps, topics, zsock.Options{OnEvent: st.event, ReconnectMax: time.Second, Curve: curve})
 	defer sub.Close()
 	watchCtx, stopWatch := context.WithCancel(ctx)
 	watched := make(chan struct{})

@@ -25,7 +25,9 @@
 // The sink sees only encoded bytes, so it reads each entry's level back
 // from the JSON "level" key (levelKey=NAME in the URL for another key) or
 // from a console line's level field. ipc endpoints work too:
-// zmq+ipc:///run/zmqlog.sock.
+// zmq+ipc:///run/zmqlog.sock. To a collector that speaks CURVE, add the
+// collector's public certificate and the app's secret one:
+// ?curve-server=collector.key&curve-secret=app.key_secret.
 //
 // # What a collector receives
 //

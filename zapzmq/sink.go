@@ -71,6 +71,10 @@ type sink struct {
 //
 //	zmq+tcp://127.0.0.1:5557?app=checkout
 //	zmq+ipc:///run/zmqlog.sock?app=checkout&levelKey=severity
+//	zmq+tcp://logs.internal:5557?app=checkout&curve-server=/etc/zmqlog/collector.key&curve-secret=/etc/zmqlog/checkout.key_secret
+//
+// curve-server and curve-secret, given together, make it speak CURVE
+// (see zmqlog.WithCurve).
 func newSink(u *url.URL) (zap.Sink, error) {
 	var endpoint string
 	switch u.Scheme {
@@ -92,13 +96,22 @@ func newSink(u *url.URL) (zap.Sink, error) {
 		s.levelKey = []byte(`"` + k + `":"`)
 	}
 	for key := range q {
-		if key != "app" && key != "levelKey" {
-			return nil, fmt.Errorf("zapzmq: sink %q: unknown parameter %q (want app or levelKey)", u, key)
+		switch key {
+		case "app", "levelKey", "curve-server", "curve-secret":
+		default:
+			return nil, fmt.Errorf("zapzmq: sink %q: unknown parameter %q (want app, levelKey, curve-server or curve-secret)", u, key)
 		}
 	}
 	var opts []zmqlog.Option
 	if app != "" {
 		opts = append(opts, zmqlog.WithApp(app))
+	}
+	server, secret := q.Get("curve-server"), q.Get("curve-secret")
+	switch {
+	case server != "" && secret != "":
+		opts = append(opts, zmqlog.WithCurve(server, secret))
+	case server != "" || secret != "":
+		return nil, fmt.Errorf("zapzmq: sink %q: CURVE needs both curve-server (the collector's NAME.key) and curve-secret (this app's NAME.key_secret)", u)
 	}
 	ship, err := zmqlog.NewShipper(endpoint, opts...)
 	if err != nil {

@@ -77,6 +77,11 @@ func parseFlags(args []string, stdout, stderr io.Writer) (settings, error) {
 	publishMB := fs.Int("publish-budget-mb", mb(cfg.Limits.PublishBudget), "megabytes of entries queued for all subscribers together")
 	subscriptionMB := fs.Int("subscription-budget-mb", mb(cfg.Limits.SubscriptionBudget), "megabytes all subscribers' subscriptions may hold; a subscriber past it is disconnected")
 	fs.DurationVar(&cfg.Limits.IdlePing, "idle-ping", cfg.Limits.IdlePing, "PING a peer quiet this long, drop it if nothing comes back within as long again (libzmq and zmqlog answer by themselves); 0 turns it off")
+	fs.StringVar(&cfg.CurveSecret, "curve-secret", "", "this collector's secret CURVE certificate (NAME.key_secret from zmqcollect keygen, mode 0600): both ports then speak CURVE only; needs --curve-clients or --curve-any-client")
+	fs.StringVar(&cfg.CurveClients, "curve-clients", "", "directory of the public CURVE certificates (*.key) of the apps and tails allowed in; re-read when it changes")
+	fs.BoolVar(&cfg.CurveAnyClient, "curve-any-client", false, "with --curve-secret, take any CURVE client: encrypted, but not allow-listed")
+	fs.StringVar(&cfg.ForwardCurveServer, "forward-curve-server", "", "the --forward collector's public CURVE certificate (NAME.key); needs --forward-curve-secret")
+	fs.StringVar(&cfg.ForwardCurveSecret, "forward-curve-secret", "", "this collector's secret CURVE certificate as a client of the --forward collector; needs --forward-curve-server")
 	fs.DurationVar(&cfg.Drain, "drain", cfg.Drain, "on SIGTERM, keep reading what producers already sent for at most this long (less once 100ms pass quiet); 0 stops at once")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), `Usage: zmqcollect [flags]
@@ -133,6 +138,9 @@ Flags:
 	if cfg.Drain < 0 {
 		return settings{}, cli.Usage(fmt.Errorf("zmqcollect: --drain %v: must not be negative", cfg.Drain))
 	}
+	if err := checkCurveFlags(cfg); err != nil {
+		return settings{}, cli.Usage(err)
+	}
 	perm, err := strconv.ParseUint(*mode, 8, 32)
 	if err != nil {
 		return settings{}, cli.Usage(fmt.Errorf("zmqcollect: --file-mode %s: not an octal file mode such as 0600 or 0640", *mode))
@@ -148,6 +156,30 @@ Flags:
 		cfg.Stdout = stdout
 	}
 	return settings{cfg: cfg, metrics: *metrics, mode: *mode}, nil
+}
+
+// curveFlag names the flag of each CURVE field of collector.Config.
+var curveFlag = map[string]string{
+	"CurveSecret": "curve-secret", "CurveClients": "curve-clients", "CurveAnyClient": "curve-any-client",
+	"ForwardCurveServer": "forward-curve-server", "ForwardCurveSecret": "forward-curve-secret",
+}
+
+// checkCurveFlags refuses CURVE flags that would leave a port open by
+// mistake or do nothing, in the flags' own words.
+func checkCurveFlags(cfg collector.Config) error {
+	switch {
+	case cfg.CurveSecret != "" && cfg.CurveClients == "" && !cfg.CurveAnyClient:
+		return errors.New("zmqcollect: --curve-secret needs --curve-clients DIR (the allowed apps' and tails' *.key files) or --curve-any-client (anyone with the collector's public key may send and read)")
+	case cfg.CurveSecret == "" && (cfg.CurveClients != "" || cfg.CurveAnyClient):
+		return errors.New("zmqcollect: --curve-clients and --curve-any-client need --curve-secret (the collector's own NAME.key_secret)")
+	case cfg.CurveClients != "" && cfg.CurveAnyClient:
+		return errors.New("zmqcollect: --curve-clients and --curve-any-client contradict each other: give one")
+	case (cfg.ForwardCurveServer == "") != (cfg.ForwardCurveSecret == ""):
+		return errors.New("zmqcollect: CURVE to the next tier needs both --forward-curve-server (its NAME.key) and --forward-curve-secret (this collector's NAME.key_secret)")
+	case cfg.ForwardCurveServer != "" && cfg.Forward == "":
+		return errors.New("zmqcollect: --forward-curve-server and --forward-curve-secret need --forward")
+	}
+	return nil
 }
 
 // flagSet reports whether args set the flag name, even to its default.
@@ -175,6 +207,10 @@ func run(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Writ
 		var ee *collector.EndpointError
 		if errors.As(err, &ee) {
 			return cli.Usage(fmt.Errorf("zmqcollect: --%s: %w", strings.ToLower(ee.Field), ee.Err))
+		}
+		var ce *collector.CurveError
+		if errors.As(err, &ce) {
+			return cli.Usage(fmt.Errorf("zmqcollect: --%s: %w", curveFlag[ce.Field], ce.Err))
 		}
 		var fme *collector.FileModeError
 		if errors.As(err, &fme) {

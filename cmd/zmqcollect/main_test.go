@@ -30,9 +30,9 @@ import (
 	"github.com/zmqlog/zmqlog/zapzmq"
 )
 
-// bins holds zmqcollect, built once for these tests, which run it as a
-// subprocess the way a user does.
-var bins = map[string]string{".": ""}
+// bins holds zmqcollect, zmqtail and the writer examples, built once for
+// these tests, which run them as subprocesses the way a user does.
+var bins = map[string]string{".": "", "../zmqtail": "", "../../examples/zap-writer": "", "../../examples/slog-writer": ""}
 
 func TestMain(m *testing.M) {
 	runProducerIfAsked() // when this binary runs as a producer process

@@ -49,6 +49,8 @@ type config struct {
 	utc       bool
 	bind      string
 	heartbeat time.Duration
+
+	curveServer, curveSecret string
 }
 
 func run(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Writer) error {
@@ -65,6 +67,8 @@ func run(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Writ
 	fs.StringVar(&cfg.timeFmt, "time", "15:04:05.000", "Go time layout for the entry's own time")
 	fs.BoolVar(&cfg.utc, "utc", false, "show times in UTC")
 	fs.StringVar(&cfg.bind, "bind", "", "be the collector: bind a PULL socket here (e.g. tcp://127.0.0.1:5557) instead of subscribing")
+	fs.StringVar(&cfg.curveServer, "curve-server", "", "the collector's public CURVE certificate (NAME.key) when it runs with --curve-secret; needs --curve-secret")
+	fs.StringVar(&cfg.curveSecret, "curve-secret", "", "this tail's secret CURVE certificate (NAME.key_secret, mode 0600, from zmqcollect keygen); needs --curve-server")
 	fs.DurationVar(&cfg.heartbeat, "heartbeat-timeout", 5*time.Second, "say so on stderr when a collector's heartbeat is missing this long (0 turns this off)")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: zmqtail [flags] [endpoint ...]   (default endpoint %s)\n\nFlags:\n", DefaultEndpoint)
@@ -89,7 +93,14 @@ func run(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Writ
 		opts.Fields = strings.Split(cfg.fields, ",")
 	}
 	printer := tail.NewPrinter(stdout, opts)
-	src := tail.Source{Prefixes: prefixes, Status: stderr, Name: "zmqtail", HeartbeatTimeout: cfg.heartbeat}
+	if (cfg.curveServer == "") != (cfg.curveSecret == "") {
+		return cli.Usage(errors.New("zmqtail: CURVE needs both --curve-server (the collector's NAME.key) and --curve-secret (this tail's NAME.key_secret)"))
+	}
+	if cfg.curveServer != "" && cfg.bind != "" {
+		return cli.Usage(errors.New("zmqtail: --curve-server and --curve-secret do not go with --bind"))
+	}
+	src := tail.Source{Prefixes: prefixes, Status: stderr, Name: "zmqtail", HeartbeatTimeout: cfg.heartbeat,
+		CurveServer: cfg.curveServer, CurveSecret: cfg.curveSecret}
 	if cfg.bind != "" {
 		if fs.NArg() > 0 {
 			return cli.Usage(errors.New("zmqtail: --bind takes no endpoints to connect to"))
@@ -109,6 +120,8 @@ func run(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Writ
 	case cfg.bind != "" && errors.Is(err, tail.ErrEndpoint):
 		return cli.Usage(fmt.Errorf("zmqtail: --bind: %w", err))
 	case errors.Is(err, tail.ErrEndpoint):
+		return cli.Usage(fmt.Errorf("zmqtail: %w", err))
+	case errors.Is(err, tail.ErrCurve):
 		return cli.Usage(fmt.Errorf("zmqtail: %w", err))
 	}
 	return fmt.Errorf("zmqtail: %w", err)

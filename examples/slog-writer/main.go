@@ -12,6 +12,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/zmqlog/zmqlog"
 	"github.com/zmqlog/zmqlog/slogzmq"
 )
 
@@ -20,9 +21,15 @@ func main() {
 	app := flag.String("app", "slog-writer", "app name in every topic")
 	count := flag.Int("count", 20, "records to log")
 	every := flag.Duration("every", 50*time.Millisecond, "pause between records")
+	curveServer := flag.String("curve-server", "", "the collector's public CURVE certificate (NAME.key), to a collector started with --curve-secret")
+	curveSecret := flag.String("curve-secret", "", "this app's secret CURVE certificate (NAME.key_secret, from zmqcollect keygen)")
 	flag.Parse()
 
-	h, err := slogzmq.NewHandler(*endpoint, &slogzmq.Options{App: *app, Level: slog.LevelDebug})
+	opts := &slogzmq.Options{App: *app, Level: slog.LevelDebug}
+	if *curveServer != "" || *curveSecret != "" {
+		opts.Shipper = append(opts.Shipper, zmqlog.WithCurve(*curveServer, *curveSecret))
+	}
+	h, err := slogzmq.NewHandler(*endpoint, opts)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(2)

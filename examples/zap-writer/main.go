@@ -13,6 +13,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/zmqlog/zmqlog"
 	"github.com/zmqlog/zmqlog/zapzmq"
 )
 
@@ -21,9 +22,15 @@ func main() {
 	app := flag.String("app", "zap-writer", "app name in every topic")
 	count := flag.Int("count", 20, "entries to log")
 	every := flag.Duration("every", 50*time.Millisecond, "pause between entries")
+	curveServer := flag.String("curve-server", "", "the collector's public CURVE certificate (NAME.key), to a collector started with --curve-secret")
+	curveSecret := flag.String("curve-secret", "", "this app's secret CURVE certificate (NAME.key_secret, from zmqcollect keygen)")
 	flag.Parse()
 
-	core, err := zapzmq.NewCore(*endpoint, zapzmq.WithApp(*app))
+	opts := []zapzmq.Option{zapzmq.WithApp(*app)}
+	if *curveServer != "" || *curveSecret != "" {
+		opts = append(opts, zapzmq.WithShipperOptions(zmqlog.WithCurve(*curveServer, *curveSecret)))
+	}
+	core, err := zapzmq.NewCore(*endpoint, opts...)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(2)

@@ -3,6 +3,7 @@ package testcollector
 import (
 	"bufio"
 	"context"
+	"encoding/hex"
 	"fmt"
 	"io"
 	"os"
@@ -17,7 +18,10 @@ import (
 	"github.com/zmqlog/zmqlog/wire"
 )
 
-const drainEnv = "ZMQLOG_TEST_DRAIN"
+const (
+	drainEnv      = "ZMQLOG_TEST_DRAIN"
+	drainCurveEnv = "ZMQLOG_TEST_DRAIN_CURVE" // the server's secret key, hex: the drain speaks CURVE
+)
 
 // RunDrainIfAsked makes this test binary a collector when StartDrain
 // started it: it receives and decodes everything, until its stdin closes,
@@ -28,7 +32,16 @@ func RunDrainIfAsked() {
 		return
 	}
 	ep, _ := zsock.ParseEndpoint("tcp://127.0.0.1:0", true)
-	pull, err := zsock.ListenPull(ep, zsock.Options{})
+	var opts zsock.Options
+	if h := os.Getenv(drainCurveEnv); h != "" {
+		secret, err := hex.DecodeString(h)
+		if err != nil || len(secret) != 32 {
+			fmt.Fprintln(os.Stderr, "drain: bad", drainCurveEnv)
+			os.Exit(2)
+		}
+		opts.Curve = &zsock.CurveConfig{SecretKey: [32]byte(secret)} // any client
+	}
+	pull, err := zsock.ListenPull(ep, opts)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(2)
@@ -73,8 +86,20 @@ type Drain struct {
 // StartDrain starts this test binary as a collector (see RunDrainIfAsked).
 func StartDrain(tb testing.TB) *Drain {
 	tb.Helper()
+	return startDrain(tb, drainEnv+"=1")
+}
+
+// StartCurveDrain is StartDrain speaking CURVE as the server whose secret
+// key is serverSecret, taking any client.
+func StartCurveDrain(tb testing.TB, serverSecret [32]byte) *Drain {
+	tb.Helper()
+	return startDrain(tb, drainEnv+"=1", drainCurveEnv+"="+hex.EncodeToString(serverSecret[:]))
+}
+
+func startDrain(tb testing.TB, env ...string) *Drain {
+	tb.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), drainEnv+"=1")
+	cmd.Env = append(os.Environ(), env...)
 	cmd.Stderr = os.Stderr
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
