@@ -94,7 +94,6 @@ func isNameChar(c byte) bool {
 		strings.IndexByte("$-_@.&+/", c) >= 0
 }
 
-func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\r' || c == '\v' || c == '\f' }
 
 // endOfLine accepts what may follow a name or a value: spaces and a comment.
 func endOfLine(rest string) error {
