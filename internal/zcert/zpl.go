@@ -94,7 +94,6 @@ func isNameChar(c byte) bool {
 		strings.IndexByte("$-_@.&+/", c) >= 0
 }
 
-
 // endOfLine accepts what may follow a name or a value: spaces and a comment.
 func endOfLine(rest string) error {
 	rest = strings.TrimLeft(rest, " \t\r\v\f")
