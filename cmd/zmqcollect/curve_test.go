@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/zmqlog/zmqlog"
+	"github.com/zmqlog/zmqlog/internal/pyzmq"
 	"github.com/zmqlog/zmqlog/internal/testsupport"
 )
 
@@ -242,4 +243,98 @@ func (r *recordingRelay) recorded() []byte {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return bytes.Clone(r.buf.Bytes())
+}
+
+// Key files cross between libzmq's tools and ours, in real connections:
+// the collector runs on a certificate pyzmq's create_certificates wrote,
+// and a pyzmq PUSH connects with a client certificate `zmqcollect keygen`
+// wrote (read by pyzmq's zmq.auth.load_certificate). Its entries are
+// stored; a pyzmq client whose own pyzmq-made key is not on the list is
+// refused and counted.
+func TestCurveKeysFromPyzmqAndKeygenInterop(t *testing.T) {
+	ctx := testsupport.Context(t)
+	dir := t.TempDir()
+	made := pyzmq.Start(t, ctx, pyzmq.Prelude+`
+import zmq.auth
+zmq.auth.create_certificates(sys.argv[1], "server")
+zmq.auth.create_certificates(sys.argv[1], "outsider")
+say("made")
+`, dir)
+	if l := made.Line(t, ctx); l != "made" {
+		t.Fatalf("pyzmq said %q", l)
+	}
+	// pyzmq writes secret files with the process umask; we refuse those
+	// others may read, as ssh does, and the user chmods them.
+	for _, n := range []string{"server", "outsider"} {
+		if err := os.Chmod(filepath.Join(dir, n+".key_secret"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	keys(t, dir, "app")
+	clients := filepath.Join(dir, "clients")
+	if err := os.Mkdir(clients, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(filepath.Join(dir, "app.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(clients, "app.key"), data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	col := startCollector(t, ctx, "--curve-secret", filepath.Join(dir, "server.key_secret"), "--curve-clients", clients)
+
+	push := func(client string) *pyzmq.Peer {
+		return pyzmq.Start(t, ctx, pyzmq.Prelude+`
+import zmq.auth
+server_public, _ = zmq.auth.load_certificate(sys.argv[2])
+public, secret = zmq.auth.load_certificate(sys.argv[3])
+s = sock(zmq.PUSH)
+s.curve_serverkey = server_public
+s.curve_publickey = public
+s.curve_secretkey = secret
+s.connect(sys.argv[1])
+for i in range(50):
+    s.send_multipart([b"ERROR.pyapp", b'{"level":"error","msg":"from pyzmq %d"}' % i])
+s.close()
+ctx.term()
+say("sent")
+`, col.pull, filepath.Join(dir, "server.key"), filepath.Join(dir, client))
+	}
+	if l := push("app.key_secret").Line(t, ctx); l != "sent" {
+		t.Fatalf("pyzmq PUSH with keygen's key said %q", l)
+	}
+	testsupport.WaitFor(t, ctx, "the 50 entries stored", func() bool {
+		return col.metric(t, "zmqlog_collector_entries_received_total") >= 50
+	})
+	outsider := pyzmq.Start(t, ctx, pyzmq.Prelude+`
+import zmq.auth
+server_public, _ = zmq.auth.load_certificate(sys.argv[2])
+public, secret = zmq.auth.load_certificate(sys.argv[3])
+s = sock(zmq.PUSH)
+s.curve_serverkey = server_public
+s.curve_publickey = public
+s.curve_secretkey = secret
+s.setsockopt(zmq.LINGER, 0)
+s.connect(sys.argv[1])
+s.send_multipart([b"ERROR.outsider", b'{"level":"error","msg":"let me in"}'])
+say("tried")
+time.sleep(30)
+`, col.pull, filepath.Join(dir, "server.key"), filepath.Join(dir, "outsider.key_secret"))
+	if l := outsider.Line(t, ctx); l != "tried" {
+		t.Fatalf("outsider said %q", l)
+	}
+	testsupport.WaitFor(t, ctx, "the outsider refused", func() bool {
+		return col.metric(t, `zmqlog_collector_peers_rejected_total{port="pull",reason="unauthorized"}`) >= 1
+	})
+	col.terminate(t, ctx)
+	lines := fileLines(t, col.file)
+	for _, l := range lines {
+		if strings.Contains(l, "let me in") {
+			t.Fatalf("the outsider's entry was stored: %s", l)
+		}
+	}
+	if len(lines) != 50 {
+		t.Fatalf("stored %d lines, want pyzmq's 50", len(lines))
+	}
 }
