@@ -20,7 +20,8 @@ type Config struct {
 	// "" means there is none and lines come through Offer.
 	StoreFile string
 	// CursorFile keeps the sink's position across restarts (required with
-	// a StoreFile), written with FileMode (default 0600).
+	// a StoreFile), written with FileMode (default 0600) each time
+	// VictoriaLogs acknowledges more (saves coalesce under load).
 	CursorFile string
 	FileMode   os.FileMode
 	// BatchBytes bounds a request's body (default 1 MiB; a longer line
@@ -50,7 +51,7 @@ type Config struct {
 //
 //	store file ─▶ follower ─▶ batches ─▶ InFlight senders ─▶ /insert/jsonline (node 1, node 2 …)
 //	(or Offer ─▶ memory buffer)              │
-//	                                 tracker ◀─┘ acknowledgements ─▶ cursor file (every second, and at Close)
+//	                                 tracker ◀─┘ acknowledgements ─▶ cursor file (as it advances, and at Close)
 type Sink struct {
 	cfg     Config
 	client  *client
@@ -59,16 +60,17 @@ type Sink struct {
 	track   *tracker
 	backoff backoff
 
-	batches chan job
-	wake    chan struct{}
-	drain   chan struct{} // closed by Close: send what is left, then stop
-	ctx     context.Context
-	cancel  context.CancelFunc
-	workers sync.WaitGroup
-	saver   sync.WaitGroup
-	stopped chan struct{} // closed when reader and senders are done
-	started atomic.Bool
-	once    sync.Once
+	batches  chan job
+	wake     chan struct{}
+	advanced chan struct{} // the cursor moved: save it
+	drain    chan struct{} // closed by Close: send what is left, then stop
+	ctx      context.Context
+	cancel   context.CancelFunc
+	workers  sync.WaitGroup
+	saver    sync.WaitGroup
+	stopped  chan struct{} // closed when reader and senders are done
+	started  atomic.Bool
+	once     sync.Once
 
 	count struct {
 		sent, sentBytes, retries, rejected                 atomic.Uint64
@@ -121,13 +123,14 @@ func New(cfg Config) (*Sink, error) {
 		cfg.Report = func(string, error) {}
 	}
 	s := &Sink{
-		cfg:     cfg,
-		client:  newClient(cfg.URLs, cfg.Timeout, cfg.InFlight, cfg.Gzip),
-		backoff: backoff{base: 100 * time.Millisecond, ceiling: 5 * time.Second},
-		batches: make(chan job, cfg.InFlight),
-		wake:    make(chan struct{}, 1),
-		drain:   make(chan struct{}),
-		stopped: make(chan struct{}),
+		cfg:      cfg,
+		client:   newClient(cfg.URLs, cfg.Timeout, cfg.InFlight, cfg.Gzip),
+		backoff:  backoff{base: 100 * time.Millisecond, ceiling: 5 * time.Second},
+		batches:  make(chan job, cfg.InFlight),
+		wake:     make(chan struct{}, 1),
+		advanced: make(chan struct{}, 1),
+		drain:    make(chan struct{}),
+		stopped:  make(chan struct{}),
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.lastCaughtUp.Store(time.Now().UnixNano())
@@ -151,6 +154,12 @@ func New(cfg Config) (*Sink, error) {
 		return nil, fmt.Errorf("vlsink: %w", err)
 	}
 	s.track = newTracker(s.follow.pos, true)
+	s.track.onAdvance = func() {
+		select {
+		case s.advanced <- struct{}{}:
+		default:
+		}
+	}
 	s.baseline.Store(int64(s.backlog()))
 	if !have {
 		if err := saveCursor(cfg.CursorFile, cfg.FileMode, s.follow.pos); err != nil {
@@ -380,13 +389,15 @@ func (s *Sink) deliver(j job) {
 	}
 }
 
+// saveLoop saves the cursor each time it advances, as soon as the last
+// save is done (saves coalesce under load): a collector killed outright
+// sends again only the requests that were in flight, and what was
+// acknowledged during one save.
 func (s *Sink) saveLoop() {
 	defer s.saver.Done()
-	tick := time.NewTicker(time.Second)
-	defer tick.Stop()
 	for {
 		select {
-		case <-tick.C:
+		case <-s.advanced:
 			s.saveCursor()
 		case <-s.stopped:
 			return

@@ -17,6 +17,9 @@ type tracker struct {
 	hasPos  bool
 	dirty   bool
 	entries uint64 // entries of the batches behind the cursor
+	// onAdvance, if set, is called (under the lock: it must not block)
+	// when the cursor moves.
+	onAdvance func()
 }
 
 type ack struct {
@@ -53,6 +56,9 @@ func (t *tracker) acked(seq uint64, a ack) {
 		t.entries += uint64(a.entries)
 		if a.hasEnd {
 			t.pos, t.hasPos, t.dirty = a.end, true, true
+			if t.onAdvance != nil {
+				t.onAdvance()
+			}
 		}
 	}
 }
