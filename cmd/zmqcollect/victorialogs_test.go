@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -402,4 +403,65 @@ func (p *collectorProc) series(t testing.TB, prefix string) []float64 {
 		}
 	}
 	return out
+}
+
+// A bad --victorialogs stops zmqcollect at start, saying which URL and
+// why; --help documents the flags.
+func TestVictoriaLogsFlagErrors(t *testing.T) {
+	ctx := testsupport.Context(t)
+	for _, tc := range []struct {
+		args []string
+		says string
+	}{
+		{[]string{"--victorialogs", "127.0.0.1:9428"}, `--victorialogs: VictoriaLogs URL "127.0.0.1:9428"`},
+		{[]string{"--victorialogs", "http://127.0.0.1:9428,"}, "--victorialogs: VictoriaLogs URL list"},
+		{[]string{"--victorialogs", "http://a:9428/insert/jsonline"}, "without /insert/jsonline"},
+		{[]string{"--victorialogs", "http://a:9428", "--victorialogs-drain", "-1s"}, "--victorialogs-drain -1s: must not be negative"},
+	} {
+		cmd := exec.CommandContext(ctx, bins["."], append(tc.args, "--pull", "tcp://127.0.0.1:0", "--pub", "")...)
+		cmd.Dir = t.TempDir()
+		out, _ := cmd.CombinedOutput()
+		if code := cmd.ProcessState.ExitCode(); code != 2 || !strings.Contains(string(out), tc.says) {
+			t.Errorf("zmqcollect %v: exit %d, output %q; want exit 2 saying %q", tc.args, code, out, tc.says)
+		}
+	}
+	out, _ := exec.CommandContext(ctx, bins["."], "--help").CombinedOutput()
+	for _, flag := range []string{"-victorialogs ", "-victorialogs-drain"} {
+		if !strings.Contains(string(out), flag) {
+			t.Errorf("--help does not document %s", flag)
+		}
+	}
+}
+
+// With no store file the sink sends from memory: every entry arrives
+// while VictoriaLogs keeps up.
+func TestVictoriaLogsWithoutAStoreFile(t *testing.T) {
+	ctx := testsupport.Context(t)
+	vl := vltest.Start(t)
+	c := startCollector(t, ctx, "--file", "", "--victorialogs", vl.URL)
+	const n = 20000
+	shipApps(t, ctx, c.pull, []string{"zap-mem", "slog-mem"}, 0, upTo(0, n/2))
+	testsupport.WaitFor(t, ctx, "every entry sent", func() bool {
+		return c.metric(t, "zmqlog_collector_victorialogs_entries_sent_total") == n
+	})
+	exactly(t, ctx, vl, "zmqlog.app:in(zap-mem, slog-mem)", n)
+	if d := c.series(t, `zmqlog_collector_victorialogs_entries_dropped_total{reason="buffer_full"}`); len(d) != 1 || d[0] != 0 {
+		t.Errorf("dropped %v", d)
+	}
+	c.terminate(t, ctx)
+}
+
+// SIGTERM right after the load: the collector stores what it received,
+// sends it to VictoriaLogs within --victorialogs-drain, and exits.
+func TestSIGTERMSendsWhatIsLeftToVictoriaLogs(t *testing.T) {
+	ctx := testsupport.Context(t)
+	vl := vltest.Start(t)
+	c := startCollector(t, ctx, "--victorialogs", vl.URL)
+	const n = 30000
+	shipApps(t, ctx, c.pull, []string{"zap-term"}, 0, upTo(0, n))
+	c.terminate(t, ctx)
+	if c.stopped["received"] != n {
+		t.Fatalf("received %d, want %d", c.stopped["received"], n)
+	}
+	exactly(t, ctx, vl, "*", n)
 }

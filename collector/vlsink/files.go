@@ -71,8 +71,9 @@ func listStore(live string) ([]storeFile, error) {
 
 // headLen is how much of a file's beginning the cursor fingerprints: an
 // inode number is reused once its file is deleted, so the identity is
-// checked against the file's first bytes too.
-const headLen = 64
+// checked against the file's first bytes too. Enough bytes to hold a few
+// lines' timestamps: lines begin alike (the producer stamp).
+const headLen = 4096
 
 // fingerprint hashes the first n bytes of f.
 func fingerprint(f *os.File, n int) (uint64, bool) {

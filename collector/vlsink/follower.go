@@ -58,11 +58,6 @@ func (f *follower) open(start position, have bool) error {
 			return f.openAtListed(sf, start.Offset, files)
 		}
 	}
-	for _, sf := range files { // copied or restored: same bytes, another inode
-		if start.HeadLen > 0 && sf.size >= start.Offset && f.matches(sf, start) {
-			return f.openAtListed(sf, start.Offset, files)
-		}
-	}
 	// The file the cursor names is gone: rotated out while the collector
 	// was down. Send everything still there.
 	if start.Offset > 0 || start.HeadLen > 0 {

@@ -74,8 +74,8 @@ func startSink(t *testing.T, cfg Config) *Sink {
 // The sink follows the store across rotations: every line written
 // reaches VictoriaLogs once, with its producer as fields.
 func TestFollowsRotatedStoreIntoVictoriaLogs(t *testing.T) {
-	vl := vltest.Start(t)
 	ctx := testsupport.Context(t)
+	vl := vltest.Start(t)
 	dir := t.TempDir()
 	file := filepath.Join(dir, "store.jsonl")
 	w := newStoreWriter(t, file, 1)
