@@ -18,7 +18,7 @@ func (c *Collector) openVictoriaLogs() error {
 	if err != nil {
 		return &EndpointError{"VictoriaLogs", err}
 	}
-	vc := vlsink.Config{URLs: urls, FileMode: c.cfg.FileMode, Report: c.report, StoredEntries: c.store.storedTotal.Load}
+	vc := vlsink.Config{URLs: urls, Gzip: c.cfg.VictoriaLogsGzip, FileMode: c.cfg.FileMode, Report: c.report, StoredEntries: c.store.storedTotal.Load}
 	if c.cfg.File != "" {
 		vc.StoreFile, vc.CursorFile = c.cfg.File, c.cfg.File+".vlcursor"
 	}

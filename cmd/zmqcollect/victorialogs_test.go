@@ -426,7 +426,7 @@ func TestVictoriaLogsFlagErrors(t *testing.T) {
 		}
 	}
 	out, _ := exec.CommandContext(ctx, bins["."], "--help").CombinedOutput()
-	for _, flag := range []string{"-victorialogs ", "-victorialogs-drain"} {
+	for _, flag := range []string{"-victorialogs ", "-victorialogs-drain", "-victorialogs-gzip"} {
 		if !strings.Contains(string(out), flag) {
 			t.Errorf("--help does not document %s", flag)
 		}

@@ -26,10 +26,11 @@ type client struct {
 	gzip  bool
 	rest  time.Duration
 	zpool sync.Pool
+	wire  atomic.Uint64 // bytes of request bodies as sent (compressed or not)
 }
 
 type node struct {
-	base      string // as the user gave it, for errors and metrics
+	base      string // as the user gave it, password redacted, for errors and metrics
 	insert    string // the /insert/jsonline URL with its parameters
 	restUntil atomic.Int64
 	up        atomic.Bool
@@ -76,6 +77,18 @@ func ParseURLs(list string) ([]string, error) {
 	return out, nil
 }
 
+// Redacted returns a URL list with any password replaced by "xxxxx", for
+// logs.
+func Redacted(list string) string {
+	parts := strings.Split(list, ",")
+	for i, p := range parts {
+		if u, err := url.Parse(strings.TrimSpace(p)); err == nil {
+			parts[i] = u.Redacted()
+		}
+	}
+	return strings.Join(parts, ",")
+}
+
 func newClient(urls []string, timeout time.Duration, inFlight int, gz bool) *client {
 	tr := &http.Transport{
 		Proxy:                 http.ProxyFromEnvironment,
@@ -88,7 +101,11 @@ func newClient(urls []string, timeout time.Duration, inFlight int, gz bool) *cli
 	}
 	c := &client{http: &http.Client{Transport: tr, Timeout: timeout}, gzip: gz, rest: time.Second}
 	for _, u := range urls {
-		n := &node{base: u, insert: u + "/insert/jsonline?" + insertParams}
+		shown := u
+		if pu, err := url.Parse(u); err == nil {
+			shown = pu.Redacted() // a password in the URL stays out of logs and metrics
+		}
+		n := &node{base: shown, insert: u + "/insert/jsonline?" + insertParams}
 		n.up.Store(true)
 		c.nodes = append(c.nodes, n)
 	}
@@ -133,6 +150,7 @@ func (c *client) post(ctx context.Context, data []byte) error {
 	if c.gzip {
 		body, enc = c.compress(data), "gzip"
 	}
+	c.wire.Add(uint64(len(body)))
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, n.insert, bytes.NewReader(body))
 	if err != nil {
 		return &postError{n.base, err, true}

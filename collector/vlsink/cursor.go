@@ -53,7 +53,10 @@ func loadCursor(path string) (position, bool, error) {
 }
 
 // saveCursor writes the cursor beside its final place and renames it
-// there, so a crash mid-write leaves the previous cursor whole.
+// there, so a crash mid-write leaves the previous cursor whole. It does
+// not fsync, as the producer-state file does not: a killed collector
+// loses nothing the kernel has, and a machine that loses power sends
+// again from an older cursor, at worst (duplicates, never loss).
 func saveCursor(path string, mode os.FileMode, p position) error {
 	data, _ := json.Marshal(cursorFile{Version: 1, Position: p}) // cannot fail
 	tmp, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".tmp*")
@@ -63,9 +66,6 @@ func saveCursor(path string, mode os.FileMode, p position) error {
 	_, err = tmp.Write(append(data, '\n'))
 	if err == nil {
 		err = tmp.Chmod(mode)
-	}
-	if err == nil {
-		err = tmp.Sync()
 	}
 	if cerr := tmp.Close(); err == nil {
 		err = cerr

@@ -25,6 +25,8 @@ type follower struct {
 	f        *os.File
 	pos      position    // the next byte to read, in f
 	ahead    []storeFile // the files after f when the store was last listed
+	// buffer returns a buffer of n bytes for a batch (see Sink.buffer).
+	buffer func(n int) []byte
 	// lost is told what could not be sent: whole files that went
 	// before the follower reached them, or entries it skipped.
 	lost func(files int, bytes int64, entries uint64, reason string)
@@ -172,7 +174,7 @@ func (f *follower) read(force bool) ([]byte, readResult, error) {
 func (f *follower) readLines(avail int64, rotated bool) ([]byte, error) {
 	n := min(avail, int64(f.maxBatch))
 	for {
-		buf := make([]byte, n)
+		buf := f.buffer(int(n))
 		if _, err := f.f.ReadAt(buf, f.pos.Offset); err != nil && !errors.Is(err, io.EOF) {
 			return nil, err
 		}

@@ -145,3 +145,12 @@ func TestBackoffGrowsWithJitterWithinItsCeiling(t *testing.T) {
 		t.Fatalf("wait(1000) = %v, want within the ceiling", d)
 	}
 }
+
+// A password in a URL (basic auth, as a proxy in front of VictoriaLogs
+// may want) never reaches logs or metric labels.
+func TestURLPasswordStaysOutOfMetrics(t *testing.T) {
+	c := newClient([]string{"https://user:secret@vl.example:9428"}, time.Second, 1, false)
+	if n := c.nodes[0]; strings.Contains(n.base, "secret") || !strings.Contains(n.insert, "secret") {
+		t.Fatalf("shown %q, used %q", n.base, n.insert)
+	}
+}

@@ -78,6 +78,7 @@ type Sink struct {
 		inFlight                                           atomic.Int64
 		cursorErrors                                       atomic.Uint64
 	}
+	bufs         sync.Pool    // *[]byte of BatchBytes: batches' buffers, reused once sent
 	baseline     atomic.Int64 // lag = baseline + stored − acked − skipped
 	lastCaughtUp atomic.Int64 // unix nanoseconds
 }
@@ -149,7 +150,7 @@ func New(cfg Config) (*Sink, error) {
 		cfg.Report("victorialogs", fmt.Errorf("%v; starting at the end of the store", err))
 		have = false
 	}
-	s.follow = &follower{live: cfg.StoreFile, maxBatch: cfg.BatchBytes, maxLine: max(cfg.BatchBytes, 16<<20), lost: s.lost}
+	s.follow = &follower{live: cfg.StoreFile, maxBatch: cfg.BatchBytes, maxLine: max(cfg.BatchBytes, 16<<20), lost: s.lost, buffer: s.buffer}
 	if err := s.follow.open(start, have); err != nil {
 		return nil, fmt.Errorf("vlsink: %w", err)
 	}
@@ -345,6 +346,29 @@ func (s *Sink) sender() {
 	defer s.workers.Done()
 	for j := range s.batches {
 		s.deliver(j)
+		s.release(j.data)
+	}
+}
+
+// buffer returns a buffer of n bytes for a batch read from the store:
+// a batch's worth comes from a pool, so following the store costs no
+// garbage; a longer line gets its own.
+func (s *Sink) buffer(n int) []byte {
+	if n > s.cfg.BatchBytes {
+		return make([]byte, n)
+	}
+	if b, ok := s.bufs.Get().(*[]byte); ok {
+		return (*b)[:n]
+	}
+	return make([]byte, n, s.cfg.BatchBytes)
+}
+
+// release returns a sent batch's buffer to the pool. A memory-mode
+// chunk, or one a line outgrew, is left to the garbage collector.
+func (s *Sink) release(data []byte) {
+	if s.follow != nil && cap(data) == s.cfg.BatchBytes {
+		data = data[:0]
+		s.bufs.Put(&data)
 	}
 }
 

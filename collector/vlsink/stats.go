@@ -9,8 +9,10 @@ import (
 // Stats is a snapshot of what a Sink has done.
 type Stats struct {
 	// Sent counts entries VictoriaLogs acknowledged, SentBytes their
-	// size; Retries the requests that failed and were tried again.
-	Sent, SentBytes, Retries uint64
+	// size; WireBytes counts request bodies as sent (after gzip, and
+	// including retries); Retries the requests that failed and were tried
+	// again.
+	Sent, SentBytes, WireBytes, Retries uint64
 	// Dropped entries, by reason: rejected (VictoriaLogs refused the
 	// request for good: 4xx), buffer_full (no store file and VictoriaLogs
 	// not keeping up), shutdown (no store file, still held at Close),
@@ -39,7 +41,7 @@ type NodeStats struct {
 // Stats returns the sink's counters now.
 func (s *Sink) Stats() Stats {
 	st := Stats{
-		Sent: s.count.sent.Load(), SentBytes: s.count.sentBytes.Load(), Retries: s.count.retries.Load(),
+		Sent: s.count.sent.Load(), SentBytes: s.count.sentBytes.Load(), WireBytes: s.client.wire.Load(), Retries: s.count.retries.Load(),
 		Dropped: map[string]uint64{
 			"rejected": s.count.rejected.Load(), "shutdown": s.count.shutdown.Load(),
 			"partial_line": s.count.partialLine.Load(), "too_long": s.count.tooLong.Load(),
