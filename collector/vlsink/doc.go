@@ -72,6 +72,14 @@
 //
 //	level:~"(?i)^(error|dpanic|panic|fatal)"
 //
+// VictoriaLogs' own limits apply: a line longer than its
+// -insert.maxLineSizeBytes (256 KiB by default) is skipped by it, and an
+// entry older than its -retentionPeriod (7 days) is refused; catching up
+// after a longer outage loses those (VictoriaLogs counts them in its own
+// metrics). Lines stored while the collector ran without --victorialogs
+// carry no producer; after a cursor from an earlier run they are sent as
+// they are.
+//
 // # Several insert nodes
 //
 // Config.URLs may name several servers (a cluster's insert nodes, or
