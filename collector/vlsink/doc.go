@@ -33,12 +33,17 @@
 //   - The collector stopped (SIGTERM): Close sends what it can within
 //     collector.Config.VictoriaLogsDrain (5s), saves the cursor, and the
 //     next start goes on from there.
-//   - A store file the rotation removed (MaxBackups) before the sink read
-//     it: its loss is counted (files and bytes: the lines were never
-//     counted one by one), reported, and the sink goes on with the next.
-//     Compressed backups (.gz) are not read. The file being read is held
-//     open, so its removal costs nothing; keep enough backups for the
-//     longest outage you want to ride out.
+//   - The rotation removing files (MaxBackups) before the sink sent them:
+//     the sink holds open the file it reads and the ones after it (it
+//     looks at the store every 100ms while behind), so a removed file
+//     still reads. Held removed files keep their disk, so at most two are
+//     held: past that, the oldest unsent entries are let go and counted
+//     one by one (rotated_out). Keep enough backups for the longest outage
+//     you want to ride out. A file made and removed between two looks
+//     (MaxBackups × MaxSizeMB written in 100ms) is lost uncounted; a file
+//     the cursor names that is gone at a restart is counted as a lost
+//     file (its entries cannot be counted). Compressed backups (.gz) are
+//     not read.
 //   - On a first start (no cursor) the sink begins at the end of the
 //     store: lines stored before it was turned on are not sent.
 //   - Without a store file (zmqcollect --file "") there is no log to catch
@@ -99,7 +104,8 @@
 //
 // A Sink is a prometheus.Collector (the collector registers it):
 // zmqlog_collector_victorialogs_entries_sent_total, _retries_total,
-// _entries_dropped_total{reason}, _files_lost_total, _bytes_lost_total,
+// _entries_dropped_total{reason} (rejected, buffer_full, shutdown,
+// rotated_out, partial_line, too_long), _files_lost_total, _bytes_lost_total,
 // _lag_entries (stored entries not yet acknowledged), _lag_seconds (since
 // VictoriaLogs last had everything), _up{url}, _requests_total{url},
 // _request_failures_total{url}, _cursor_save_errors_total.

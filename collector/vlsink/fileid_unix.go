@@ -16,3 +16,14 @@ func idOf(fi os.FileInfo) fileID {
 	}
 	return fileID{}
 }
+
+// removed reports whether f's file has been deleted (no name links to it
+// any more), though open, it still reads.
+func removed(f *os.File) bool {
+	fi, err := f.Stat()
+	if err != nil {
+		return false
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	return ok && st.Nlink == 0
+}

@@ -20,6 +20,7 @@ type storeFile struct {
 	path string
 	id   fileID
 	size int64
+	file *os.File // when the follower holds it open
 }
 
 // backupTimeFormat is lumberjack's timestamp in a backup's name.
@@ -56,7 +57,7 @@ func listStore(live string) ([]storeFile, error) {
 		if err != nil || !fi.Mode().IsRegular() {
 			continue // removed since ReadDir: the rotation's housekeeping
 		}
-		backups = append(backups, backup{storeFile{p, idOf(fi), fi.Size()}, at})
+		backups = append(backups, backup{storeFile{path: p, id: idOf(fi), size: fi.Size()}, at})
 	}
 	sort.Slice(backups, func(i, j int) bool { return backups[i].at.Before(backups[j].at) })
 	files := make([]storeFile, 0, len(backups)+1)
@@ -64,7 +65,7 @@ func listStore(live string) ([]storeFile, error) {
 		files = append(files, b.storeFile)
 	}
 	if fi, err := os.Stat(live); err == nil {
-		files = append(files, storeFile{live, idOf(fi), fi.Size()})
+		files = append(files, storeFile{path: live, id: idOf(fi), size: fi.Size()})
 	}
 	return files, nil
 }

@@ -6,25 +6,30 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"time"
 )
 
 // follower reads the store's files in order from a position on, in
 // batches of whole lines, the way a database replays its write-ahead log.
 //
-// It holds the file it reads open: when the rotation renames it, the
-// follower finds it again by identity; when the rotation's housekeeping
-// removes or compresses it before the follower is through, the open file
-// still reads to its end. The files after it are not held (that would
-// keep removed files' disk in use for as long as VictoriaLogs is down);
-// one that is removed before the follower gets to it is lost, and counted
-// by the lost callback with its size as last seen.
+// It holds open the file it reads and the files after it (it looks at
+// the store every lookEvery while it is behind): when the rotation renames
+// one, the follower knows it by identity; when the rotation's housekeeping
+// removes or compresses one before the follower is through, the open file
+// still reads to its end. Held removed files keep their disk in use, so
+// their number is bounded (maxDeleted): past it the oldest one's lines
+// are counted as lost (rotated_out) and it is let go, as the rotation
+// meant. A file created and removed between two looks is lost uncounted
+// (MaxBackups × MaxSizeMB written in 100ms); one missing at a restart is
+// counted as a lost file.
 type follower struct {
 	live     string
 	maxBatch int
 	maxLine  int
 	f        *os.File
 	pos      position    // the next byte to read, in f
-	ahead    []storeFile // the files after f when the store was last listed
+	held     []storeFile // the files after f, open, oldest first
+	lastLook time.Time
 	// buffer returns a buffer of n bytes for a batch (see Sink.buffer).
 	buffer func(n int) []byte
 	// lost is told what could not be sent: whole files that went
@@ -75,7 +80,7 @@ func (f *follower) openAtListed(sf storeFile, off int64, files []storeFile) erro
 	if err := f.openAt(sf, off); err != nil {
 		return err
 	}
-	f.setAhead(files)
+	f.hold(files)
 	return nil
 }
 
@@ -126,6 +131,105 @@ func (f *follower) close() {
 		f.f.Close()
 		f.f = nil
 	}
+	for _, h := range f.held {
+		h.file.Close()
+	}
+	f.held = nil
+}
+
+// lookEvery is how often a follower that is behind lists the store, to
+// hold the files the rotation made since.
+const lookEvery = 100 * time.Millisecond
+
+// maxDeleted bounds the removed files the follower holds, the one it
+// reads included: at most that many files' disk beyond what the rotation
+// keeps. maxHeld bounds the files held at all (file descriptors).
+const (
+	maxDeleted = 2
+	maxHeld    = 64
+)
+
+// hold opens the listed files after the one being read that it does not
+// hold yet.
+func (f *follower) hold(files []storeFile) {
+	start := 0 // without ours among them (removed), every listed file is newer
+	for i, sf := range files {
+		if sf.id == f.pos.id() {
+			start = i + 1
+		}
+	}
+	for _, sf := range files[start:] {
+		if sf.id == f.pos.id() || f.holds(sf.id) || len(f.held) >= maxHeld {
+			continue
+		}
+		file, err := os.Open(sf.path)
+		if err != nil {
+			continue // removed since the listing
+		}
+		if fi, err := file.Stat(); err != nil || idOf(fi) != sf.id {
+			file.Close()
+			continue
+		}
+		sf.file = file
+		f.held = append(f.held, sf)
+	}
+}
+
+func (f *follower) holds(id fileID) bool {
+	for _, h := range f.held {
+		if h.id == id {
+			return true
+		}
+	}
+	return false
+}
+
+// look lists the store, holds what is new, and lets go of the oldest
+// data while more than maxDeleted removed files are held; it reports
+// whether the file being read was let go (the follower moved on).
+func (f *follower) look() bool {
+	if files, err := listStore(f.live); err == nil {
+		f.hold(files)
+	}
+	moved := false
+	for f.removedHeld() > maxDeleted && len(f.held) > 0 {
+		// The oldest data is the rest of the file being read.
+		n, _ := countLines(f.f, f.pos.Offset)
+		size := f.pos.Offset
+		if fi, err := f.f.Stat(); err == nil {
+			size = fi.Size()
+		}
+		f.lost(0, size-f.pos.Offset, n, "rotated_out")
+		f.switchToHeld()
+		moved = true
+	}
+	return moved
+}
+
+// removedHeld counts the held files the rotation has removed.
+func (f *follower) removedHeld() int {
+	n := 0
+	if removed(f.f) {
+		n++
+	}
+	for _, h := range f.held {
+		if removed(h.file) {
+			n++
+		}
+	}
+	return n
+}
+
+// switchToHeld moves to the oldest held file, at its start.
+func (f *follower) switchToHeld() {
+	h := f.held[0]
+	f.held = f.held[1:]
+	f.f.Close()
+	f.f = h.file
+	f.pos = position{Path: h.path, Dev: h.id.Dev, Ino: h.id.Ino}
+	if fi, err := f.f.Stat(); err == nil {
+		f.refreshHead(fi.Size())
+	}
 }
 
 // rotated reports whether the file being read is no longer the live one.
@@ -138,6 +242,12 @@ func (f *follower) rotated() bool {
 // are only taken with force (the linger has passed, or the sink is
 // draining) or from a file the rotation has closed.
 func (f *follower) read(force bool) ([]byte, readResult, error) {
+	if time.Since(f.lastLook) >= lookEvery && !f.isLive() {
+		f.lastLook = time.Now()
+		if f.look() {
+			return nil, readSwitched, nil
+		}
+	}
 	for {
 		fi, err := f.f.Stat()
 		if err != nil {
@@ -221,8 +331,16 @@ func (f *follower) skipLine() (int64, error) {
 	}
 }
 
-// next moves to the file after the one just read to its end.
+// isLive reports whether the file being read is the live one.
+func (f *follower) isLive() bool { return !f.rotated() }
+
+// next moves to the file after the one just read to its end: the oldest
+// held, or, holding none, the next one listed.
 func (f *follower) next() readResult {
+	if len(f.held) > 0 {
+		f.switchToHeld()
+		return readSwitched
+	}
 	files, err := listStore(f.live)
 	if err != nil {
 		return readNothing
@@ -244,34 +362,8 @@ func (f *follower) next() readResult {
 	default:
 		return readNothing // the rotation has not made the new live file yet
 	}
-	// Files that were after ours at the last look and are gone now went
-	// before they were read.
-	present := map[fileID]bool{}
-	for _, sf := range files {
-		present[sf.id] = true
-	}
-	for _, a := range f.ahead {
-		if a.id == next.id {
-			break
-		}
-		if !present[a.id] {
-			f.lost(1, a.size, 0, "rotated_out")
-		}
-	}
-	if err := f.openAt(next, 0); err != nil {
+	if err := f.openAtListed(next, 0, files); err != nil {
 		return readNothing
 	}
-	f.setAhead(files)
 	return readSwitched
-}
-
-// setAhead remembers the files listed after the one being read.
-func (f *follower) setAhead(files []storeFile) {
-	f.ahead = nil
-	for k, sf := range files {
-		if sf.id == f.pos.id() {
-			f.ahead = append(f.ahead, files[k+1:]...)
-			return
-		}
-	}
 }

@@ -75,6 +75,7 @@ type Sink struct {
 	count struct {
 		sent, sentBytes, retries, rejected                 atomic.Uint64
 		partialLine, tooLong, shutdown, lostFiles, lostLen atomic.Uint64
+		rotatedOut                                         atomic.Uint64
 		inFlight                                           atomic.Int64
 		cursorErrors                                       atomic.Uint64
 	}
@@ -175,12 +176,9 @@ func New(cfg Config) (*Sink, error) {
 func (s *Sink) backlog() uint64 {
 	f := s.follow
 	n, _ := countLines(f.f, f.pos.Offset)
-	for _, sf := range f.ahead {
-		if file, err := os.Open(sf.path); err == nil {
-			k, _ := countLines(file, 0)
-			n += k
-			file.Close()
-		}
+	for _, h := range f.held {
+		k, _ := countLines(h.file, 0)
+		n += k
 	}
 	return n
 }
@@ -191,7 +189,12 @@ func (s *Sink) lost(files int, bytes int64, entries uint64, reason string) {
 	case "rotated_out":
 		s.count.lostFiles.Add(uint64(files))
 		s.count.lostLen.Add(uint64(max(bytes, 0)))
-		s.cfg.Report("victorialogs_lost", fmt.Errorf("a store file of %d bytes was rotated out before it was sent to VictoriaLogs (%s)", bytes, s.cfg.StoreFile))
+		s.count.rotatedOut.Add(entries)
+		if files > 0 {
+			s.cfg.Report("victorialogs_lost", fmt.Errorf("the store file the VictoriaLogs cursor names was rotated out while the collector was down: its unsent entries are lost (%s)", s.cfg.StoreFile))
+		} else {
+			s.cfg.Report("victorialogs_lost", fmt.Errorf("%d stored entries were rotated out before VictoriaLogs took them: keep more backups (%s)", entries, s.cfg.StoreFile))
+		}
 	case "partial_line":
 		s.count.partialLine.Add(entries)
 		s.cfg.Report("victorialogs_lost", fmt.Errorf("skipped %d bytes at the end of a rotated store file: not a whole line", bytes))
@@ -260,9 +263,7 @@ func (s *Sink) readLoop() {
 		case readBatch:
 			pendingSince = time.Time{}
 			s.count.inFlight.Add(int64(j.entries))
-			select {
-			case s.batches <- j:
-			case <-s.ctx.Done():
+			if !s.send(j) {
 				return
 			}
 			continue
@@ -298,6 +299,35 @@ func (s *Sink) readLoop() {
 			case <-timer.C:
 			default:
 			}
+		}
+	}
+}
+
+// send queues a batch for the senders. While they are busy (VictoriaLogs
+// slow or down) the follower goes on looking at the store, so that files
+// the rotation removes are held, or counted when let go; if that moves it
+// to another file, the cursor's move there is queued after the batch.
+func (s *Sink) send(j job) bool {
+	var look <-chan time.Time
+	if s.follow != nil {
+		t := time.NewTicker(lookEvery)
+		defer t.Stop()
+		look = t.C
+	}
+	moved := false
+	for {
+		select {
+		case s.batches <- j:
+			if moved {
+				s.track.acked(s.track.issue(), ack{end: s.follow.pos, hasEnd: true})
+			}
+			return true
+		case <-look:
+			if !s.follow.isLive() && s.follow.look() {
+				moved = true
+			}
+		case <-s.ctx.Done():
+			return false
 		}
 	}
 }
@@ -340,7 +370,9 @@ func (s *Sink) noteCaughtUp(stored uint64) {
 	s.lastCaughtUp.Store(time.Now().UnixNano())
 }
 
-func (s *Sink) skipped() uint64 { return s.count.partialLine.Load() + s.count.tooLong.Load() }
+func (s *Sink) skipped() uint64 {
+	return s.count.partialLine.Load() + s.count.tooLong.Load() + s.count.rotatedOut.Load()
+}
 
 func (s *Sink) sender() {
 	defer s.workers.Done()

@@ -16,10 +16,12 @@ type Stats struct {
 	// Dropped entries, by reason: rejected (VictoriaLogs refused the
 	// request for good: 4xx), buffer_full (no store file and VictoriaLogs
 	// not keeping up), shutdown (no store file, still held at Close),
-	// partial_line and too_long (lines in the store that cannot be sent).
+	// partial_line and too_long (lines in the store that cannot be sent),
+	// rotated_out (removed by the rotation before they were sent).
 	Dropped map[string]uint64
-	// LostFiles and LostBytes count store files rotated out before the
-	// sink read them (their entries were never counted one by one).
+	// LostFiles counts store files rotated out while the collector was
+	// down, before the sink read them, and LostBytes their unsent bytes
+	// where known (their entries cannot be counted: the file is gone).
 	LostFiles, LostBytes uint64
 	// LagEntries is how many stored entries VictoriaLogs has not yet
 	// acknowledged; LagSeconds how long since it last had every one.
@@ -45,6 +47,7 @@ func (s *Sink) Stats() Stats {
 		Dropped: map[string]uint64{
 			"rejected": s.count.rejected.Load(), "shutdown": s.count.shutdown.Load(),
 			"partial_line": s.count.partialLine.Load(), "too_long": s.count.tooLong.Load(),
+			"rotated_out": s.count.rotatedOut.Load(),
 		},
 		LostFiles: s.count.lostFiles.Load(), LostBytes: s.count.lostLen.Load(), CursorErrors: s.count.cursorErrors.Load(),
 	}
@@ -106,7 +109,7 @@ func (s *Sink) Collect(ch chan<- prometheus.Metric) {
 	counter(descSent, st.Sent)
 	counter(descSentBytes, st.SentBytes)
 	counter(descRetries, st.Retries)
-	for _, r := range []string{"rejected", "buffer_full", "shutdown", "partial_line", "too_long"} {
+	for _, r := range []string{"rejected", "buffer_full", "shutdown", "partial_line", "too_long", "rotated_out"} {
 		counter(descDropped, st.Dropped[r], r)
 	}
 	counter(descLostFiles, st.LostFiles)
