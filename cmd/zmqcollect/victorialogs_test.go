@@ -188,7 +188,11 @@ func until(stop chan struct{}, logged *atomic.Int64) func() func(int) bool {
 }
 
 // VictoriaLogs stops mid-stream and comes back: every entry arrives, and
-// none twice (the requests that failed were not ingested).
+// none twice (the requests that failed were not ingested). It is stopped
+// (SIGTERM), as for a restart or an upgrade: killed outright it loses what
+// it acknowledged but had not yet written to disk (its
+// -inmemoryDataFlushInterval, 5s by default; about 8k entries here),
+// which no client can see (vlsink's manual).
 func TestVictoriaLogsOutageLosesNothingDuplicatesNothing(t *testing.T) {
 	ctx := testsupport.Context(t)
 	vl := vltest.Start(t)

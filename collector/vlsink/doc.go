@@ -23,6 +23,12 @@
 //
 // What this guarantees:
 //
+//   - VictoriaLogs acknowledges a request before it writes it to disk
+//     (within its -inmemoryDataFlushInterval, 5s by default, 1s at least).
+//     Stopped or restarted (SIGTERM) it loses nothing; killed outright
+//     (SIGKILL, out of memory, power) it loses what it acknowledged in
+//     that window, and no client can tell. Lower the interval if that
+//     matters more than its disk's write load.
 //   - VictoriaLogs restarted or unreachable: failed requests are retried
 //     (with jittered exponential backoff, 100ms to 5s, once every insert
 //     node has failed) and the store waits; nothing is lost, and nothing is
