@@ -56,6 +56,9 @@ func ParseURLs(list string) ([]string, error) {
 		if raw == "" {
 			return nil, fmt.Errorf("VictoriaLogs URL list %q: an empty URL", list)
 		}
+		if !strings.Contains(raw, "://") { // host:port, the usual slip
+			return nil, fmt.Errorf("VictoriaLogs URL %q: want http:// or https://, such as http://127.0.0.1:9428", raw)
+		}
 		u, err := url.Parse(raw)
 		if err != nil {
 			return nil, fmt.Errorf("VictoriaLogs URL %q: %w", raw, err)
