@@ -52,6 +52,8 @@ func TestAppendLineStampsTheProducer(t *testing.T) {
 		{`{ }`, want},
 		{`{"msg":"a \"zmqlog\" in a value"}`, want},
 		{`{"zmqlog":"mine","msg":"m"}`, ""},
+		{`{"zmq\u006cog":"mine, escaped"}`, ""},
+		{`{"msg":"caf\u00e9"}`, want},
 		{`{"a":{"zmqlog":1}}`, want},
 	} {
 		out := AppendLine(nil, stamp, []byte(tc.line))

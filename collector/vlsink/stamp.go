@@ -46,7 +46,7 @@ func AppendLine(dst, stamp, line []byte) []byte {
 		return append(dst, line...)
 	}
 	rest := line[1:]
-	if t := bytes.TrimLeft(rest, " \t"); len(t) > 0 && t[0] == '}' {
+	if t := bytes.TrimLeft(rest, " \t\r\n"); len(t) > 0 && t[0] == '}' {
 		stamp = stamp[:len(stamp)-1] // an empty object: no comma after ours
 	}
 	return append(append(dst, stamp...), rest...)
@@ -58,11 +58,11 @@ func StampedLen(stamp, line []byte) int { return len(stamp) + len(line) }
 var producerKeyQuoted = []byte(`"` + ProducerKey + `"`)
 
 // hasProducerKey reports whether the object line has ProducerKey at its
-// top level. The quick test (the quoted key anywhere) almost always
-// says no; a key written with escapes is not seen, which makes a
-// duplicate key, no worse than the producer's own claim.
+// top level. The quick test almost always says no: the key is neither
+// there as it is nor possibly written with a \u escape; otherwise the
+// line's top-level keys are decoded.
 func hasProducerKey(line []byte) bool {
-	if !bytes.Contains(line, producerKeyQuoted) {
+	if !bytes.Contains(line, producerKeyQuoted) && !bytes.Contains(line, []byte(`\u`)) {
 		return false
 	}
 	dec := json.NewDecoder(bytes.NewReader(line))
