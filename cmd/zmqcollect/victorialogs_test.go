@@ -469,3 +469,56 @@ func TestSIGTERMSendsWhatIsLeftToVictoriaLogs(t *testing.T) {
 	}
 	exactly(t, ctx, vl, "*", n)
 }
+
+// A VictoriaLogs that accepts connections and never answers holds up
+// nothing but the sink: entries are stored and published as fast as
+// without it, with a store file (the sink falls behind in it) and without
+// (the memory buffer fills and counts what it drops).
+func TestHangingVictoriaLogsDoesNotSlowIngest(t *testing.T) {
+	ctx := testsupport.Context(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var conns []net.Conn
+	var mu sync.Mutex
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c) // held, never read or answered
+			mu.Unlock()
+		}
+	}()
+	t.Cleanup(func() {
+		ln.Close()
+		mu.Lock()
+		for _, c := range conns {
+			c.Close()
+		}
+		mu.Unlock()
+	})
+	for _, file := range []string{"store.jsonl", ""} {
+		args := []string{"--victorialogs", "http://" + ln.Addr().String(), "--victorialogs-drain", "100ms"}
+		if file == "" {
+			args = append(args, "--file", "")
+		}
+		c := startCollector(t, ctx, args...)
+		const n = 50000
+		start := time.Now()
+		shipApps(t, ctx, c.pull, []string{"zap-hang"}, 0, upTo(0, n))
+		done := "zmqlog_collector_entries_received_total"
+		if file != "" {
+			done = "zmqlog_collector_entries_stored_total"
+		}
+		testsupport.WaitFor(t, ctx, "every entry taken in", func() bool { return c.metric(t, done) == n })
+		t.Logf("file %q: %d entries in %v while VictoriaLogs hangs", file, n, time.Since(start))
+		if sent := c.metric(t, "zmqlog_collector_victorialogs_entries_sent_total"); sent != 0 {
+			t.Errorf("sent %v to a server that never answers", sent)
+		}
+		c.terminate(t, ctx)
+	}
+}
