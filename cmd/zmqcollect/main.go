@@ -210,7 +210,11 @@ func run(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Writ
 	logger.Info("stopped", "received", st.Received, "stored", st.Stored, "store_failed", st.StoreFailed,
 		"published", st.Published, "gaps", st.Gaps, "gaps_repaired", st.GapsRepaired, "invalid_utf8", st.InvalidUTF8, "malformed", st.Malformed+st.UnknownVersion)
 	if vl, ok := c.VictoriaLogsStats(); ok {
-		logger.Info("victorialogs", "sent", vl.Sent, "retries", vl.Retries, "lag_entries", vl.LagEntries, "files_lost", vl.LostFiles)
+		var dropped uint64
+		for _, n := range vl.Dropped {
+			dropped += n
+		}
+		logger.Info("victorialogs", "sent", vl.Sent, "retries", vl.Retries, "dropped", dropped, "lag_entries", vl.LagEntries, "files_lost", vl.LostFiles)
 	}
 	return err
 }
