@@ -232,11 +232,12 @@ func TestEntriesRotatedOutWhileBehindAreCounted(t *testing.T) {
 	const n = 60000 // about 8 files of 1 MB; the rotation keeps 2
 	for range n / 1000 {
 		w.write(t, 1000)
-		// Not synchronisation but the write rate: about 4 MB/s, so each
-		// file lives some 400ms, several of the sink's looks (every
-		// 100ms). A file made and removed between two looks would be
-		// lost uncounted, as the package documents.
-		time.Sleep(30 * time.Millisecond)
+		// Not synchronisation but the write rate: under 3 MB/s, so each
+		// file lives some 700ms, several of the sink's looks (every
+		// 100ms), even on a loaded machine. A file made and removed
+		// between two looks would be lost uncounted, as the package
+		// documents.
+		time.Sleep(50 * time.Millisecond)
 	}
 	testsupport.WaitFor(t, ctx, "entries counted as rotated out", func() bool { return s.Stats().Dropped["rotated_out"] > 0 })
 	mu.Lock()
