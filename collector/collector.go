@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/zmqlog/zmqlog/collector/vlsink"
 	"github.com/zmqlog/zmqlog/internal/zsock"
 
 	"github.com/zmqlog/zmqlog/wire"
@@ -34,6 +35,7 @@ type Collector struct {
 	forward *zsock.Pusher    // nil: no forward
 	relay   *relayNumbers    // numbers forwarded batches per upstream
 	store   *store
+	vl      *vlsink.Sink // nil: not sending to VictoriaLogs
 	host    string
 	started time.Time
 
@@ -107,6 +109,11 @@ func New(cfg Config) (*Collector, error) {
 		c.relay = newRelayNumbers()
 		c.forward = zsock.DialPush(eps.forward, zsock.Options{SendQueue: 1000, OnEvent: c.onForwardEvent, Curve: curve.forward})
 	}
+	if err := c.openVictoriaLogs(); err != nil {
+		c.closeSockets()
+		c.store.close()
+		return nil, err
+	}
 	return c, nil
 }
 
@@ -128,6 +135,7 @@ func (c *Collector) PubEndpoint() string {
 // message already read, writes the store out and closes everything; what
 // was received is in the store when Run returns.
 func (c *Collector) Run(ctx context.Context) error {
+	c.startVictoriaLogs()
 	c.wg.Add(1)
 	go c.background()
 	var err error
@@ -181,6 +189,7 @@ func (c *Collector) Run(ctx context.Context) error {
 	if serr := c.store.close(); serr != nil {
 		err = serr
 	}
+	c.closeVictoriaLogs() // after the store: it sends what the store holds
 	return err
 }
 
@@ -267,7 +276,7 @@ func (c *Collector) handle(m zsock.Message) {
 	received, invalid, wrapped := 0, 0, 0
 	// The batch's position and its entries go in together (appendBatch),
 	// so a state snapshot never holds one without the other.
-	c.store.appendBatch(func(add func(line []byte)) {
+	c.store.appendBatch(c.producerStamp(&b), func(add func(line []byte)) {
 		if !b.Plain {
 			c.mu.Lock()
 			c.streams.observe(&b, time.Now())

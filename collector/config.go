@@ -7,6 +7,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/zmqlog/zmqlog/collector/vlsink"
 	"github.com/zmqlog/zmqlog/internal/zsock"
 	"github.com/zmqlog/zmqlog/topic"
 )
@@ -95,6 +96,26 @@ type Config struct {
 	// speak CURVE: the next tier's public certificate, and this
 	// collector's secret certificate as its client.
 	ForwardCurveServer, ForwardCurveSecret string
+	// VictoriaLogs, if set, is a VictoriaLogs server to send every entry
+	// to (http://127.0.0.1:9428), or several insert nodes of a cluster,
+	// comma-separated, balanced with failover. The store file is then the
+	// sink's write-ahead log: each line carries its producer (see
+	// vlsink.ProducerKey), and a cursor beside it (the store file's name
+	// plus ".vlcursor") says how far VictoriaLogs has acknowledged, so an
+	// outage or a restart loses nothing the rotated files still hold.
+	// Without a store file the sink holds up to 64 MiB in memory and
+	// counts what it drops. See the package vlsink.
+	VictoriaLogs string
+	// VictoriaLogsDrain bounds how long Run, stopping, goes on sending
+	// to VictoriaLogs once the store is written out; what is left waits
+	// in the store for the next start. Default 5s; 0 (from Defaults) or
+	// negative: stop at once.
+	VictoriaLogsDrain time.Duration
+	// VictoriaLogsGzip compresses requests to VictoriaLogs: many times
+	// fewer bytes on the wire (log lines repeat themselves) for more of
+	// the sink's CPU (the README has the figures). Worth it over a slow or
+	// metered link; on a LAN it buys nothing.
+	VictoriaLogsGzip bool
 	// Log receives the collector's own messages (failed writes, rejected
 	// peers), each kind at most once per second. Default: discarded.
 	Log *slog.Logger
@@ -236,20 +257,21 @@ type endpoints struct {
 // collector's defaults is defined here and only here.
 func Defaults() Config {
 	return Config{
-		Pull:            DefaultPull,
-		Pub:             DefaultPub,
-		File:            DefaultFile,
-		MaxSizeMB:       100,
-		MaxBackups:      10, // with MaxSizeMB, bounds the disk
-		MaxAgeDays:      0,  // any age
-		FileMode:        DefaultFileMode,
-		SubscriberQueue: 10000,
-		MaxMessageSize:  4 << 20,
-		Limits:          limitsOf(zsock.Defaults()),
-		Heartbeat:       time.Second,
-		Drain:           2 * time.Second,
-		FlushInterval:   200 * time.Millisecond,
-		exact:           true,
+		Pull:              DefaultPull,
+		Pub:               DefaultPub,
+		File:              DefaultFile,
+		MaxSizeMB:         100,
+		MaxBackups:        10, // with MaxSizeMB, bounds the disk
+		MaxAgeDays:        0,  // any age
+		FileMode:          DefaultFileMode,
+		SubscriberQueue:   10000,
+		MaxMessageSize:    4 << 20,
+		Limits:            limitsOf(zsock.Defaults()),
+		Heartbeat:         time.Second,
+		Drain:             2 * time.Second,
+		FlushInterval:     200 * time.Millisecond,
+		VictoriaLogsDrain: 5 * time.Second,
+		exact:             true,
 	}
 }
 
@@ -290,6 +312,9 @@ func (c *Config) fillLiteral() {
 	orDefault(&c.FlushInterval, d.FlushInterval)
 	if c.Drain == 0 {
 		c.Drain = d.Drain
+	}
+	if c.VictoriaLogsDrain == 0 {
+		c.VictoriaLogsDrain = d.VictoriaLogsDrain
 	}
 	l, dl := &c.Limits, d.Limits
 	orDefault(&l.MaxConns, dl.MaxConns)
@@ -380,12 +405,17 @@ func (c *Config) applyDefaults() (endpoints, error) {
 			return eps, &EndpointError{"Forward", err}
 		}
 	}
+	if c.VictoriaLogs != "" {
+		if _, err = vlsink.ParseURLs(c.VictoriaLogs); err != nil {
+			return eps, &EndpointError{"VictoriaLogs", err}
+		}
+	}
 	return eps, nil
 }
 
 // EndpointError is a malformed endpoint in a Config field.
 type EndpointError struct {
-	Field string // Pull, Pub or Forward
+	Field string // Pull, Pub, Forward or VictoriaLogs
 	Err   error
 }
 

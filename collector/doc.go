@@ -60,6 +60,16 @@
 // runs ahead of the store: a collector killed outright can over-report
 // loss by at most one flush interval's entries, never under-report it.
 //
+// # VictoriaLogs
+//
+// With Config.VictoriaLogs set, every stored entry also goes to
+// VictoriaLogs (a single node or a cluster's insert nodes), each line
+// carrying its producer under the key "zmqlog". The sink follows the
+// store file from a durable cursor rather than sitting in the ingest
+// path, so VictoriaLogs being slow or down never slows ingest, PUB or the
+// store, and an outage or a restart loses nothing the rotated files still
+// hold. The package vlsink is its manual.
+//
 // # Limits
 //
 // The collector is meant to bind an address other hosts reach, so every

@@ -44,6 +44,9 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 		descBytes, descForwarded, descGaps, descRepaired, descProdGaps, descProdRepair, descProdDropped, descProdRecv, descLive, descSubs, descConns, descPeers, descBatch, descSkipped} {
 		ch <- d
 	}
+	if c.vl != nil {
+		c.vl.Describe(ch)
+	}
 }
 
 // Collect implements prometheus.Collector. A series whose labels cannot
@@ -121,6 +124,9 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		c.report("metrics", fmt.Errorf("left %d series out of a scrape: %w", skip.n, skip.first))
 	}
 	counter(descSkipped, st.SeriesSkipped+skip.n)
+	if c.vl != nil {
+		c.vl.Collect(ch)
+	}
 }
 
 // seriesSkipper sends the metrics that could be made and counts the ones

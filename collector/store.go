@@ -7,7 +7,9 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 
+	"github.com/zmqlog/zmqlog/collector/vlsink"
 	"gopkg.in/natefinch/lumberjack.v2"
 )
 
@@ -39,6 +41,18 @@ type store struct {
 	echo     *bufio.Writer // nil: no echo
 	echoTo   io.Writer
 	report   func(kind string, err error)
+	// sink, if set, is told of each write to the file, or given each line
+	// when there is no file; stamp, set by appendBatch, is the producer
+	// written into each line of the batch (see vlsink.AppendLine).
+	sink        storeSink
+	stamp       []byte
+	storedTotal atomic.Uint64 // stored, readable without the lock
+}
+
+// storeSink is what the store tells the VictoriaLogs sink.
+type storeSink interface {
+	Written()                 // lines went to the file
+	Offer(stamp, line []byte) // no file: a line to send
 }
 
 const storeBufferSize = 256 << 10
@@ -85,10 +99,14 @@ func openStore(cfg *Config, report func(string, error)) (*store, error) {
 // entry. Whatever fill records beside the entries (the batch's stream
 // position) is therefore never seen by flushThen without them, nor they
 // without it.
-func (s *store) appendBatch(fill func(add func(line []byte))) {
+//
+// stamp, if not nil, is written into each line (see vlsink.Stamp).
+func (s *store) appendBatch(stamp []byte, fill func(add func(line []byte))) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.stamp = stamp
 	fill(s.writeLocked)
+	s.stamp = nil
 }
 
 // flushThen writes out what is buffered and then runs then, both under
@@ -105,6 +123,8 @@ func (s *store) flushThen(then func()) {
 func (s *store) writeLocked(line []byte) {
 	if s.file != nil {
 		s.bufferLineLocked(line)
+	} else if s.sink != nil {
+		s.sink.Offer(s.stamp, line)
 	}
 	if s.echo != nil {
 		s.echo.Write(line)
@@ -117,7 +137,7 @@ func (s *store) writeLocked(line []byte) {
 // bufferLineLocked adds line to the file's buffer, keeping every write
 // within maxWrite (see store).
 func (s *store) bufferLineLocked(line []byte) {
-	n := int64(len(line)) + 1
+	n := int64(vlsink.StampedLen(s.stamp, line)) + 1
 	if n > s.maxWrite {
 		s.tooLarge++
 		s.report("too_large", fmt.Errorf("did not store an entry of %d bytes in %s: it is larger than the file may grow (%d MB)", len(line), s.file.Filename, s.maxWrite>>20))
@@ -127,7 +147,7 @@ func (s *store) bufferLineLocked(line []byte) {
 		s.writeFileLocked()
 	}
 	s.pending++
-	s.fileBuf = append(append(s.fileBuf, line...), '\n')
+	s.fileBuf = append(vlsink.AppendLine(s.fileBuf, s.stamp, line), '\n')
 	if len(s.fileBuf) >= storeBufferSize {
 		s.writeFileLocked()
 	}
@@ -144,6 +164,10 @@ func (s *store) writeFileLocked() {
 		s.report("store", fmt.Errorf("writing %d entries to %s failed: %w", s.pending, s.file.Filename, err))
 	} else {
 		s.stored += uint64(s.pending)
+		s.storedTotal.Store(s.stored)
+		if s.sink != nil {
+			s.sink.Written()
+		}
 	}
 	s.pending = 0
 	s.fileBuf = s.fileBuf[:0]

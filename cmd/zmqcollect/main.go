@@ -31,6 +31,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/zmqlog/zmqlog/collector"
+	"github.com/zmqlog/zmqlog/collector/vlsink"
 	"github.com/zmqlog/zmqlog/internal/cli"
 )
 
@@ -62,6 +63,9 @@ func parseFlags(args []string, stdout, stderr io.Writer) (settings, error) {
 	)
 	fs.StringVar(&cfg.Pull, "pull", cfg.Pull, "endpoint apps send to (PULL, binds); tcp://*:5557 accepts other hosts")
 	fs.StringVar(&cfg.Forward, "forward", cfg.Forward, "another collector to send everything on to, e.g. tcp://central:5557; several, comma-separated, share the batches")
+	fs.StringVar(&cfg.VictoriaLogs, "victorialogs", "", "also send every entry to VictoriaLogs, e.g. http://127.0.0.1:9428; several URLs, comma-separated, are insert nodes shared with failover (see README, When one machine is not enough)")
+	fs.DurationVar(&cfg.VictoriaLogsDrain, "victorialogs-drain", cfg.VictoriaLogsDrain, "on SIGTERM, go on sending to VictoriaLogs for at most this long; what is left waits in the store for the next start")
+	fs.BoolVar(&cfg.VictoriaLogsGzip, "victorialogs-gzip", cfg.VictoriaLogsGzip, "gzip requests to VictoriaLogs: far fewer bytes, twice the CPU; for slow links")
 	fs.IntVar(&cfg.MaxSizeMB, "max-size", cfg.MaxSizeMB, "rotate the store file when it reaches this many megabytes")
 	fs.IntVar(&cfg.MaxBackups, "max-backups", cfg.MaxBackups, "rotated files to keep (0 keeps all)")
 	fs.IntVar(&cfg.MaxAgeDays, "max-age", cfg.MaxAgeDays, "days to keep rotated files (0 keeps them)")
@@ -134,6 +138,9 @@ Flags:
 	cfg.Limits.SubscriptionBudget = int64(*subscriptionMB) << 20
 	if cfg.Limits.IdlePing < 0 {
 		return settings{}, cli.Usage(fmt.Errorf("zmqcollect: --idle-ping %v: must not be negative (0 turns it off)", cfg.Limits.IdlePing))
+	}
+	if cfg.VictoriaLogsDrain < 0 {
+		return settings{}, cli.Usage(fmt.Errorf("zmqcollect: --victorialogs-drain %v: must not be negative", cfg.VictoriaLogsDrain))
 	}
 	if cfg.Drain < 0 {
 		return settings{}, cli.Usage(fmt.Errorf("zmqcollect: --drain %v: must not be negative", cfg.Drain))
@@ -237,7 +244,7 @@ func run(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Writ
 		go func() { defer close(served); srv.Serve(ln) }()
 		logger.Info("serving metrics", "url", "http://"+ln.Addr().String()+"/metrics")
 	}
-	logger.Info("collecting", "pull", c.PullEndpoint(), "pub", c.PubEndpoint(), "file", cfg.File, "forward", cfg.Forward)
+	logger.Info("collecting", "pull", c.PullEndpoint(), "pub", c.PubEndpoint(), "file", cfg.File, "forward", cfg.Forward, "victorialogs", vlsink.Redacted(cfg.VictoriaLogs))
 	err = c.Run(ctx)
 	if srv != nil {
 		srv.Close()
@@ -246,5 +253,12 @@ func run(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Writ
 	st := c.Stats()
 	logger.Info("stopped", "received", st.Received, "stored", st.Stored, "store_failed", st.StoreFailed,
 		"published", st.Published, "gaps", st.Gaps, "gaps_repaired", st.GapsRepaired, "invalid_utf8", st.InvalidUTF8, "malformed", st.Malformed+st.UnknownVersion)
+	if vl, ok := c.VictoriaLogsStats(); ok {
+		var dropped uint64
+		for _, n := range vl.Dropped {
+			dropped += n
+		}
+		logger.Info("victorialogs", "sent", vl.Sent, "retries", vl.Retries, "dropped", dropped, "lag_entries", vl.LagEntries, "files_lost", vl.LostFiles)
+	}
 	return err
 }
