@@ -53,6 +53,12 @@ func WithCurveKeys(serverPublic, clientPublic, clientSecret string) Option {
 		if err != nil {
 			return fmt.Errorf("CURVE client secret key: %w", err)
 		}
+		if err := zcert.CheckPublic(server); err != nil {
+			return fmt.Errorf("CURVE server public key: %w", err)
+		}
+		if err := zcert.CheckSecret(secret); err != nil {
+			return fmt.Errorf("CURVE client secret key: %w", err)
+		}
 		if zcert.PublicKey(secret) != public {
 			return fmt.Errorf("CURVE client keys: the public key %s is not the secret key's", public)
 		}

@@ -96,7 +96,7 @@ func New(cfg Config) (*Collector, error) {
 		return nil, err
 	}
 	if !cfg.NoPub {
-		c.pub, err = zsock.ListenPub(eps.pub, cfg.Limits.socketOptions(zsock.Options{SendQueue: cfg.SubscriberQueue, OnEvent: c.onPeerEvent, Curve: curve.server}))
+		c.pub, err = zsock.ListenPub(eps.pub, cfg.Limits.socketOptions(zsock.Options{SendQueue: cfg.SubscriberQueue, OnEvent: c.onPeerEvent, Curve: curve.pub}))
 		if err != nil {
 			c.pull.Close()
 			c.store.close()

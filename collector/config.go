@@ -88,6 +88,13 @@ type Config struct {
 	// key is not there is refused during the handshake and counted
 	// (peers_rejected_total{reason="unauthorized"}).
 	CurveClients string
+	// CurveTails, if set, is a directory of the public certificates of
+	// the tails allowed to subscribe on the PUB port; then CurveClients
+	// (or CurveAnyClient) applies to the PULL port only. Without it both
+	// ports take the same clients, and an app's key can also read every
+	// app's entries: give tails their own list when apps' hosts are less
+	// trusted than the people who read the logs.
+	CurveTails string
 	// CurveAnyClient takes every client that completes the CURVE
 	// handshake: traffic is encrypted, but anyone who has the collector's
 	// public key may send entries and read the stream.

@@ -12,7 +12,7 @@ import (
 // or exposed key file, a setting that needs another, or one that
 // contradicts another. Field names the Config field.
 type CurveError struct {
-	Field string // CurveSecret, CurveClients, CurveAnyClient, ForwardCurveServer or ForwardCurveSecret
+	Field string // CurveSecret, CurveClients, CurveAnyClient, CurveTails, ForwardCurveServer or ForwardCurveSecret
 	Err   error
 }
 
@@ -23,8 +23,8 @@ func (e *CurveError) Unwrap() error { return e.Err }
 // both ports (nil: NULL security), the allow-list behind it (nil: any
 // client), and the client side of the forward socket (nil: NULL).
 type curveSetup struct {
-	server  *zsock.CurveConfig
-	allow   *zcert.AllowList
+	server  *zsock.CurveConfig // the PULL port's
+	pub     *zsock.CurveConfig // the PUB port's: server's, or its own allow-list (CurveTails)
 	forward *zsock.CurveConfig
 }
 
@@ -41,6 +41,8 @@ func (c *Collector) loadCurve(cfg *Config) (curveSetup, error) {
 		return s, &CurveError{"CurveAnyClient", errors.New("taking any CURVE client needs the collector's own secret key (Config.CurveSecret)")}
 	case cfg.CurveSecret != "" && cfg.CurveClients == "" && !cfg.CurveAnyClient:
 		return s, &CurveError{"CurveSecret", errors.New("say which clients may connect: Config.CurveClients (a directory of their *.key files) or Config.CurveAnyClient (any client: encrypted, but anyone holding the server's public key may send and read)")}
+	case cfg.CurveSecret == "" && cfg.CurveTails != "":
+		return s, &CurveError{"CurveTails", errors.New("an allow-list of tails needs the collector's own secret key (Config.CurveSecret)")}
 	case cfg.CurveClients != "" && cfg.CurveAnyClient:
 		return s, &CurveError{"CurveAnyClient", errors.New("contradicts Config.CurveClients: give one of them")}
 	case (cfg.ForwardCurveServer == "") != (cfg.ForwardCurveSecret == ""):
@@ -59,12 +61,16 @@ func (c *Collector) loadCurve(cfg *Config) (curveSetup, error) {
 		}
 		s.server = &zsock.CurveConfig{SecretKey: pair.Secret}
 		if cfg.CurveClients != "" {
-			s.allow, err = zcert.OpenAllowList(cfg.CurveClients, zcert.AllowListOptions{Reloaded: c.allowListRead})
-			if err != nil {
+			if s.server.Authorize, err = c.allowList(cfg.CurveClients); err != nil {
 				return s, &CurveError{"CurveClients", err}
 			}
-			allow := s.allow
-			s.server.Authorize = func(client [32]byte) bool { return allow.Allowed(client) }
+		}
+		s.pub = s.server
+		if cfg.CurveTails != "" {
+			s.pub = &zsock.CurveConfig{SecretKey: pair.Secret}
+			if s.pub.Authorize, err = c.allowList(cfg.CurveTails); err != nil {
+				return s, &CurveError{"CurveTails", err}
+			}
 		}
 	}
 	if cfg.ForwardCurveServer != "" {
@@ -79,6 +85,16 @@ func (c *Collector) loadCurve(cfg *Config) (curveSetup, error) {
 		s.forward = &zsock.CurveConfig{SecretKey: pair.Secret, ServerKey: server}
 	}
 	return s, nil
+}
+
+// allowList reads a directory of allowed client keys, to be re-read when
+// it changes, and returns the check a CURVE server asks.
+func (c *Collector) allowList(dir string) (func([32]byte) bool, error) {
+	list, err := zcert.OpenAllowList(dir, zcert.AllowListOptions{Reloaded: c.allowListRead})
+	if err != nil {
+		return nil, err
+	}
+	return func(client [32]byte) bool { return list.Allowed(client) }, nil
 }
 
 // allowListRead logs each reading of the allow-list directory: how many

@@ -83,6 +83,7 @@ func parseFlags(args []string, stdout, stderr io.Writer) (settings, error) {
 	fs.DurationVar(&cfg.Limits.IdlePing, "idle-ping", cfg.Limits.IdlePing, "PING a peer quiet this long, drop it if nothing comes back within as long again (libzmq and zmqlog answer by themselves); 0 turns it off")
 	fs.StringVar(&cfg.CurveSecret, "curve-secret", "", "this collector's secret CURVE certificate (NAME.key_secret from zmqcollect keygen, mode 0600): both ports then speak CURVE only; needs --curve-clients or --curve-any-client")
 	fs.StringVar(&cfg.CurveClients, "curve-clients", "", "directory of the public CURVE certificates (*.key) of the apps and tails allowed in; re-read when it changes")
+	fs.StringVar(&cfg.CurveTails, "curve-tails", "", "directory of the public CURVE certificates of the tails allowed to subscribe (PUB); then --curve-clients and --curve-any-client apply to apps (PULL) only")
 	fs.BoolVar(&cfg.CurveAnyClient, "curve-any-client", false, "with --curve-secret, take any CURVE client: encrypted, but not allow-listed")
 	fs.StringVar(&cfg.ForwardCurveServer, "forward-curve-server", "", "the --forward collector's public CURVE certificate (NAME.key); needs --forward-curve-secret")
 	fs.StringVar(&cfg.ForwardCurveSecret, "forward-curve-secret", "", "this collector's secret CURVE certificate as a client of the --forward collector; needs --forward-curve-server")
@@ -167,7 +168,7 @@ Flags:
 
 // curveFlag names the flag of each CURVE field of collector.Config.
 var curveFlag = map[string]string{
-	"CurveSecret": "curve-secret", "CurveClients": "curve-clients", "CurveAnyClient": "curve-any-client",
+	"CurveSecret": "curve-secret", "CurveClients": "curve-clients", "CurveAnyClient": "curve-any-client", "CurveTails": "curve-tails",
 	"ForwardCurveServer": "forward-curve-server", "ForwardCurveSecret": "forward-curve-secret",
 }
 
@@ -177,8 +178,8 @@ func checkCurveFlags(cfg collector.Config) error {
 	switch {
 	case cfg.CurveSecret != "" && cfg.CurveClients == "" && !cfg.CurveAnyClient:
 		return errors.New("zmqcollect: --curve-secret needs --curve-clients DIR (the allowed apps' and tails' *.key files) or --curve-any-client (anyone with the collector's public key may send and read)")
-	case cfg.CurveSecret == "" && (cfg.CurveClients != "" || cfg.CurveAnyClient):
-		return errors.New("zmqcollect: --curve-clients and --curve-any-client need --curve-secret (the collector's own NAME.key_secret)")
+	case cfg.CurveSecret == "" && (cfg.CurveClients != "" || cfg.CurveAnyClient || cfg.CurveTails != ""):
+		return errors.New("zmqcollect: --curve-clients, --curve-any-client and --curve-tails need --curve-secret (the collector's own NAME.key_secret)")
 	case cfg.CurveClients != "" && cfg.CurveAnyClient:
 		return errors.New("zmqcollect: --curve-clients and --curve-any-client contradict each other: give one")
 	case (cfg.ForwardCurveServer == "") != (cfg.ForwardCurveSecret == ""):

@@ -76,6 +76,10 @@ type fileStamp struct {
 	name  string
 	size  int64
 	mtime int64
+	// inode and ctime (zero where the system has none): certificates are
+	// all the same size, so a file replaced by another with the same time
+	// (restored from a backup, say) differs only in these.
+	inode, ctime uint64
 }
 
 // OpenAllowList reads the *.key files in dir. It fails if dir cannot be
@@ -160,7 +164,11 @@ func (a *AllowList) checkLocked() error {
 	// A file rewritten with the same size within the file system's
 	// timestamp granularity keeps its stamp (git's "racy" index entries):
 	// while any file is that young, read again at the next check.
-	a.racy = slices.ContainsFunc(stamps, func(s fileStamp) bool { return s.mtime >= listed.Add(-racyWindow).UnixNano() })
+	// Only a time near now is racy: a file dated in the future (clock
+	// skew, a restored backup) would otherwise be read at every check.
+	a.racy = slices.ContainsFunc(stamps, func(s fileStamp) bool {
+		return s.mtime >= listed.Add(-racyWindow).UnixNano() && s.mtime <= listed.Add(racyWindow).UnixNano()
+	})
 	if unchanged {
 		return nil
 	}
@@ -217,6 +225,7 @@ func (a *AllowList) list() (stamps []fileStamp, overflow bool, err error) {
 			}
 			if fi, err := info(); err == nil {
 				st.size, st.mtime = fi.Size(), fi.ModTime().UnixNano()
+				st.inode, st.ctime = fileIdentity(fi)
 			}
 			stamps = append(stamps, st)
 		}

@@ -41,7 +41,16 @@ func fileErr(path string, format string, args ...any) error {
 // readCert reads and parses a certificate file, at most MaxFileSize bytes,
 // refusing anything but a regular file (a FIFO would block the reader).
 func readCert(path string) (*zplNode, fs.FileInfo, error) {
-	fi, err := os.Stat(path)
+	// Open first, without blocking (a FIFO put in the file's place would
+	// otherwise hang the reader), then check what was opened: checking the
+	// path and then opening it would let a file swapped in between skip
+	// the checks, the secret file's mode among them.
+	f, err := openNoBlock(path)
+	if err != nil {
+		return nil, nil, &FileError{Path: path, Err: unwrapPath(err)}
+	}
+	defer f.Close()
+	fi, err := f.Stat()
 	if err != nil {
 		return nil, nil, &FileError{Path: path, Err: unwrapPath(err)}
 	}
@@ -51,11 +60,6 @@ func readCert(path string) (*zplNode, fs.FileInfo, error) {
 	if fi.Size() > MaxFileSize {
 		return nil, nil, fileErr(path, "%d bytes, larger than a certificate file can be (%d KiB at most)", fi.Size(), MaxFileSize>>10)
 	}
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, nil, &FileError{Path: path, Err: unwrapPath(err)}
-	}
-	defer f.Close()
 	data, err := io.ReadAll(io.LimitReader(f, MaxFileSize+1))
 	if err != nil {
 		return nil, nil, &FileError{Path: path, Err: unwrapPath(err)}
@@ -118,6 +122,9 @@ func LoadPublic(path string) (Key, error) {
 	if pub == nil {
 		return Key{}, fileErr(path, `no public-key in its "curve" section`)
 	}
+	if err := CheckPublic(*pub); err != nil {
+		return Key{}, &FileError{Path: path, Err: err}
+	}
 	return *pub, nil
 }
 
@@ -145,6 +152,9 @@ func LoadSecret(path string) (KeyPair, error) {
 	pub, err := curveKey(path, root, "public-key")
 	if err != nil {
 		return KeyPair{}, err
+	}
+	if err := CheckSecret(*sec); err != nil {
+		return KeyPair{}, &FileError{Path: path, Err: err}
 	}
 	pair := KeyPair{Secret: *sec, Public: PublicKey(*sec)}
 	if pub == nil {

@@ -84,3 +84,32 @@ func PublicKey(secret Key) Key {
 	copy(pub[:], priv.PublicKey().Bytes())
 	return pub
 }
+
+// ErrWeakKey is wrapped by the error for a key no one should use: an
+// all-zero secret key (a field left unset: its public key is known to
+// everyone), or a public key of low order (a key agreement with it gives
+// a value known to everyone, so the box it seals protects nothing).
+var ErrWeakKey = errors.New("weak CURVE key")
+
+// CheckPublic refuses a public key of low order (RFC 7748 section 6.1).
+func CheckPublic(k Key) error {
+	pub, err := ecdh.X25519().NewPublicKey(k[:])
+	if err == nil {
+		var probe *ecdh.PrivateKey
+		if probe, err = ecdh.X25519().GenerateKey(rand.Reader); err == nil {
+			_, err = probe.ECDH(pub) // fails exactly when the result is all zeros
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("%w: a public key of low order", ErrWeakKey)
+	}
+	return nil
+}
+
+// CheckSecret refuses an all-zero secret key.
+func CheckSecret(k Key) error {
+	if k == (Key{}) {
+		return fmt.Errorf("%w: a secret key of all zeros", ErrWeakKey)
+	}
+	return nil
+}

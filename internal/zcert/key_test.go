@@ -2,8 +2,12 @@ package zcert
 
 import (
 	"context"
+	"encoding/hex"
+	"errors"
 	"fmt"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -94,5 +98,48 @@ func TestKeyPairPrintsNoSecret(t *testing.T) {
 		if strings.Contains(got, libzmqServerSecret) || !strings.Contains(got, libzmqServerPublic) {
 			t.Errorf("Sprintf(%q, pair) = %q: want the public key and not the secret", format, got)
 		}
+	}
+}
+
+// Keys no one should use are refused where keys come in: an all-zero
+// secret (its public key is known to all), a low-order public key (the
+// key agreement with it is known to all).
+func TestWeakKeysAreRefused(t *testing.T) {
+	if err := CheckSecret(Key{}); !errors.Is(err, ErrWeakKey) {
+		t.Fatalf("zero secret: %v", err)
+	}
+	// Low-order points of Curve25519 (RFC 7748 section 6.1; libsodium's
+	// blocklist): 0, 1, and a point of order 8.
+	lowOrder := []string{
+		"0000000000000000000000000000000000000000000000000000000000000000",
+		"0100000000000000000000000000000000000000000000000000000000000000",
+		"e0eb7a7c3b41b8ae1656e3faf19fc46ada098deb9c32b1fd866205165f49b800",
+	}
+	for _, h := range lowOrder {
+		var k Key
+		hex.Decode(k[:], []byte(h))
+		if err := CheckPublic(k); !errors.Is(err, ErrWeakKey) {
+			t.Errorf("low-order key %s: %v", h, err)
+		}
+	}
+	p, err := GenerateKeyPair()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := CheckPublic(p.Public); err != nil {
+		t.Fatalf("a real key refused: %v", err)
+	}
+	if err := CheckSecret(p.Secret); err != nil {
+		t.Fatalf("a real key refused: %v", err)
+	}
+	// And from files: a certificate holding the zero key.
+	dir := t.TempDir()
+	zero := Key{}
+	path := filepath.Join(dir, "zero.key")
+	if err := os.WriteFile(path, []byte("curve\n    public-key = \""+zero.String()+"\"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := LoadPublic(path); !errors.Is(err, ErrWeakKey) || !strings.Contains(err.Error(), path) {
+		t.Fatalf("zero public key file: %v", err)
 	}
 }
