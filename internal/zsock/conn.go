@@ -130,7 +130,8 @@ type Peer struct {
 func handshake(ctx context.Context, nc net.Conn, typ zmq4.SocketType, server bool, opts Options) (c *conn, err error) {
 	stop := context.AfterFunc(ctx, func() { nc.Close() })
 	defer stop()
-	if err := nc.SetDeadline(time.Now().Add(opts.HandshakeTimeout)); err != nil {
+	deadline := time.Now().Add(opts.HandshakeTimeout)
+	if err := nc.SetDeadline(deadline); err != nil {
 		nc.Close()
 		return nil, err
 	}
@@ -150,7 +151,7 @@ func handshake(ctx context.Context, nc net.Conn, typ zmq4.SocketType, server boo
 		}
 	}()
 	if opts.Curve != nil {
-		peer, codec, err := curveHandshake(nc, &guard.g, typ, server, opts.Curve)
+		peer, codec, err := curveHandshake(ctx, deadline, nc, &guard.g, typ, server, opts.Curve)
 		if err != nil {
 			return nil, fmt.Errorf("zsock: CURVE handshake with %s: %w", nc.RemoteAddr(), err)
 		}

@@ -2,6 +2,7 @@ package zsock
 
 import (
 	"bytes"
+	"context"
 	"crypto/ecdh"
 	"crypto/rand"
 	"crypto/subtle"
@@ -11,6 +12,8 @@ import (
 	"io"
 	"net"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/go-zeromq/zmq4"
 	"golang.org/x/crypto/curve25519"
@@ -51,6 +54,9 @@ type CurveConfig struct {
 	// secret is SecretKey as crypto/ecdh holds it, made once by prepare
 	// (with its public key) rather than at every handshake.
 	secret *ecdh.PrivateKey
+	// gate bounds the server's crypto steps running at once over all the
+	// socket's handshakes (made by prepare, one per socket).
+	gate *cryptoGate
 }
 
 // prepare returns a copy of the configuration for a socket, with the
@@ -62,6 +68,7 @@ func (c *CurveConfig) prepare() *CurveConfig {
 	}
 	p := *c
 	p.secret = p.secretKey()
+	p.gate = newCryptoGate(defaultCryptoSlots())
 	return &p
 }
 
@@ -165,7 +172,7 @@ func greetingMechanism(g []byte) string {
 // through guard (which bounds what the peer may send before it has proved
 // who it is: commands only, maxHandshakeBytes in all), and returns the peer's metadata and the codec for the messages
 // that follow.
-func curveHandshake(nc net.Conn, guard *handshakeGuard, typ zmq4.SocketType, server bool, cfg *CurveConfig) (Peer, *curveCodec, error) {
+func curveHandshake(ctx context.Context, deadline time.Time, nc net.Conn, guard *handshakeGuard, typ zmq4.SocketType, server bool, cfg *CurveConfig) (Peer, *curveCodec, error) {
 	if err := sendGreeting(nc, guard.r, curveGreeting(server), server); err != nil {
 		return Peer{}, nil, err
 	}
@@ -180,7 +187,7 @@ func curveHandshake(nc net.Conn, guard *handshakeGuard, typ zmq4.SocketType, ser
 	if m := greetingMechanism(g[:]); m != "CURVE" {
 		return Peer{}, nil, fmt.Errorf("%w: %.20q, we speak CURVE", ErrMechanismMismatch, m)
 	}
-	hs := curveHandshaker{nc: nc, r: r, typ: typ, cfg: cfg, isServer: server}
+	hs := curveHandshaker{ctx: ctx, deadline: deadline, nc: nc, r: r, typ: typ, cfg: cfg, isServer: server}
 	if server {
 		return hs.server()
 	}
@@ -189,10 +196,13 @@ func curveHandshake(nc net.Conn, guard *handshakeGuard, typ zmq4.SocketType, ser
 
 // curveHandshaker holds what both roles need during the handshake.
 type curveHandshaker struct {
-	nc  net.Conn
-	r   io.Reader
-	typ zmq4.SocketType
-	cfg *CurveConfig
+	// ctx and deadline bound the wait for a crypto slot (server side).
+	ctx      context.Context
+	deadline time.Time
+	nc       net.Conn
+	r        io.Reader
+	typ      zmq4.SocketType
+	cfg      *CurveConfig
 	// isServer: we are the CURVE server. Only a server may answer with
 	// ERROR; from a client it is just a command out of place.
 	isServer bool
@@ -389,6 +399,12 @@ func (h *curveHandshaker) server() (Peer, *curveCodec, error) {
 	if len(initiate) < curveMinInitiateSize {
 		return Peer{}, nil, fmt.Errorf("%w: INITIATE of %d bytes", errCurveMalformed, len(initiate))
 	}
+	// Four boxes and two scalar multiplications: take a crypto slot.
+	leave, err := h.enterCrypto()
+	if err != nil {
+		return Peer{}, nil, err
+	}
+	defer leave()
 	// The cookie: Box[C' + s'](cookie key).
 	shortKeys, ok := secretbox.Open(nil, initiate[25:105], longNonce("COOKIE--", initiate[9:25]), &cookieKey)
 	if !ok {
@@ -427,6 +443,7 @@ func (h *curveHandshaker) server() (Peer, *curveCodec, error) {
 	if subtle.ConstantTimeCompare(vouch[:32], clientShort) != 1 || subtle.ConstantTimeCompare(vouch[32:], serverPublic[:]) != 1 {
 		return Peer{}, nil, fmt.Errorf("%w: the vouch names other keys than this connection's", ErrBadCrypto)
 	}
+	leave()
 	if h.cfg.Authorize != nil && !h.cfg.Authorize(clientPublic) {
 		// libzmq sends the ZAP status code; a libzmq client reports it.
 		h.send([]byte("\x05ERROR\x03400"))
@@ -456,6 +473,12 @@ func (h *curveHandshaker) welcome(cookieKey *[32]byte) error {
 	if len(hello) != curveHelloSize || hello[6] != 1 || hello[7] != 0 {
 		return fmt.Errorf("%w: HELLO of %d bytes, version %d.%d", errCurveMalformed, len(hello), hello[min(6, len(hello)-1)], hello[min(7, len(hello)-1)])
 	}
+	// Two scalar multiplications and two boxes: take a crypto slot.
+	leave, err := h.enterCrypto()
+	if err != nil {
+		return err
+	}
+	defer leave()
 	var clientShort [32]byte
 	copy(clientShort[:], hello[80:112])
 	n := binary.BigEndian.Uint64(hello[112:120])
@@ -495,7 +518,23 @@ func (h *curveHandshaker) welcome(cookieKey *[32]byte) error {
 	welcome = append(welcome, welcomeNonce[:]...)
 	welcome = box.SealAfterPrecomputation(welcome, plain, longNonce("WELCOME-", welcomeNonce[:]), &longShared)
 	clear(plain)
+	leave() // a slow reader must not hold a slot
 	return h.send(welcome)
+}
+
+// enterCrypto takes one of the socket's crypto slots, waiting no later
+// than the handshake deadline; the returned leave gives it back, and may
+// be called more than once.
+func (h *curveHandshaker) enterCrypto() (leave func(), err error) {
+	g := h.cfg.gate
+	if g == nil {
+		return func() {}, nil
+	}
+	if err := g.enter(h.ctx, h.deadline); err != nil {
+		return nil, err
+	}
+	var once sync.Once
+	return func() { once.Do(g.leave) }, nil
 }
 
 // appendMetadata appends our metadata (RFC 23): Socket-Type, as libzmq

@@ -73,6 +73,21 @@ type Options struct {
 	// every slot of MaxConns and lock the others out; more are closed at
 	// once and counted. IPC peers are local and not limited. Default 256.
 	MaxConnsPerHost int
+	// HandshakeRate bounds, per second, the CURVE handshakes one host (one
+	// IP address) may start on a listening socket, after a first burst of
+	// HandshakeBurst: a HELLO costs its sender nothing (one box, replayed
+	// on every connection) and the server two X25519 operations, and
+	// MaxConnsPerHost bounds how many run at once, not how many per
+	// second. A connection over the rate is closed at once, before any
+	// cryptography, and counted (ListenerStats.OverHandshakeRate). IPC
+	// peers and NULL listeners are not limited. Negative turns it off.
+	// Defaults 100 per second, and a burst of MaxConnsPerHost, so that a
+	// host's producers, all reconnecting at once after a collector
+	// restart, are let in: they can hold no more than MaxConnsPerHost
+	// connections anyway, and real clients reconnect with backoff
+	// (ReconnectMin and up), far under 100 per second each host.
+	HandshakeRate  float64
+	HandshakeBurst int
 	// RecvBudget bounds the bytes a PULL socket holds of messages read and
 	// not yet returned by Recv, over all its connections; RecvBudgetPerHost
 	// is one host's share of it. A connection whose host, or the socket,
@@ -117,6 +132,7 @@ func Defaults() Options {
 		MaxSubscriptions: 1024, MaxSubscriptionBytes: 64 << 10,
 		SendQueueBytes: 4 << 20, PublisherQueueBytes: 16 << 20,
 		MaxPublisherSubscriptionBytes: 16 << 20,
+		HandshakeRate:                 100, HandshakeBurst: 256,
 	}
 }
 
@@ -143,6 +159,10 @@ func (o Options) withDefaults() Options {
 	positive(&o.RecvQueue, d.RecvQueue)
 	positive(&o.MaxConns, d.MaxConns)
 	positive(&o.MaxConnsPerHost, d.MaxConnsPerHost)
+	if o.HandshakeRate == 0 {
+		o.HandshakeRate = d.HandshakeRate
+	}
+	positive(&o.HandshakeBurst, o.MaxConnsPerHost)
 	positive(&o.RecvBudget, d.RecvBudget)
 	positive(&o.RecvBudgetPerHost, d.RecvBudgetPerHost)
 	o.RecvBudget = max(o.RecvBudget, o.MaxMessageSize)
