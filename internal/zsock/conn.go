@@ -315,6 +315,16 @@ func (c *conn) finishMessage(queue bool) int64 {
 
 func (c *conn) giveBackHeld() { c.finishMessage(false) }
 
+// giveBack returns n bytes of the message being read to the budget: a
+// buffer it no longer needs (a CURVE box, once opened).
+func (c *conn) giveBack(n int64) {
+	if c.budget == nil {
+		return
+	}
+	c.held -= n
+	c.budget.finish(c.share, 0, n)
+}
+
 // unexpected turns a clean EOF inside a message into ErrUnexpectedEOF.
 func unexpected(err error) error {
 	if err == io.EOF {
@@ -537,9 +547,11 @@ func (g *handshakeGuard) peerMechanism() (string, bool) {
 // readCurveMessage is readMessage on a CURVE connection: each frame
 // arrives as a MESSAGE box in an outer frame of its own. The box is read
 // whole, under the receive budget and the size limit (its plaintext is
-// what counts against limit), then opened into the one buffer the frame
-// is returned in; a box up to a 64 KiB batch is read into a pooled
-// buffer, a larger one in steps as readBody does.
+// what counts against limit). A box up to a 64 KiB batch is read into a
+// pooled buffer and opened into the frame's own; a larger one is read in
+// steps as readBody does, and its plaintext is charged before it is
+// opened beside the box (the box's share given back after), so the budget
+// follows the memory really held.
 func (c *conn) readCurveMessage(limit int64) (frames [][]byte, isCommand bool, err error) {
 	var total int64
 	for {
@@ -601,7 +613,16 @@ func (c *conn) readBox(size int) (flags byte, frame []byte, err error) {
 		if err != nil {
 			return 0, nil, err
 		}
-		return c.curve.open(msg)
+		// nacl opens into a buffer of its own (it refuses to overlap the
+		// box): while it does, the message costs its size twice, so the
+		// plaintext is charged first and the box's share given back
+		// after.
+		if err := c.take(int64(openedSize(size))); err != nil {
+			return 0, nil, err
+		}
+		flags, frame, err := c.curve.open(msg)
+		c.giveBack(int64(size))
+		return flags, frame, err
 	}
 	if err := c.take(int64(size)); err != nil {
 		return 0, nil, err
@@ -613,5 +634,7 @@ func (c *conn) readBox(size int) (flags byte, frame []byte, err error) {
 	if _, err := io.ReadFull(c.r, msg); err != nil {
 		return 0, nil, unexpected(err)
 	}
+	// Opened into a buffer of its own, smaller than the box the budget
+	// took: the pooled one goes back.
 	return c.curve.open(msg)
 }

@@ -1,6 +1,7 @@
 package zsock
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/rand"
@@ -321,5 +322,63 @@ func TestCurveReplayedMessageDropsThePeer(t *testing.T) {
 	cancel()
 	if m, err := pull.Recv(ctxShort); err == nil {
 		t.Fatalf("the replayed message was delivered: %q", m.Frames)
+	}
+}
+
+// TestCurveLargeBoxChargesItsPlaintext: a large MESSAGE box is read
+// whole under the receive budget, then opened into a second buffer of
+// the same size (nacl will not open over the box): the budget charges
+// both while both are held, so a host's messages in progress never hold
+// more memory than twice its share, which is what bounds a PULL's memory.
+// A box that fits the in-progress allowance alone, but not beside its
+// plaintext, is refused.
+func TestCurveLargeBoxChargesItsPlaintext(t *testing.T) {
+	const boxSize = 1 << 20
+	body := bytes.Repeat([]byte("x"), boxSize-messageOverhead)
+	read := func(perHost int64) ([][]byte, *recvBudget, *conn, error) {
+		nc := &scriptedConn{r: bytes.NewReader(fuzzMessages(3, body))}
+		budget := newRecvBudget(8<<20, perHost, make(chan struct{}))
+		c := &conn{nc: nc, r: bufio.NewReader(nc), budget: budget, share: budget.join("127.0.0.1"),
+			curve: &curveCodec{shared: fuzzShared, recvPrefix: "CurveZMQMESSAGEC", sendPrefix: "CurveZMQMESSAGES", peerNonce: 2, sendNonce: 2}}
+		frames, _, err := c.readMessage(8 << 20)
+		return frames, budget, c, err
+	}
+	// Box and plaintext held at once: 2 MiB, over twice a 768 KiB share.
+	if _, budget, _, err := read(768 << 10); !errors.Is(err, errOverBudget) || budget.inUse() != 0 {
+		t.Fatalf("a 1 MiB box opened beside its plaintext within a host allowance of 1.5 MiB: %v, %d bytes left charged", err, budget.inUse())
+	}
+	// With room for both, it opens, and once opened only the plaintext
+	// stays charged.
+	frames, budget, c, err := read(2 << 20)
+	if err != nil || len(frames) != 1 || !bytes.Equal(frames[0], body) {
+		t.Fatalf("read %d frames, %v", len(frames), err)
+	}
+	if held := budget.inUse(); held < int64(len(body)) || held > int64(len(body))+frameOverhead+creditChunk {
+		t.Fatalf("%d bytes charged for a %d-byte frame once opened", held, len(body))
+	}
+	c.finishMessage(false)
+	if budget.inUse() != 0 {
+		t.Fatalf("%d bytes still charged after the message was given back", budget.inUse())
+	}
+}
+
+// TestCurveMessageAtTheLimitFitsTheBudget: a CURVE message at
+// MaxMessageSize, held twice while it is opened, still fits a host's
+// share raised to the minimum (RecvBudgetPerHost below MaxMessageSize).
+func TestCurveMessageAtTheLimitFitsTheBudget(t *testing.T) {
+	ctx := testsupport.Context(t)
+	keys := newCurvePair(t)
+	const limit = 1 << 20
+	pull := listenPull(t, "tcp://127.0.0.1:0", Options{Curve: keys.serverConfig(), MaxMessageSize: limit, RecvBudget: 1, RecvBudgetPerHost: 1})
+	push := dialPush(t, pull.Endpoint(), Options{Curve: keys.clientConfig()})
+	body := make([]byte, limit-frameOverhead) // one frame, at the limit
+	if err := push.Send(ctx, Plain{body}); err != nil {
+		t.Fatal(err)
+	}
+	if m, err := pull.Recv(ctx); err != nil || len(m.Frames[0]) != len(body) {
+		t.Fatalf("a message at the limit: %v", err)
+	}
+	if st := pull.Stats(); st.OverBudget != 0 {
+		t.Fatalf("stats %+v", st)
 	}
 }

@@ -97,7 +97,9 @@ type Options struct {
 	// OverBudget) when its host would hold more than twice its share in
 	// progress, or when messages in progress are over twice the budget and
 	// its host holds more than a fair part of them (see recvBudget).
-	// Defaults 16 MiB and 4 MiB, raised to at least MaxMessageSize.
+	// Defaults 16 MiB and 4 MiB, raised to at least MaxMessageSize
+	// (plus 8 KiB with CURVE, whose large messages are briefly held twice:
+	// the box and its plaintext, both charged).
 	RecvBudget, RecvBudgetPerHost int64
 	// Heartbeat: a connection whose peer has sent nothing for this long
 	// is sent a ZMTP PING; if nothing arrives within HeartbeatTimeout
@@ -165,8 +167,16 @@ func (o Options) withDefaults() Options {
 	positive(&o.HandshakeBurst, o.MaxConnsPerHost)
 	positive(&o.RecvBudget, d.RecvBudget)
 	positive(&o.RecvBudgetPerHost, d.RecvBudgetPerHost)
-	o.RecvBudget = max(o.RecvBudget, o.MaxMessageSize)
-	o.RecvBudgetPerHost = min(max(o.RecvBudgetPerHost, o.MaxMessageSize), o.RecvBudget)
+	// A message at the limit must fit in a host's share; over CURVE its
+	// box and its plaintext are held at once while it is opened, which
+	// the in-progress allowance (twice the share) must take, with room
+	// for the box's overhead and a connection's credit.
+	floor := o.MaxMessageSize
+	if o.Curve != nil {
+		floor += curveBudgetSlack
+	}
+	o.RecvBudget = max(o.RecvBudget, floor)
+	o.RecvBudgetPerHost = min(max(o.RecvBudgetPerHost, floor), o.RecvBudget)
 	positive(&o.MaxSubscriptions, d.MaxSubscriptions)
 	positive(&o.MaxSubscriptionBytes, d.MaxSubscriptionBytes)
 	positive(&o.SendQueueBytes, d.SendQueueBytes)
@@ -175,6 +185,11 @@ func (o Options) withDefaults() Options {
 	o.Curve = o.Curve.prepare()
 	return o
 }
+
+// curveBudgetSlack is what a CURVE message at MaxMessageSize needs beyond
+// it in a host's share: half of its box's overhead, the frame overhead and
+// a connection's reserve (creditChunk), rounded up.
+const curveBudgetSlack = 8 << 10
 
 // positive gives a zero or negative size its default.
 func positive[T int | int64](v *T, def T) {
