@@ -272,7 +272,7 @@ func (a *acceptor) handle(nc net.Conn) {
 		default:
 			a.count.handshakeFailed.Add(1)
 		}
-		a.opts.emit(Event{Kind: Rejected, Endpoint: a.ep.String(), Peer: peer, Err: err})
+		a.opts.emit(Event{Kind: Rejected, Endpoint: a.ep.String(), Peer: peer, CurveKey: provenKey(err), Err: err})
 		return
 	}
 	if a.budget != nil {
@@ -281,14 +281,14 @@ func (a *acceptor) handle(nc net.Conn) {
 	}
 	a.count.active.Add(1)
 	defer a.count.active.Add(-1)
-	a.opts.emit(Event{Kind: Connected, Endpoint: a.ep.String(), Peer: peer})
+	a.opts.emit(Event{Kind: Connected, Endpoint: a.ep.String(), Peer: peer, CurveKey: c.peer.CurveKey})
 	err = a.serveContained(c)
 	if a.ctx.Err() != nil {
 		return
 	}
 	switch {
 	case isClosedErr(err):
-		a.opts.emit(Event{Kind: Disconnected, Endpoint: a.ep.String(), Peer: peer, Err: err})
+		a.opts.emit(Event{Kind: Disconnected, Endpoint: a.ep.String(), Peer: peer, CurveKey: c.peer.CurveKey, Err: err})
 		return
 	case errors.Is(err, ErrMessageTooLarge):
 		a.count.oversized.Add(1)
@@ -305,10 +305,10 @@ func (a *acceptor) handle(nc net.Conn) {
 	case errors.Is(err, ErrOverSubscribed):
 		// counted by the publisher (PublisherStats.OverSubscribed)
 	default: // a network error such as a reset: the peer left
-		a.opts.emit(Event{Kind: Disconnected, Endpoint: a.ep.String(), Peer: peer, Err: err})
+		a.opts.emit(Event{Kind: Disconnected, Endpoint: a.ep.String(), Peer: peer, CurveKey: c.peer.CurveKey, Err: err})
 		return
 	}
-	a.opts.emit(Event{Kind: Rejected, Endpoint: a.ep.String(), Peer: peer, Err: err})
+	a.opts.emit(Event{Kind: Rejected, Endpoint: a.ep.String(), Peer: peer, CurveKey: c.peer.CurveKey, Err: err})
 }
 
 var errCodecPanic = errors.New("zsock: panic while decoding peer input")

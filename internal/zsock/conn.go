@@ -118,7 +118,16 @@ type Peer struct {
 	SocketType string
 	// Identity is the identity the peer announced, often empty.
 	Identity string
+	// CurveKey, on a CURVE connection, is the peer's long-term public key,
+	// proven in the handshake: on a listening socket the client's key (the
+	// one Authorize took; its vouch proved the client holds the secret),
+	// on a connecting socket the server's. All zero otherwise: a proven
+	// key never is (keys of low order are refused).
+	CurveKey [32]byte
 }
+
+// HasCurveKey reports whether CurveKey holds a proven key.
+func (p Peer) HasCurveKey() bool { return p.CurveKey != [32]byte{} }
 
 // handshake runs the ZMTP 3 greeting and NULL-security READY exchange with
 // go-zeromq/zmq4's codec over nc, bounded by opts.HandshakeTimeout and by

@@ -378,7 +378,28 @@ func (h *curveHandshaker) client() (Peer, *curveCodec, error) {
 	}
 	codec.peerNonce = n
 	peer, err := parseMetadata(meta, h.typ)
+	peer.CurveKey = serverKey // READY opened: the server holds its secret
 	return peer, codec, err
+}
+
+// provenKeyError is a handshake that failed after the client proved its
+// long-term key (refused by Authorize, or bad metadata after the vouch):
+// the key goes with the error to the Rejected event.
+type provenKeyError struct {
+	key [32]byte
+	err error
+}
+
+func (e *provenKeyError) Error() string { return e.err.Error() }
+func (e *provenKeyError) Unwrap() error { return e.err }
+
+// provenKey is the client key a failed handshake had proven, if any.
+func provenKey(err error) [32]byte {
+	var pk *provenKeyError
+	if errors.As(err, &pk) {
+		return pk.key
+	}
+	return [32]byte{}
 }
 
 // server runs the server's side. Between WELCOME and INITIATE it keeps
@@ -447,18 +468,19 @@ func (h *curveHandshaker) server() (Peer, *curveCodec, error) {
 	if h.cfg.Authorize != nil && !h.cfg.Authorize(clientPublic) {
 		// libzmq sends the ZAP status code; a libzmq client reports it.
 		h.send([]byte("\x05ERROR\x03400"))
-		return Peer{}, nil, ErrUnauthorized
+		return Peer{}, nil, &provenKeyError{key: clientPublic, err: ErrUnauthorized}
 	}
 	peer, err := parseMetadata(inner[128:], h.typ)
 	if err != nil {
-		return Peer{}, nil, err
+		return Peer{}, nil, &provenKeyError{key: clientPublic, err: err}
 	}
+	peer.CurveKey = clientPublic
 	ready := make([]byte, 0, 64)
 	ready = append(ready, "\x05READY"...)
 	ready = binary.BigEndian.AppendUint64(ready, 1)
 	ready = box.SealAfterPrecomputation(ready, appendMetadata(nil, h.typ), shortNonce("CurveZMQREADY---", 1), &codec.shared)
 	if err := h.send(ready); err != nil {
-		return Peer{}, nil, err
+		return Peer{}, nil, &provenKeyError{key: clientPublic, err: err}
 	}
 	return peer, codec, nil
 }

@@ -382,3 +382,46 @@ func TestCurveMessageAtTheLimitFitsTheBudget(t *testing.T) {
 		t.Fatalf("stats %+v", st)
 	}
 }
+
+// TestCurvePeerCarriesTheProvenKey: the client's long-term key, once its
+// vouch proved it, is on its messages' Peer and its Connected event; a
+// client Authorize refuses is reported with the key that was refused (the
+// operator needs it to decide whether to allow it); the dialler's Peer is
+// the server's key.
+func TestCurvePeerCarriesTheProvenKey(t *testing.T) {
+	ctx := testsupport.Context(t)
+	keys := newCurvePair(t)
+	opts, events := withEvents(Options{Curve: keys.serverConfig()})
+	pull := listenPull(t, "tcp://127.0.0.1:0", opts)
+	dialOpts, dialEvents := withEvents(Options{Curve: keys.clientConfig()})
+	push := dialPush(t, pull.Endpoint(), dialOpts)
+	if e := waitEvent(t, ctx, events, Connected); e.CurveKey != keys.client.public || !e.HasCurveKey() {
+		t.Fatalf("Connected event key %x, want the client's %x", e.CurveKey, keys.client.public)
+	}
+	if e := waitEvent(t, ctx, dialEvents, Connected); e.CurveKey != keys.server.public {
+		t.Fatalf("the dialler's Connected event key %x, want the server's %x", e.CurveKey, keys.server.public)
+	}
+	if err := push.Send(ctx, Plain{[]byte("INFO")}); err != nil {
+		t.Fatal(err)
+	}
+	if m, err := pull.Recv(ctx); err != nil || m.Peer.CurveKey != keys.client.public || !m.Peer.HasCurveKey() {
+		t.Fatalf("message from %x (%v), want the client's key %x", m.Peer.CurveKey, err, keys.client.public)
+	}
+
+	stranger := newKeyPair(t)
+	dialPush(t, pull.Endpoint(), Options{Curve: &CurveConfig{SecretKey: stranger.secret, ServerKey: keys.server.public}})
+	e := waitEvent(t, ctx, events, Rejected)
+	if !errors.Is(e.Err, ErrUnauthorized) || e.CurveKey != stranger.public {
+		t.Fatalf("refused with %v and key %x, want ErrUnauthorized and the stranger's key %x", e.Err, e.CurveKey, stranger.public)
+	}
+
+	// Over NULL, and before a key is proven, there is none.
+	nullPull := listenPull(t, "tcp://127.0.0.1:0", Options{})
+	nullPush := dialPush(t, nullPull.Endpoint(), Options{})
+	if err := nullPush.Send(ctx, Plain{[]byte("INFO")}); err != nil {
+		t.Fatal(err)
+	}
+	if m, err := nullPull.Recv(ctx); err != nil || m.Peer.HasCurveKey() {
+		t.Fatalf("a NULL peer with a CURVE key %x (%v)", m.Peer.CurveKey, err)
+	}
+}

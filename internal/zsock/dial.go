@@ -107,7 +107,7 @@ func (d *dialer) loop(index int, es *endpointState) {
 		es.status.Since = time.Now()
 		es.status.Connects++
 		es.mu.Unlock()
-		d.opts.emit(Event{Kind: Connected, Endpoint: es.ep.String(), Peer: c.peer.Addr})
+		d.opts.emit(Event{Kind: Connected, Endpoint: es.ep.String(), Peer: c.peer.Addr, CurveKey: c.peer.CurveKey})
 
 		// Close the connection when the socket stops, so serve returns.
 		stopWatch := context.AfterFunc(d.ctx, func() { c.close() })
@@ -123,7 +123,7 @@ func (d *dialer) loop(index int, es *endpointState) {
 		if d.ctx.Err() != nil {
 			return
 		}
-		d.opts.emit(Event{Kind: Disconnected, Endpoint: es.ep.String(), Peer: c.peer.Addr, Err: io.EOF})
+		d.opts.emit(Event{Kind: Disconnected, Endpoint: es.ep.String(), Peer: c.peer.Addr, CurveKey: c.peer.CurveKey, Err: io.EOF})
 		if !d.wait(bo.next()) {
 			return
 		}

@@ -240,5 +240,13 @@ type Event struct {
 	Endpoint string
 	// Peer is the remote address, when known.
 	Peer string
-	Err  error
+	// CurveKey is the peer's long-term CURVE public key once the
+	// handshake has proven it (see Peer.CurveKey), all zero before: a
+	// client refused by Authorize (ErrUnauthorized) carries the key that
+	// was refused, for the operator to decide whether to allow it.
+	CurveKey [32]byte
+	Err      error
 }
+
+// HasCurveKey reports whether the event carries a proven CURVE key.
+func (e Event) HasCurveKey() bool { return e.CurveKey != [32]byte{} }
