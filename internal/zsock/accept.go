@@ -119,6 +119,9 @@ type acceptor struct {
 
 // listen binds ep; call start to begin accepting.
 func listen(ep Endpoint, typ zmq4.SocketType, opts Options, serve func(*conn) error) (*acceptor, error) {
+	if err := opts.Curve.Validate(); err != nil {
+		return nil, fmt.Errorf("zsock: listen on %s: %w", ep, err)
+	}
 	var ln net.Listener
 	var ipc *ipcFile
 	var err error

@@ -59,6 +59,53 @@ type CurveConfig struct {
 	gate *cryptoGate
 }
 
+// ErrCurveConfig: a CurveConfig that cannot work (see
+// CurveConfig.Validate).
+var ErrCurveConfig = errors.New("zsock: bad CURVE configuration")
+
+// Validate reports a configuration mistake: an all-zero SecretKey (a key
+// never set: every peer would know it), or a ServerKey, when set, of low
+// order (no secret key can agree on a shared key with it, so no
+// handshake can succeed; an all-zero key is one). ListenPull and ListenPub
+// refuse such a configuration; DialPush and DialSub, which return no
+// error, fail every dial with it (and with a ServerKey left unset).
+// Layers above call it to refuse the configuration at once. A nil
+// configuration (NULL security) is valid.
+func (c *CurveConfig) Validate() error {
+	if c == nil {
+		return nil
+	}
+	if c.SecretKey == [32]byte{} {
+		return fmt.Errorf("%w: the secret key is all zero (not set?)", ErrCurveConfig)
+	}
+	if c.ServerKey != [32]byte{} {
+		return c.checkServerKey()
+	}
+	return nil
+}
+
+// validateClient is Validate for a connecting socket, which needs
+// ServerKey.
+func (c *CurveConfig) validateClient() error {
+	if err := c.Validate(); err != nil {
+		return err
+	}
+	return c.checkServerKey()
+}
+
+// checkServerKey refuses a server key of low order: X25519 with it gives
+// the all-zero secret whatever our key, which crypto/ecdh refuses.
+func (c *CurveConfig) checkServerKey() error {
+	pub, err := ecdh.X25519().NewPublicKey(c.ServerKey[:])
+	if err == nil {
+		_, err = c.secretKey().ECDH(pub)
+	}
+	if err != nil {
+		return fmt.Errorf("%w: the server key %x is of low order (all zero, or not a real public key)", ErrCurveConfig, c.ServerKey)
+	}
+	return nil
+}
+
 // prepare returns a copy of the configuration for a socket, with the
 // secret key parsed once (and safe from later changes to the caller's
 // struct).

@@ -425,3 +425,54 @@ func TestCurvePeerCarriesTheProvenKey(t *testing.T) {
 		t.Fatalf("a NULL peer with a CURVE key %x (%v)", m.Peer.CurveKey, err)
 	}
 }
+
+// TestCurveConfigMistakesAreRefused: an all-zero secret key (never set)
+// or a server key of low order cannot make a secure connection: a
+// listening socket refuses to start, naming the endpoint and the
+// mistake; a connecting one fails every dial with it; Validate tells the
+// layers above.
+func TestCurveConfigMistakesAreRefused(t *testing.T) {
+	ctx := testsupport.Context(t)
+	keys := newCurvePair(t)
+	zeroSecret := &CurveConfig{ServerKey: keys.server.public}
+	lowOrder := &CurveConfig{SecretKey: keys.client.secret, ServerKey: [32]byte{1}}
+	for _, tc := range []struct {
+		name string
+		cfg  *CurveConfig
+		want string
+	}{
+		{"zero secret", zeroSecret, "secret key is all zero"},
+		{"low-order server key", lowOrder, "of low order"},
+	} {
+		if err := tc.cfg.Validate(); !errors.Is(err, ErrCurveConfig) || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: Validate() = %v, want %q", tc.name, err, tc.want)
+		}
+	}
+	for _, good := range []*CurveConfig{nil, keys.serverConfig(), keys.clientConfig()} {
+		if err := good.Validate(); err != nil {
+			t.Errorf("Validate() = %v for a good configuration", err)
+		}
+	}
+
+	ep := mustParse(t, "tcp://127.0.0.1:0", true)
+	if _, err := ListenPull(ep, Options{Curve: &CurveConfig{}}); !errors.Is(err, ErrCurveConfig) || !strings.Contains(err.Error(), "tcp://127.0.0.1:0") {
+		t.Fatalf("ListenPull with an all-zero secret key: %v", err)
+	}
+	if _, err := ListenPub(ep, Options{Curve: &CurveConfig{}}); !errors.Is(err, ErrCurveConfig) {
+		t.Fatalf("ListenPub with an all-zero secret key: %v", err)
+	}
+
+	pull := listenPull(t, "tcp://127.0.0.1:0", Options{Curve: keys.serverConfig()})
+	for _, cfg := range []*CurveConfig{lowOrder, {SecretKey: keys.client.secret}} {
+		opts, events := withEvents(Options{Curve: cfg})
+		dialPush(t, pull.Endpoint(), opts)
+		for range 2 { // every attempt, not only the first
+			if e := waitEvent(t, ctx, events, DialFailed); !errors.Is(e.Err, ErrCurveConfig) {
+				t.Fatalf("dial with server key %x failed with %v, want ErrCurveConfig", cfg.ServerKey, e.Err)
+			}
+		}
+	}
+	if st := pull.Stats(); st.Accepted != 0 {
+		t.Fatalf("a misconfigured client connected: %+v", st)
+	}
+}

@@ -3,6 +3,7 @@ package zsock
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"math/rand/v2"
 	"net"
@@ -163,6 +164,13 @@ func (d *dialer) wait(delay time.Duration) bool {
 }
 
 func (d *dialer) connect(ep Endpoint) (*conn, error) {
+	if d.opts.Curve != nil {
+		// A CURVE client that cannot work is told at every attempt (its
+		// DialFailed events), and never connects with a key of nobody.
+		if err := d.opts.Curve.validateClient(); err != nil {
+			return nil, fmt.Errorf("zsock: dial %s: %w", ep, err)
+		}
+	}
 	nd := net.Dialer{Timeout: d.opts.DialTimeout, KeepAlive: d.opts.KeepAlive}
 	nc, err := nd.DialContext(d.ctx, ep.network(), ep.Address)
 	if err != nil {
