@@ -641,8 +641,19 @@ func parseMetadata(b []byte, typ zmq4.SocketType) (Peer, error) {
 			p.Identity = value
 		}
 	}
-	if !zmq4.SocketType(p.SocketType).IsCompatible(typ) {
+	if !compatibleSocketType(p.SocketType, typ) {
 		return Peer{}, fmt.Errorf("zsock: peer socket type %.20q is not compatible with %s", p.SocketType, typ)
 	}
 	return p, nil
+}
+
+// compatibleSocketType is zmq4's SocketType.IsCompatible for a type a
+// peer announced, which may be anything: IsCompatible panics on a type it
+// does not know (an empty one included).
+func compatibleSocketType(peer string, ours zmq4.SocketType) bool {
+	switch zmq4.SocketType(peer) {
+	case zmq4.Pair, zmq4.Pub, zmq4.Sub, zmq4.Req, zmq4.Rep, zmq4.Dealer, zmq4.Router, zmq4.Pull, zmq4.Push, zmq4.XPub, zmq4.XSub:
+		return zmq4.SocketType(peer).IsCompatible(ours)
+	}
+	return false
 }
