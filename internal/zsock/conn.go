@@ -436,6 +436,16 @@ const greetingMechanismEnd = 32
 // mechanism and checks it before sending the rest; the connecting side
 // waits only for the peer's first 11 bytes (and checks the mechanism when
 // it reads the whole greeting), so two of our sockets never both wait.
+//
+// A NULL listener needs the split as much as a CURVE one: a libzmq CURVE
+// client given our whole greeting at once reads our mechanism and hangs
+// up before sending its own (a bare EOF, counted as a failed handshake,
+// not a mismatch; TestInteropCurveWeRefuseLibzmqPeers). The wait costs
+// nothing to peers that send their whole greeting before reading ours
+// (go-zeromq/zmq4, both roles: TestZmq4ClientThroughTheSplitGreeting) nor
+// to libzmq, which sends its mechanism once it has our major version;
+// only a peer that held its mechanism back until it had all of ours would
+// wait, until the handshake deadline, and none we know of does.
 func sendGreeting(nc net.Conn, r *bufio.Reader, ours []byte, server bool) error {
 	if _, err := nc.Write(ours[:11]); err != nil {
 		return err
