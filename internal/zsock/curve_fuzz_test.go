@@ -74,7 +74,6 @@ func FuzzCurveClient(f *testing.F) {
 		done := make(chan struct{})
 		go func() {
 			defer close(done)
-			defer theirs.Close()
 			fuzzCurveServer(theirs, sShort, cookie, readyMeta, readyNonce, refuse)
 		}()
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -84,6 +83,7 @@ func FuzzCurveClient(f *testing.F) {
 		c, err := handshake(ctx, ours, zmq4.Push, false, opts)
 		ours.Close()
 		<-done
+		theirs.Close()
 		if err != nil {
 			if ctx.Err() != nil {
 				t.Fatal("the client's handshake hung")
@@ -103,23 +103,31 @@ func FuzzCurveClient(f *testing.F) {
 
 // fuzzCurveServer is the server side of FuzzCurveClient, over a pipe: it
 // reads the client's greeting and HELLO, seals the fuzzer's WELCOME, reads
-// INITIATE, and answers READY (or ERROR). It stops at the first failure:
-// the client has hung up.
+// INITIATE, and answers READY (or ERROR). It stops at the first failure
+// (the client has hung up), closing its end; after its answer it leaves
+// its end open for the client to finish with (a closed pipe fails the
+// client's SetDeadline).
 func fuzzCurveServer(nc net.Conn, sShort [32]byte, cookie, readyMeta []byte, readyNonce uint64, refuse bool) {
+	if !fuzzCurveServe(nc, sShort, cookie, readyMeta, readyNonce, refuse) {
+		nc.Close()
+	}
+}
+
+func fuzzCurveServe(nc net.Conn, sShort [32]byte, cookie, readyMeta []byte, readyNonce uint64, refuse bool) bool {
 	nc.SetDeadline(time.Now().Add(5 * time.Second))
 	var g [greetingSize]byte
 	if _, err := io.ReadFull(nc, g[:11]); err != nil {
-		return
+		return false
 	}
 	if _, err := nc.Write(curveGreeting(true)); err != nil {
-		return
+		return false
 	}
 	if _, err := io.ReadFull(nc, g[11:]); err != nil {
-		return
+		return false
 	}
 	hello, err := readFrameBody(nc)
 	if err != nil || len(hello) != curveHelloSize {
-		return
+		return false
 	}
 	var cShort [32]byte
 	copy(cShort[:], hello[80:112])
@@ -129,10 +137,10 @@ func fuzzCurveServer(nc net.Conn, sShort [32]byte, cookie, readyMeta []byte, rea
 	welcome := append([]byte("\x07WELCOME"), nonce[:]...)
 	welcome = box.Seal(welcome, append(sShortPublic[:], cookie...), longNonce("WELCOME-", nonce[:]), &cShort, &secret)
 	if _, err := nc.Write(frame(flagCommand, welcome)); err != nil {
-		return
+		return false
 	}
 	if _, err := readFrameBody(nc); err != nil { // INITIATE
-		return
+		return false
 	}
 	var reply []byte
 	if refuse {
@@ -141,7 +149,8 @@ func fuzzCurveServer(nc net.Conn, sShort [32]byte, cookie, readyMeta []byte, rea
 		reply = binary.BigEndian.AppendUint64([]byte("\x05READY"), readyNonce)
 		reply = box.Seal(reply, readyMeta, shortNonce("CurveZMQREADY---", readyNonce), &cShort, &sShort)
 	}
-	nc.Write(frame(flagCommand, reply))
+	_, err = nc.Write(frame(flagCommand, reply))
+	return err == nil
 }
 
 // readFrameBody reads one ZMTP frame and returns its body (at most 64 KiB).
@@ -170,14 +179,17 @@ func readFrameBody(r io.Reader) ([]byte, error) {
 func TestFuzzCurveClientHarness(t *testing.T) {
 	for _, refuse := range []bool{false, true} {
 		ours, theirs := net.Pipe()
+		done := make(chan struct{})
 		go func() {
-			defer theirs.Close()
+			defer close(done)
 			fuzzCurveServer(theirs, fuzzServerShort, bytes.Repeat([]byte{0xC0}, 96), appendMetadata(nil, "PULL"), 1, refuse)
 		}()
 		serverPublic := CurvePublicKey(fuzzServerSecret)
 		opts := Options{Heartbeat: -1, Curve: &CurveConfig{SecretKey: fuzzClientShort, ServerKey: serverPublic}}.withDefaults()
 		c, err := handshake(context.Background(), ours, zmq4.Push, false, opts)
 		ours.Close()
+		<-done
+		theirs.Close()
 		if refuse && !errors.Is(err, ErrUnauthorized) || !refuse && (err != nil || c.peer.SocketType != "PULL") {
 			t.Fatalf("refuse=%v: %v", refuse, err)
 		}
