@@ -87,8 +87,9 @@ func (h *handshakeRate) allow(host string, now time.Time) bool {
 // sweep forgets the hosts whose buckets are full again, at most once per
 // refill time (burst/rate), so its cost is spread thin.
 func (h *handshakeRate) sweep(now time.Time) {
-	refill := time.Duration(h.burst / h.rate * float64(time.Second))
-	if now.Sub(h.lastSweep) < refill {
+	// In seconds, as a float: a tiny rate's refill time overflows a
+	// Duration.
+	if refill := h.burst / h.rate; now.Sub(h.lastSweep).Seconds() < refill {
 		return
 	}
 	h.lastSweep = now
