@@ -35,6 +35,13 @@ type ListenerStats struct {
 	// already open; OverHostLimit those closed because their host already
 	// held MaxConnsPerHost.
 	OverLimit, OverHostLimit uint64
+	// OverHandshakeRate counts connections to a CURVE listener closed at
+	// once because their host was over Options.HandshakeRate.
+	OverHandshakeRate uint64
+	// CryptoBusy counts CURVE peers dropped because every handshake
+	// crypto slot stayed taken until their handshake deadline (a listener
+	// runs at most GOMAXPROCS-1 CURVE crypto steps at once, at least one).
+	CryptoBusy uint64
 	// Silent counts peers dropped for answering neither traffic nor a
 	// heartbeat PING (Options.Heartbeat).
 	Silent uint64
@@ -65,6 +72,7 @@ type listenerCounters struct {
 	accepted, handshakeFailed, oversized, malformed, panics, overLimit atomic.Uint64
 	overHostLimit, silent, overBudget                                  atomic.Uint64
 	mechanismMismatch, unauthorized, badCrypto                         atomic.Uint64
+	overHandshakeRate, cryptoBusy                                      atomic.Uint64
 	messages, bytes                                                    atomic.Uint64
 	active                                                             atomic.Int64
 }
@@ -74,7 +82,7 @@ func (c *listenerCounters) snapshot() ListenerStats {
 		Accepted: c.accepted.Load(), Active: c.active.Load(),
 		HandshakeFailed: c.handshakeFailed.Load(), Oversized: c.oversized.Load(),
 		Malformed: c.malformed.Load(), Panics: c.panics.Load(), OverLimit: c.overLimit.Load(),
-		OverHostLimit: c.overHostLimit.Load(), Silent: c.silent.Load(), OverBudget: c.overBudget.Load(),
+		OverHostLimit: c.overHostLimit.Load(), OverHandshakeRate: c.overHandshakeRate.Load(), CryptoBusy: c.cryptoBusy.Load(), Silent: c.silent.Load(), OverBudget: c.overBudget.Load(),
 		MechanismMismatch: c.mechanismMismatch.Load(), Unauthorized: c.unauthorized.Load(), BadCrypto: c.badCrypto.Load(),
 		Messages: c.messages.Load(), Bytes: c.bytes.Load(),
 	}
@@ -96,6 +104,9 @@ type acceptor struct {
 	// budget, if set before start, is the receive budget every accepted
 	// connection reads messages into (PULL).
 	budget *recvBudget
+	// rate, on a CURVE listener, bounds the handshakes each host starts
+	// per second (Options.HandshakeRate); nil: no bound.
+	rate *handshakeRate
 
 	// ipc is the socket file this acceptor created (ipc endpoints only),
 	// the one file Close may unlink.
@@ -108,6 +119,9 @@ type acceptor struct {
 
 // listen binds ep; call start to begin accepting.
 func listen(ep Endpoint, typ zmq4.SocketType, opts Options, serve func(*conn) error) (*acceptor, error) {
+	if err := opts.Curve.Validate(); err != nil {
+		return nil, fmt.Errorf("zsock: listen on %s: %w", ep, err)
+	}
 	var ln net.Listener
 	var ipc *ipcFile
 	var err error
@@ -122,6 +136,9 @@ func listen(ep Endpoint, typ zmq4.SocketType, opts Options, serve func(*conn) er
 	ctx, cancel := context.WithCancel(context.Background())
 	a := &acceptor{ep: ep, typ: typ, opts: opts, ln: ln, ipc: ipc, ctx: ctx, cancel: cancel, serve: serve,
 		conns: map[net.Conn]struct{}{}, byHost: map[string]int{}}
+	if opts.Curve != nil && opts.HandshakeRate > 0 {
+		a.rate = newHandshakeRate(opts.HandshakeRate, opts.HandshakeBurst, maxRateHosts)
+	}
 	return a, nil
 }
 
@@ -176,6 +193,14 @@ func (a *acceptor) acceptLoop() {
 		if full := a.track(nc); full != nil {
 			full.Add(1)
 			nc.Close()
+			continue
+		}
+		if host := hostOf(nc.RemoteAddr()); a.rate != nil && host != "" && !a.rate.allow(host, time.Now()) {
+			// Refused before any cryptography: the cheapest answer.
+			a.untrack(nc)
+			nc.Close()
+			a.count.overHandshakeRate.Add(1)
+			a.opts.emit(Event{Kind: Rejected, Endpoint: a.ep.String(), Peer: nc.RemoteAddr().String(), Err: ErrOverHandshakeRate})
 			continue
 		}
 		if tc, ok := nc.(*net.TCPConn); ok && a.opts.KeepAlive > 0 {
@@ -239,6 +264,8 @@ func (a *acceptor) handle(nc net.Conn) {
 			a.count.unauthorized.Add(1)
 		case errors.Is(err, ErrBadCrypto):
 			a.count.badCrypto.Add(1)
+		case errors.Is(err, ErrCryptoBusy):
+			a.count.cryptoBusy.Add(1)
 		case errors.Is(err, ErrMessageTooLarge):
 			a.count.oversized.Add(1)
 		case errors.Is(err, errBadCommand):
@@ -248,7 +275,7 @@ func (a *acceptor) handle(nc net.Conn) {
 		default:
 			a.count.handshakeFailed.Add(1)
 		}
-		a.opts.emit(Event{Kind: Rejected, Endpoint: a.ep.String(), Peer: peer, Err: err})
+		a.opts.emit(Event{Kind: Rejected, Endpoint: a.ep.String(), Peer: peer, CurveKey: provenKey(err), Err: err})
 		return
 	}
 	if a.budget != nil {
@@ -257,14 +284,14 @@ func (a *acceptor) handle(nc net.Conn) {
 	}
 	a.count.active.Add(1)
 	defer a.count.active.Add(-1)
-	a.opts.emit(Event{Kind: Connected, Endpoint: a.ep.String(), Peer: peer})
+	a.opts.emit(Event{Kind: Connected, Endpoint: a.ep.String(), Peer: peer, CurveKey: c.peer.CurveKey})
 	err = a.serveContained(c)
 	if a.ctx.Err() != nil {
 		return
 	}
 	switch {
 	case isClosedErr(err):
-		a.opts.emit(Event{Kind: Disconnected, Endpoint: a.ep.String(), Peer: peer, Err: err})
+		a.opts.emit(Event{Kind: Disconnected, Endpoint: a.ep.String(), Peer: peer, CurveKey: c.peer.CurveKey, Err: err})
 		return
 	case errors.Is(err, ErrMessageTooLarge):
 		a.count.oversized.Add(1)
@@ -281,10 +308,10 @@ func (a *acceptor) handle(nc net.Conn) {
 	case errors.Is(err, ErrOverSubscribed):
 		// counted by the publisher (PublisherStats.OverSubscribed)
 	default: // a network error such as a reset: the peer left
-		a.opts.emit(Event{Kind: Disconnected, Endpoint: a.ep.String(), Peer: peer, Err: err})
+		a.opts.emit(Event{Kind: Disconnected, Endpoint: a.ep.String(), Peer: peer, CurveKey: c.peer.CurveKey, Err: err})
 		return
 	}
-	a.opts.emit(Event{Kind: Rejected, Endpoint: a.ep.String(), Peer: peer, Err: err})
+	a.opts.emit(Event{Kind: Rejected, Endpoint: a.ep.String(), Peer: peer, CurveKey: c.peer.CurveKey, Err: err})
 }
 
 var errCodecPanic = errors.New("zsock: panic while decoding peer input")

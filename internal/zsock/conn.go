@@ -118,7 +118,16 @@ type Peer struct {
 	SocketType string
 	// Identity is the identity the peer announced, often empty.
 	Identity string
+	// CurveKey, on a CURVE connection, is the peer's long-term public key,
+	// proven in the handshake: on a listening socket the client's key (the
+	// one Authorize took; its vouch proved the client holds the secret),
+	// on a connecting socket the server's. All zero otherwise: a proven
+	// key never is (keys of low order are refused).
+	CurveKey [32]byte
 }
+
+// HasCurveKey reports whether CurveKey holds a proven key.
+func (p Peer) HasCurveKey() bool { return p.CurveKey != [32]byte{} }
 
 // handshake runs the ZMTP 3 greeting and NULL-security READY exchange with
 // go-zeromq/zmq4's codec over nc, bounded by opts.HandshakeTimeout and by
@@ -130,7 +139,8 @@ type Peer struct {
 func handshake(ctx context.Context, nc net.Conn, typ zmq4.SocketType, server bool, opts Options) (c *conn, err error) {
 	stop := context.AfterFunc(ctx, func() { nc.Close() })
 	defer stop()
-	if err := nc.SetDeadline(time.Now().Add(opts.HandshakeTimeout)); err != nil {
+	deadline := time.Now().Add(opts.HandshakeTimeout)
+	if err := nc.SetDeadline(deadline); err != nil {
 		nc.Close()
 		return nil, err
 	}
@@ -150,7 +160,7 @@ func handshake(ctx context.Context, nc net.Conn, typ zmq4.SocketType, server boo
 		}
 	}()
 	if opts.Curve != nil {
-		peer, codec, err := curveHandshake(nc, &guard.g, typ, server, opts.Curve)
+		peer, codec, err := curveHandshake(ctx, deadline, nc, &guard.g, typ, server, opts.Curve)
 		if err != nil {
 			return nil, fmt.Errorf("zsock: CURVE handshake with %s: %w", nc.RemoteAddr(), err)
 		}
@@ -314,6 +324,16 @@ func (c *conn) finishMessage(queue bool) int64 {
 
 func (c *conn) giveBackHeld() { c.finishMessage(false) }
 
+// giveBack returns n bytes of the message being read to the budget: a
+// buffer it no longer needs (a CURVE box, once opened).
+func (c *conn) giveBack(n int64) {
+	if c.budget == nil {
+		return
+	}
+	c.held -= n
+	c.budget.finish(c.share, 0, n)
+}
+
 // unexpected turns a clean EOF inside a message into ErrUnexpectedEOF.
 func unexpected(err error) error {
 	if err == io.EOF {
@@ -416,6 +436,16 @@ const greetingMechanismEnd = 32
 // mechanism and checks it before sending the rest; the connecting side
 // waits only for the peer's first 11 bytes (and checks the mechanism when
 // it reads the whole greeting), so two of our sockets never both wait.
+//
+// A NULL listener needs the split as much as a CURVE one: a libzmq CURVE
+// client given our whole greeting at once reads our mechanism and hangs
+// up before sending its own (a bare EOF, counted as a failed handshake,
+// not a mismatch; TestInteropCurveWeRefuseLibzmqPeers). The wait costs
+// nothing to peers that send their whole greeting before reading ours
+// (go-zeromq/zmq4, both roles: TestZmq4ClientThroughTheSplitGreeting) nor
+// to libzmq, which sends its mechanism once it has our major version;
+// only a peer that held its mechanism back until it had all of ours would
+// wait, until the handshake deadline, and none we know of does.
 func sendGreeting(nc net.Conn, r *bufio.Reader, ours []byte, server bool) error {
 	if _, err := nc.Write(ours[:11]); err != nil {
 		return err
@@ -536,9 +566,11 @@ func (g *handshakeGuard) peerMechanism() (string, bool) {
 // readCurveMessage is readMessage on a CURVE connection: each frame
 // arrives as a MESSAGE box in an outer frame of its own. The box is read
 // whole, under the receive budget and the size limit (its plaintext is
-// what counts against limit), then opened into the one buffer the frame
-// is returned in; a box up to a 64 KiB batch is read into a pooled
-// buffer, a larger one in steps as readBody does.
+// what counts against limit). A box up to a 64 KiB batch is read into a
+// pooled buffer and opened into the frame's own; a larger one is read in
+// steps as readBody does, and its plaintext is charged before it is
+// opened beside the box (the box's share given back after), so the budget
+// follows the memory really held.
 func (c *conn) readCurveMessage(limit int64) (frames [][]byte, isCommand bool, err error) {
 	var total int64
 	for {
@@ -600,7 +632,16 @@ func (c *conn) readBox(size int) (flags byte, frame []byte, err error) {
 		if err != nil {
 			return 0, nil, err
 		}
-		return c.curve.open(msg)
+		// nacl opens into a buffer of its own (it refuses to overlap the
+		// box): while it does, the message costs its size twice, so the
+		// plaintext is charged first and the box's share given back
+		// after.
+		if err := c.take(int64(openedSize(size))); err != nil {
+			return 0, nil, err
+		}
+		flags, frame, err := c.curve.open(msg)
+		c.giveBack(int64(size))
+		return flags, frame, err
 	}
 	if err := c.take(int64(size)); err != nil {
 		return 0, nil, err
@@ -612,5 +653,7 @@ func (c *conn) readBox(size int) (flags byte, frame []byte, err error) {
 	if _, err := io.ReadFull(c.r, msg); err != nil {
 		return 0, nil, unexpected(err)
 	}
+	// Opened into a buffer of its own, smaller than the box the budget
+	// took: the pooled one goes back.
 	return c.curve.open(msg)
 }

@@ -2,6 +2,7 @@ package zsock
 
 import (
 	"bytes"
+	"context"
 	"crypto/ecdh"
 	"crypto/rand"
 	"crypto/subtle"
@@ -11,6 +12,8 @@ import (
 	"io"
 	"net"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/go-zeromq/zmq4"
 	"golang.org/x/crypto/curve25519"
@@ -51,6 +54,56 @@ type CurveConfig struct {
 	// secret is SecretKey as crypto/ecdh holds it, made once by prepare
 	// (with its public key) rather than at every handshake.
 	secret *ecdh.PrivateKey
+	// gate bounds the server's crypto steps running at once over all the
+	// socket's handshakes (made by prepare, one per socket).
+	gate *cryptoGate
+}
+
+// ErrCurveConfig: a CurveConfig that cannot work (see
+// CurveConfig.Validate).
+var ErrCurveConfig = errors.New("zsock: bad CURVE configuration")
+
+// Validate reports a configuration mistake: an all-zero SecretKey (a key
+// never set: every peer would know it), or a ServerKey, when set, of low
+// order (no secret key can agree on a shared key with it, so no
+// handshake can succeed; an all-zero key is one). ListenPull and ListenPub
+// refuse such a configuration; DialPush and DialSub, which return no
+// error, fail every dial with it (and with a ServerKey left unset).
+// Layers above call it to refuse the configuration at once. A nil
+// configuration (NULL security) is valid.
+func (c *CurveConfig) Validate() error {
+	if c == nil {
+		return nil
+	}
+	if c.SecretKey == [32]byte{} {
+		return fmt.Errorf("%w: the secret key is all zero (not set?)", ErrCurveConfig)
+	}
+	if c.ServerKey != [32]byte{} {
+		return c.checkServerKey()
+	}
+	return nil
+}
+
+// validateClient is Validate for a connecting socket, which needs
+// ServerKey.
+func (c *CurveConfig) validateClient() error {
+	if err := c.Validate(); err != nil {
+		return err
+	}
+	return c.checkServerKey()
+}
+
+// checkServerKey refuses a server key of low order: X25519 with it gives
+// the all-zero secret whatever our key, which crypto/ecdh refuses.
+func (c *CurveConfig) checkServerKey() error {
+	pub, err := ecdh.X25519().NewPublicKey(c.ServerKey[:])
+	if err == nil {
+		_, err = c.secretKey().ECDH(pub)
+	}
+	if err != nil {
+		return fmt.Errorf("%w: the server key %x is of low order (all zero, or not a real public key)", ErrCurveConfig, c.ServerKey)
+	}
+	return nil
 }
 
 // prepare returns a copy of the configuration for a socket, with the
@@ -62,6 +115,7 @@ func (c *CurveConfig) prepare() *CurveConfig {
 	}
 	p := *c
 	p.secret = p.secretKey()
+	p.gate = newCryptoGate(defaultCryptoSlots())
 	return &p
 }
 
@@ -165,7 +219,7 @@ func greetingMechanism(g []byte) string {
 // through guard (which bounds what the peer may send before it has proved
 // who it is: commands only, maxHandshakeBytes in all), and returns the peer's metadata and the codec for the messages
 // that follow.
-func curveHandshake(nc net.Conn, guard *handshakeGuard, typ zmq4.SocketType, server bool, cfg *CurveConfig) (Peer, *curveCodec, error) {
+func curveHandshake(ctx context.Context, deadline time.Time, nc net.Conn, guard *handshakeGuard, typ zmq4.SocketType, server bool, cfg *CurveConfig) (Peer, *curveCodec, error) {
 	if err := sendGreeting(nc, guard.r, curveGreeting(server), server); err != nil {
 		return Peer{}, nil, err
 	}
@@ -180,7 +234,7 @@ func curveHandshake(nc net.Conn, guard *handshakeGuard, typ zmq4.SocketType, ser
 	if m := greetingMechanism(g[:]); m != "CURVE" {
 		return Peer{}, nil, fmt.Errorf("%w: %.20q, we speak CURVE", ErrMechanismMismatch, m)
 	}
-	hs := curveHandshaker{nc: nc, r: r, typ: typ, cfg: cfg, isServer: server}
+	hs := curveHandshaker{ctx: ctx, deadline: deadline, nc: nc, r: r, typ: typ, cfg: cfg, isServer: server}
 	if server {
 		return hs.server()
 	}
@@ -189,10 +243,13 @@ func curveHandshake(nc net.Conn, guard *handshakeGuard, typ zmq4.SocketType, ser
 
 // curveHandshaker holds what both roles need during the handshake.
 type curveHandshaker struct {
-	nc  net.Conn
-	r   io.Reader
-	typ zmq4.SocketType
-	cfg *CurveConfig
+	// ctx and deadline bound the wait for a crypto slot (server side).
+	ctx      context.Context
+	deadline time.Time
+	nc       net.Conn
+	r        io.Reader
+	typ      zmq4.SocketType
+	cfg      *CurveConfig
 	// isServer: we are the CURVE server. Only a server may answer with
 	// ERROR; from a client it is just a command out of place.
 	isServer bool
@@ -368,7 +425,28 @@ func (h *curveHandshaker) client() (Peer, *curveCodec, error) {
 	}
 	codec.peerNonce = n
 	peer, err := parseMetadata(meta, h.typ)
+	peer.CurveKey = serverKey // READY opened: the server holds its secret
 	return peer, codec, err
+}
+
+// provenKeyError is a handshake that failed after the client proved its
+// long-term key (refused by Authorize, or bad metadata after the vouch):
+// the key goes with the error to the Rejected event.
+type provenKeyError struct {
+	key [32]byte
+	err error
+}
+
+func (e *provenKeyError) Error() string { return e.err.Error() }
+func (e *provenKeyError) Unwrap() error { return e.err }
+
+// provenKey is the client key a failed handshake had proven, if any.
+func provenKey(err error) [32]byte {
+	var pk *provenKeyError
+	if errors.As(err, &pk) {
+		return pk.key
+	}
+	return [32]byte{}
 }
 
 // server runs the server's side. Between WELCOME and INITIATE it keeps
@@ -389,6 +467,12 @@ func (h *curveHandshaker) server() (Peer, *curveCodec, error) {
 	if len(initiate) < curveMinInitiateSize {
 		return Peer{}, nil, fmt.Errorf("%w: INITIATE of %d bytes", errCurveMalformed, len(initiate))
 	}
+	// Four boxes and two scalar multiplications: take a crypto slot.
+	leave, err := h.enterCrypto()
+	if err != nil {
+		return Peer{}, nil, err
+	}
+	defer leave()
 	// The cookie: Box[C' + s'](cookie key).
 	shortKeys, ok := secretbox.Open(nil, initiate[25:105], longNonce("COOKIE--", initiate[9:25]), &cookieKey)
 	if !ok {
@@ -427,21 +511,23 @@ func (h *curveHandshaker) server() (Peer, *curveCodec, error) {
 	if subtle.ConstantTimeCompare(vouch[:32], clientShort) != 1 || subtle.ConstantTimeCompare(vouch[32:], serverPublic[:]) != 1 {
 		return Peer{}, nil, fmt.Errorf("%w: the vouch names other keys than this connection's", ErrBadCrypto)
 	}
+	leave()
 	if h.cfg.Authorize != nil && !h.cfg.Authorize(clientPublic) {
 		// libzmq sends the ZAP status code; a libzmq client reports it.
 		h.send([]byte("\x05ERROR\x03400"))
-		return Peer{}, nil, ErrUnauthorized
+		return Peer{}, nil, &provenKeyError{key: clientPublic, err: ErrUnauthorized}
 	}
 	peer, err := parseMetadata(inner[128:], h.typ)
 	if err != nil {
-		return Peer{}, nil, err
+		return Peer{}, nil, &provenKeyError{key: clientPublic, err: err}
 	}
+	peer.CurveKey = clientPublic
 	ready := make([]byte, 0, 64)
 	ready = append(ready, "\x05READY"...)
 	ready = binary.BigEndian.AppendUint64(ready, 1)
 	ready = box.SealAfterPrecomputation(ready, appendMetadata(nil, h.typ), shortNonce("CurveZMQREADY---", 1), &codec.shared)
 	if err := h.send(ready); err != nil {
-		return Peer{}, nil, err
+		return Peer{}, nil, &provenKeyError{key: clientPublic, err: err}
 	}
 	return peer, codec, nil
 }
@@ -456,6 +542,12 @@ func (h *curveHandshaker) welcome(cookieKey *[32]byte) error {
 	if len(hello) != curveHelloSize || hello[6] != 1 || hello[7] != 0 {
 		return fmt.Errorf("%w: HELLO of %d bytes, version %d.%d", errCurveMalformed, len(hello), hello[min(6, len(hello)-1)], hello[min(7, len(hello)-1)])
 	}
+	// Two scalar multiplications and two boxes: take a crypto slot.
+	leave, err := h.enterCrypto()
+	if err != nil {
+		return err
+	}
+	defer leave()
 	var clientShort [32]byte
 	copy(clientShort[:], hello[80:112])
 	n := binary.BigEndian.Uint64(hello[112:120])
@@ -495,7 +587,23 @@ func (h *curveHandshaker) welcome(cookieKey *[32]byte) error {
 	welcome = append(welcome, welcomeNonce[:]...)
 	welcome = box.SealAfterPrecomputation(welcome, plain, longNonce("WELCOME-", welcomeNonce[:]), &longShared)
 	clear(plain)
+	leave() // a slow reader must not hold a slot
 	return h.send(welcome)
+}
+
+// enterCrypto takes one of the socket's crypto slots, waiting no later
+// than the handshake deadline; the returned leave gives it back, and may
+// be called more than once.
+func (h *curveHandshaker) enterCrypto() (leave func(), err error) {
+	g := h.cfg.gate
+	if g == nil {
+		return func() {}, nil
+	}
+	if err := g.enter(h.ctx, h.deadline); err != nil {
+		return nil, err
+	}
+	var once sync.Once
+	return func() { once.Do(g.leave) }, nil
 }
 
 // appendMetadata appends our metadata (RFC 23): Socket-Type, as libzmq
@@ -533,8 +641,19 @@ func parseMetadata(b []byte, typ zmq4.SocketType) (Peer, error) {
 			p.Identity = value
 		}
 	}
-	if !zmq4.SocketType(p.SocketType).IsCompatible(typ) {
+	if !compatibleSocketType(p.SocketType, typ) {
 		return Peer{}, fmt.Errorf("zsock: peer socket type %.20q is not compatible with %s", p.SocketType, typ)
 	}
 	return p, nil
+}
+
+// compatibleSocketType is zmq4's SocketType.IsCompatible for a type a
+// peer announced, which may be anything: IsCompatible panics on a type it
+// does not know (an empty one included).
+func compatibleSocketType(peer string, ours zmq4.SocketType) bool {
+	switch zmq4.SocketType(peer) {
+	case zmq4.Pair, zmq4.Pub, zmq4.Sub, zmq4.Req, zmq4.Rep, zmq4.Dealer, zmq4.Router, zmq4.Pull, zmq4.Push, zmq4.XPub, zmq4.XSub:
+		return zmq4.SocketType(peer).IsCompatible(ours)
+	}
+	return false
 }

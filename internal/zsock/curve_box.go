@@ -65,7 +65,7 @@ func (k *curveCodec) open(msg []byte) (zflags byte, frame []byte, err error) {
 	if n <= k.peerNonce {
 		return 0, nil, fmt.Errorf("%w: MESSAGE nonce %d after %d", ErrBadCrypto, n, k.peerNonce)
 	}
-	plain, ok := box.OpenAfterPrecomputation(make([]byte, 0, len(msg)-messageHeaderSize-box.Overhead), msg[messageHeaderSize:], shortNonce(k.recvPrefix, n), &k.shared)
+	plain, ok := box.OpenAfterPrecomputation(make([]byte, 0, openedSize(len(msg))), msg[messageHeaderSize:], shortNonce(k.recvPrefix, n), &k.shared)
 	if !ok {
 		return 0, nil, fmt.Errorf("%w: a MESSAGE box does not open", ErrBadCrypto)
 	}
@@ -78,6 +78,10 @@ func (k *curveCodec) open(msg []byte) (zflags byte, frame []byte, err error) {
 	}
 	return zflags, plain[1:], nil
 }
+
+// openedSize is the size of the buffer a MESSAGE frame body of size
+// bytes opens into (its flags byte and frame).
+func openedSize(size int) int { return size - messageHeaderSize - box.Overhead }
 
 // boxBufferSize is the size of the pooled buffers a CURVE connection reads
 // MESSAGE boxes into (a 64 KiB batch and its box fit) and seals batches

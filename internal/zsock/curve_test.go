@@ -1,6 +1,7 @@
 package zsock
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/rand"
@@ -321,5 +322,157 @@ func TestCurveReplayedMessageDropsThePeer(t *testing.T) {
 	cancel()
 	if m, err := pull.Recv(ctxShort); err == nil {
 		t.Fatalf("the replayed message was delivered: %q", m.Frames)
+	}
+}
+
+// TestCurveLargeBoxChargesItsPlaintext: a large MESSAGE box is read
+// whole under the receive budget, then opened into a second buffer of
+// the same size (nacl will not open over the box): the budget charges
+// both while both are held, so a host's messages in progress never hold
+// more memory than twice its share, which is what bounds a PULL's memory.
+// A box that fits the in-progress allowance alone, but not beside its
+// plaintext, is refused.
+func TestCurveLargeBoxChargesItsPlaintext(t *testing.T) {
+	const boxSize = 1 << 20
+	body := bytes.Repeat([]byte("x"), boxSize-messageOverhead)
+	read := func(perHost int64) ([][]byte, *recvBudget, *conn, error) {
+		nc := &scriptedConn{r: bytes.NewReader(fuzzMessages(3, body))}
+		budget := newRecvBudget(8<<20, perHost, make(chan struct{}))
+		c := &conn{nc: nc, r: bufio.NewReader(nc), budget: budget, share: budget.join("127.0.0.1"),
+			curve: &curveCodec{shared: fuzzShared, recvPrefix: "CurveZMQMESSAGEC", sendPrefix: "CurveZMQMESSAGES", peerNonce: 2, sendNonce: 2}}
+		frames, _, err := c.readMessage(8 << 20)
+		return frames, budget, c, err
+	}
+	// Box and plaintext held at once: 2 MiB, over twice a 768 KiB share.
+	if _, budget, _, err := read(768 << 10); !errors.Is(err, errOverBudget) || budget.inUse() != 0 {
+		t.Fatalf("a 1 MiB box opened beside its plaintext within a host allowance of 1.5 MiB: %v, %d bytes left charged", err, budget.inUse())
+	}
+	// With room for both, it opens, and once opened only the plaintext
+	// stays charged.
+	frames, budget, c, err := read(2 << 20)
+	if err != nil || len(frames) != 1 || !bytes.Equal(frames[0], body) {
+		t.Fatalf("read %d frames, %v", len(frames), err)
+	}
+	if held := budget.inUse(); held < int64(len(body)) || held > int64(len(body))+frameOverhead+creditChunk {
+		t.Fatalf("%d bytes charged for a %d-byte frame once opened", held, len(body))
+	}
+	c.finishMessage(false)
+	if budget.inUse() != 0 {
+		t.Fatalf("%d bytes still charged after the message was given back", budget.inUse())
+	}
+}
+
+// TestCurveMessageAtTheLimitFitsTheBudget: a CURVE message at
+// MaxMessageSize, held twice while it is opened, still fits a host's
+// share raised to the minimum (RecvBudgetPerHost below MaxMessageSize).
+func TestCurveMessageAtTheLimitFitsTheBudget(t *testing.T) {
+	ctx := testsupport.Context(t)
+	keys := newCurvePair(t)
+	const limit = 1 << 20
+	pull := listenPull(t, "tcp://127.0.0.1:0", Options{Curve: keys.serverConfig(), MaxMessageSize: limit, RecvBudget: 1, RecvBudgetPerHost: 1})
+	push := dialPush(t, pull.Endpoint(), Options{Curve: keys.clientConfig()})
+	body := make([]byte, limit-frameOverhead) // one frame, at the limit
+	if err := push.Send(ctx, Plain{body}); err != nil {
+		t.Fatal(err)
+	}
+	if m, err := pull.Recv(ctx); err != nil || len(m.Frames[0]) != len(body) {
+		t.Fatalf("a message at the limit: %v", err)
+	}
+	if st := pull.Stats(); st.OverBudget != 0 {
+		t.Fatalf("stats %+v", st)
+	}
+}
+
+// TestCurvePeerCarriesTheProvenKey: the client's long-term key, once its
+// vouch proved it, is on its messages' Peer and its Connected event; a
+// client Authorize refuses is reported with the key that was refused (the
+// operator needs it to decide whether to allow it); the dialler's Peer is
+// the server's key.
+func TestCurvePeerCarriesTheProvenKey(t *testing.T) {
+	ctx := testsupport.Context(t)
+	keys := newCurvePair(t)
+	opts, events := withEvents(Options{Curve: keys.serverConfig()})
+	pull := listenPull(t, "tcp://127.0.0.1:0", opts)
+	dialOpts, dialEvents := withEvents(Options{Curve: keys.clientConfig()})
+	push := dialPush(t, pull.Endpoint(), dialOpts)
+	if e := waitEvent(t, ctx, events, Connected); e.CurveKey != keys.client.public || !e.HasCurveKey() {
+		t.Fatalf("Connected event key %x, want the client's %x", e.CurveKey, keys.client.public)
+	}
+	if e := waitEvent(t, ctx, dialEvents, Connected); e.CurveKey != keys.server.public {
+		t.Fatalf("the dialler's Connected event key %x, want the server's %x", e.CurveKey, keys.server.public)
+	}
+	if err := push.Send(ctx, Plain{[]byte("INFO")}); err != nil {
+		t.Fatal(err)
+	}
+	if m, err := pull.Recv(ctx); err != nil || m.Peer.CurveKey != keys.client.public || !m.Peer.HasCurveKey() {
+		t.Fatalf("message from %x (%v), want the client's key %x", m.Peer.CurveKey, err, keys.client.public)
+	}
+
+	stranger := newKeyPair(t)
+	dialPush(t, pull.Endpoint(), Options{Curve: &CurveConfig{SecretKey: stranger.secret, ServerKey: keys.server.public}})
+	e := waitEvent(t, ctx, events, Rejected)
+	if !errors.Is(e.Err, ErrUnauthorized) || e.CurveKey != stranger.public {
+		t.Fatalf("refused with %v and key %x, want ErrUnauthorized and the stranger's key %x", e.Err, e.CurveKey, stranger.public)
+	}
+
+	// Over NULL, and before a key is proven, there is none.
+	nullPull := listenPull(t, "tcp://127.0.0.1:0", Options{})
+	nullPush := dialPush(t, nullPull.Endpoint(), Options{})
+	if err := nullPush.Send(ctx, Plain{[]byte("INFO")}); err != nil {
+		t.Fatal(err)
+	}
+	if m, err := nullPull.Recv(ctx); err != nil || m.Peer.HasCurveKey() {
+		t.Fatalf("a NULL peer with a CURVE key %x (%v)", m.Peer.CurveKey, err)
+	}
+}
+
+// TestCurveConfigMistakesAreRefused: an all-zero secret key (never set)
+// or a server key of low order cannot make a secure connection: a
+// listening socket refuses to start, naming the endpoint and the
+// mistake; a connecting one fails every dial with it; Validate tells the
+// layers above.
+func TestCurveConfigMistakesAreRefused(t *testing.T) {
+	ctx := testsupport.Context(t)
+	keys := newCurvePair(t)
+	zeroSecret := &CurveConfig{ServerKey: keys.server.public}
+	lowOrder := &CurveConfig{SecretKey: keys.client.secret, ServerKey: [32]byte{1}}
+	for _, tc := range []struct {
+		name string
+		cfg  *CurveConfig
+		want string
+	}{
+		{"zero secret", zeroSecret, "secret key is all zero"},
+		{"low-order server key", lowOrder, "of low order"},
+	} {
+		if err := tc.cfg.Validate(); !errors.Is(err, ErrCurveConfig) || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: Validate() = %v, want %q", tc.name, err, tc.want)
+		}
+	}
+	for _, good := range []*CurveConfig{nil, keys.serverConfig(), keys.clientConfig()} {
+		if err := good.Validate(); err != nil {
+			t.Errorf("Validate() = %v for a good configuration", err)
+		}
+	}
+
+	ep := mustParse(t, "tcp://127.0.0.1:0", true)
+	if _, err := ListenPull(ep, Options{Curve: &CurveConfig{}}); !errors.Is(err, ErrCurveConfig) || !strings.Contains(err.Error(), "tcp://127.0.0.1:0") {
+		t.Fatalf("ListenPull with an all-zero secret key: %v", err)
+	}
+	if _, err := ListenPub(ep, Options{Curve: &CurveConfig{}}); !errors.Is(err, ErrCurveConfig) {
+		t.Fatalf("ListenPub with an all-zero secret key: %v", err)
+	}
+
+	pull := listenPull(t, "tcp://127.0.0.1:0", Options{Curve: keys.serverConfig()})
+	for _, cfg := range []*CurveConfig{lowOrder, {SecretKey: keys.client.secret}} {
+		opts, events := withEvents(Options{Curve: cfg})
+		dialPush(t, pull.Endpoint(), opts)
+		for range 2 { // every attempt, not only the first
+			if e := waitEvent(t, ctx, events, DialFailed); !errors.Is(e.Err, ErrCurveConfig) {
+				t.Fatalf("dial with server key %x failed with %v, want ErrCurveConfig", cfg.ServerKey, e.Err)
+			}
+		}
+	}
+	if st := pull.Stats(); st.Accepted != 0 {
+		t.Fatalf("a misconfigured client connected: %+v", st)
 	}
 }

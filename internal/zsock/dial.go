@@ -3,6 +3,7 @@ package zsock
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"math/rand/v2"
 	"net"
@@ -107,7 +108,7 @@ func (d *dialer) loop(index int, es *endpointState) {
 		es.status.Since = time.Now()
 		es.status.Connects++
 		es.mu.Unlock()
-		d.opts.emit(Event{Kind: Connected, Endpoint: es.ep.String(), Peer: c.peer.Addr})
+		d.opts.emit(Event{Kind: Connected, Endpoint: es.ep.String(), Peer: c.peer.Addr, CurveKey: c.peer.CurveKey})
 
 		// Close the connection when the socket stops, so serve returns.
 		stopWatch := context.AfterFunc(d.ctx, func() { c.close() })
@@ -123,7 +124,7 @@ func (d *dialer) loop(index int, es *endpointState) {
 		if d.ctx.Err() != nil {
 			return
 		}
-		d.opts.emit(Event{Kind: Disconnected, Endpoint: es.ep.String(), Peer: c.peer.Addr, Err: io.EOF})
+		d.opts.emit(Event{Kind: Disconnected, Endpoint: es.ep.String(), Peer: c.peer.Addr, CurveKey: c.peer.CurveKey, Err: io.EOF})
 		if !d.wait(bo.next()) {
 			return
 		}
@@ -163,6 +164,13 @@ func (d *dialer) wait(delay time.Duration) bool {
 }
 
 func (d *dialer) connect(ep Endpoint) (*conn, error) {
+	if d.opts.Curve != nil {
+		// A CURVE client that cannot work is told at every attempt (its
+		// DialFailed events), and never connects with a key of nobody.
+		if err := d.opts.Curve.validateClient(); err != nil {
+			return nil, fmt.Errorf("zsock: dial %s: %w", ep, err)
+		}
+	}
 	nd := net.Dialer{Timeout: d.opts.DialTimeout, KeepAlive: d.opts.KeepAlive}
 	nc, err := nd.DialContext(d.ctx, ep.network(), ep.Address)
 	if err != nil {

@@ -48,7 +48,10 @@
 // whole batch into one pooled buffer and writes it at once, so a PUSH
 // still coalesces; the reader reads each box whole under the receive
 // budget and MaxMessageSize (boxes up to a 64 KiB batch into a pooled
-// buffer) and opens it into the one buffer the frame is returned in.
+// buffer) and opens it into the one buffer the frame is returned in; a
+// larger box's plaintext is charged to the budget before it is opened
+// beside the box, and the box's share given back after, so the budget
+// follows the memory really held.
 //
 // A listening socket counts what it refuses in ListenerStats:
 // MechanismMismatch (a NULL peer to a CURVE socket or the reverse; both
@@ -59,6 +62,26 @@
 // or cookie that does not match, a nonce that does not increase), and, as
 // for NULL, Malformed (CURVE commands of the wrong name or size) and
 // Oversized.
+//
+// A HELLO costs the server two X25519 operations and its sender nothing:
+// it can be made once and replayed on every new connection. So a CURVE
+// listener bounds the rate, not only the number, of handshakes: each host
+// (IP address) has a token bucket (Options.HandshakeRate, 100 per second
+// after a burst of HandshakeBurst, by default MaxConnsPerHost, so a host's
+// producers all reconnecting after a restart get in); a connection over it
+// is closed before any cryptography and counted (OverHandshakeRate). Hosts
+// are forgotten once their bucket has refilled, and at most 16384 are
+// tracked; the rest share one bucket. And at most GOMAXPROCS-1 crypto
+// steps (at least one) run at once per socket, so handshakes cannot take
+// every core from the connections serving data; a peer that would wait
+// for one past its handshake deadline is dropped (CryptoBusy).
+//
+// The client's long-term key, once its vouch proved it, is Peer.CurveKey
+// on its messages and Event.CurveKey on its Connected event, and on the
+// Rejected event when Authorize refused it. CurveConfig.Validate refuses
+// an all-zero secret key and a server key of low order: ListenPull and
+// ListenPub return its error, DialPush and DialSub fail every dial with
+// it.
 //
 // # Sockets
 //

@@ -73,6 +73,21 @@ type Options struct {
 	// every slot of MaxConns and lock the others out; more are closed at
 	// once and counted. IPC peers are local and not limited. Default 256.
 	MaxConnsPerHost int
+	// HandshakeRate bounds, per second, the CURVE handshakes one host (one
+	// IP address) may start on a listening socket, after a first burst of
+	// HandshakeBurst: a HELLO costs its sender nothing (one box, replayed
+	// on every connection) and the server two X25519 operations, and
+	// MaxConnsPerHost bounds how many run at once, not how many per
+	// second. A connection over the rate is closed at once, before any
+	// cryptography, and counted (ListenerStats.OverHandshakeRate). IPC
+	// peers and NULL listeners are not limited. Negative turns it off.
+	// Defaults 100 per second, and a burst of MaxConnsPerHost, so that a
+	// host's producers, all reconnecting at once after a collector
+	// restart, are let in: they can hold no more than MaxConnsPerHost
+	// connections anyway, and real clients reconnect with backoff
+	// (ReconnectMin and up), far under 100 per second each host.
+	HandshakeRate  float64
+	HandshakeBurst int
 	// RecvBudget bounds the bytes a PULL socket holds of messages read and
 	// not yet returned by Recv, over all its connections; RecvBudgetPerHost
 	// is one host's share of it. A connection whose host, or the socket,
@@ -82,7 +97,9 @@ type Options struct {
 	// OverBudget) when its host would hold more than twice its share in
 	// progress, or when messages in progress are over twice the budget and
 	// its host holds more than a fair part of them (see recvBudget).
-	// Defaults 16 MiB and 4 MiB, raised to at least MaxMessageSize.
+	// Defaults 16 MiB and 4 MiB, raised to at least MaxMessageSize
+	// (plus 8 KiB with CURVE, whose large messages are briefly held twice:
+	// the box and its plaintext, both charged).
 	RecvBudget, RecvBudgetPerHost int64
 	// Heartbeat: a connection whose peer has sent nothing for this long
 	// is sent a ZMTP PING; if nothing arrives within HeartbeatTimeout
@@ -117,6 +134,7 @@ func Defaults() Options {
 		MaxSubscriptions: 1024, MaxSubscriptionBytes: 64 << 10,
 		SendQueueBytes: 4 << 20, PublisherQueueBytes: 16 << 20,
 		MaxPublisherSubscriptionBytes: 16 << 20,
+		HandshakeRate:                 100, HandshakeBurst: 256,
 	}
 }
 
@@ -143,10 +161,22 @@ func (o Options) withDefaults() Options {
 	positive(&o.RecvQueue, d.RecvQueue)
 	positive(&o.MaxConns, d.MaxConns)
 	positive(&o.MaxConnsPerHost, d.MaxConnsPerHost)
+	if o.HandshakeRate == 0 {
+		o.HandshakeRate = d.HandshakeRate
+	}
+	positive(&o.HandshakeBurst, o.MaxConnsPerHost)
 	positive(&o.RecvBudget, d.RecvBudget)
 	positive(&o.RecvBudgetPerHost, d.RecvBudgetPerHost)
-	o.RecvBudget = max(o.RecvBudget, o.MaxMessageSize)
-	o.RecvBudgetPerHost = min(max(o.RecvBudgetPerHost, o.MaxMessageSize), o.RecvBudget)
+	// A message at the limit must fit in a host's share; over CURVE its
+	// box and its plaintext are held at once while it is opened, which
+	// the in-progress allowance (twice the share) must take, with room
+	// for the box's overhead and a connection's credit.
+	floor := o.MaxMessageSize
+	if o.Curve != nil {
+		floor += curveBudgetSlack
+	}
+	o.RecvBudget = max(o.RecvBudget, floor)
+	o.RecvBudgetPerHost = min(max(o.RecvBudgetPerHost, floor), o.RecvBudget)
 	positive(&o.MaxSubscriptions, d.MaxSubscriptions)
 	positive(&o.MaxSubscriptionBytes, d.MaxSubscriptionBytes)
 	positive(&o.SendQueueBytes, d.SendQueueBytes)
@@ -155,6 +185,11 @@ func (o Options) withDefaults() Options {
 	o.Curve = o.Curve.prepare()
 	return o
 }
+
+// curveBudgetSlack is what a CURVE message at MaxMessageSize needs beyond
+// it in a host's share: half of its box's overhead, the frame overhead and
+// a connection's reserve (creditChunk), rounded up.
+const curveBudgetSlack = 8 << 10
 
 // positive gives a zero or negative size its default.
 func positive[T int | int64](v *T, def T) {
@@ -205,5 +240,13 @@ type Event struct {
 	Endpoint string
 	// Peer is the remote address, when known.
 	Peer string
-	Err  error
+	// CurveKey is the peer's long-term CURVE public key once the
+	// handshake has proven it (see Peer.CurveKey), all zero before: a
+	// client refused by Authorize (ErrUnauthorized) carries the key that
+	// was refused, for the operator to decide whether to allow it.
+	CurveKey [32]byte
+	Err      error
 }
+
+// HasCurveKey reports whether the event carries a proven CURVE key.
+func (e Event) HasCurveKey() bool { return e.CurveKey != [32]byte{} }
