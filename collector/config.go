@@ -189,6 +189,14 @@ type Limits struct {
 	// plus 384 bytes); a subscriber that would pass it is disconnected.
 	// Default 16 MiB, about 40,000 short subscriptions.
 	SubscriptionBudget int64
+	// HandshakeRate bounds, per second, the CURVE handshakes one host may
+	// start on a port, after a burst of MaxConnsPerHost (a fleet
+	// reconnecting after a restart fits in it): a HELLO costs its sender
+	// nothing and the collector two key agreements. Past it, connections
+	// are closed before any cryptography and counted
+	// (over_handshake_rate). Default 100; 0 (from Defaults) or negative
+	// turns it off. Only CURVE ports over TCP are limited.
+	HandshakeRate float64
 }
 
 // limitsOf reads the limits out of a socket's options: Defaults takes
@@ -201,6 +209,7 @@ func limitsOf(o zsock.Options) Limits {
 		MaxSubscriptions: o.MaxSubscriptions, MaxSubscriptionBytes: o.MaxSubscriptionBytes,
 		SubscriberQueueBytes: o.SendQueueBytes, PublishBudget: o.PublisherQueueBytes,
 		SubscriptionBudget: o.MaxPublisherSubscriptionBytes,
+		HandshakeRate:      o.HandshakeRate,
 	}
 }
 
@@ -216,6 +225,10 @@ func (l Limits) socketOptions(o zsock.Options) zsock.Options {
 	o.MaxSubscriptions, o.MaxSubscriptionBytes = l.MaxSubscriptions, l.MaxSubscriptionBytes
 	o.SendQueueBytes, o.PublisherQueueBytes = l.SubscriberQueueBytes, l.PublishBudget
 	o.MaxPublisherSubscriptionBytes = l.SubscriptionBudget
+	o.HandshakeRate = l.HandshakeRate
+	if l.HandshakeRate <= 0 {
+		o.HandshakeRate = -1 // off; the socket layer's zero would mean its default
+	}
 	return o
 }
 
@@ -330,6 +343,9 @@ func (c *Config) fillLiteral() {
 	orDefault(&l.ReceiveBudgetPerHost, dl.ReceiveBudgetPerHost)
 	if l.IdlePing == 0 {
 		l.IdlePing = dl.IdlePing
+	}
+	if l.HandshakeRate == 0 {
+		l.HandshakeRate = dl.HandshakeRate
 	}
 	orDefault(&l.MaxSubscriptions, dl.MaxSubscriptions)
 	orDefault(&l.MaxSubscriptionBytes, dl.MaxSubscriptionBytes)

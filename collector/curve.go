@@ -83,6 +83,9 @@ func (c *Collector) loadCurve(cfg *Config) (curveSetup, error) {
 			return s, &CurveError{"ForwardCurveSecret", err}
 		}
 		s.forward = &zsock.CurveConfig{SecretKey: pair.Secret, ServerKey: server}
+		if err := s.forward.Validate(); err != nil {
+			return s, &CurveError{"ForwardCurveServer", err}
+		}
 	}
 	return s, nil
 }

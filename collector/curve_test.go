@@ -155,3 +155,40 @@ func TestCurveSettingsThatContradictAreRefused(t *testing.T) {
 		})
 	}
 }
+
+// Limits.HandshakeRate reaches the CURVE port, and what it refuses is
+// counted in Stats (and so in peers_rejected_total).
+func TestCurveHandshakeRateIsCounted(t *testing.T) {
+	ctx := testsupport.Context(t)
+	dir := t.TempDir()
+	k := certs(t, dir, "collector", "app")
+	c := startCollector(t, Config{
+		CurveSecret:    filepath.Join(dir, "collector.key_secret"),
+		CurveAnyClient: true,
+		Limits:         Limits{HandshakeRate: 0.001, MaxConnsPerHost: 2}, // a burst of 2, then next to nothing
+	})
+	defer c.stop()
+	eps, err := zsock.ParseEndpoints(c.PullEndpoint())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; c.Stats().ProducerPeers.OverHandshakeRate == 0; i++ {
+		if i == 10 {
+			t.Fatal("10 handshakes from one host at a burst of 2: none refused")
+		}
+		events := make(chan zsock.Event, 16)
+		p := zsock.DialPush(eps, zsock.Options{
+			Curve:   &zsock.CurveConfig{SecretKey: k["app"].Secret, ServerKey: k["collector"].Public},
+			OnEvent: func(e zsock.Event) { events <- e },
+		})
+		for done := false; !done; {
+			select {
+			case e := <-events:
+				done = e.Kind == zsock.Connected || e.Kind == zsock.DialFailed
+			case <-ctx.Done():
+				t.Fatal("no connection news")
+			}
+		}
+		p.Close()
+	}
+}

@@ -129,6 +129,7 @@ func TestDefaultLimitsAreTheSocketLayers(t *testing.T) {
 		{"SendQueueBytes", got.SendQueueBytes, want.SendQueueBytes},
 		{"PublisherQueueBytes", got.PublisherQueueBytes, want.PublisherQueueBytes},
 		{"MaxPublisherSubscriptionBytes", got.MaxPublisherSubscriptionBytes, want.MaxPublisherSubscriptionBytes},
+		{"HandshakeRate", int64(got.HandshakeRate), int64(want.HandshakeRate)},
 	} {
 		if f.got != f.want {
 			t.Errorf("%s: the collector gives its sockets %d, the socket layer's default is %d", f.name, f.got, f.want)

@@ -110,6 +110,8 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		counter(descPeers, port.r.MechanismMismatch, port.name, "mechanism_mismatch")
 		counter(descPeers, port.r.Unauthorized, port.name, "unauthorized")
 		counter(descPeers, port.r.BadCrypto, port.name, "bad_crypto")
+		counter(descPeers, port.r.OverHandshakeRate, port.name, "over_handshake_rate")
+		counter(descPeers, port.r.CryptoBusy, port.name, "crypto_busy")
 	}
 	buckets := map[float64]uint64{}
 	var cum, total uint64

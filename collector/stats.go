@@ -92,6 +92,11 @@ type RejectedPeers struct {
 	// server key, a forged or replayed handshake, a tampered message) or
 	// a message nonce out of order.
 	BadCrypto uint64
+	// OverHandshakeRate: a host starting CURVE handshakes faster than
+	// Limits.HandshakeRate; CryptoBusy: a peer that would have waited
+	// past its handshake deadline for the CURVE cryptography, which runs
+	// on fewer cores than the machine has so ingest keeps one.
+	OverHandshakeRate, CryptoBusy uint64
 }
 
 func rejectedPeers(ls zsock.ListenerStats) RejectedPeers {
@@ -99,6 +104,7 @@ func rejectedPeers(ls zsock.ListenerStats) RejectedPeers {
 		HandshakeFailed: ls.HandshakeFailed, Oversized: ls.Oversized, Malformed: ls.Malformed, Panics: ls.Panics,
 		OverLimit: ls.OverLimit, OverHostLimit: ls.OverHostLimit, Silent: ls.Silent, OverBudget: ls.OverBudget,
 		MechanismMismatch: ls.MechanismMismatch, Unauthorized: ls.Unauthorized, BadCrypto: ls.BadCrypto,
+		OverHandshakeRate: ls.OverHandshakeRate, CryptoBusy: ls.CryptoBusy,
 	}
 }
 

@@ -80,6 +80,7 @@ func parseFlags(args []string, stdout, stderr io.Writer) (settings, error) {
 	subQueueMB := fs.Int("subscriber-queue-mb", mb(cfg.Limits.SubscriberQueueBytes), "megabytes of entries queued for one subscriber before it misses some")
 	publishMB := fs.Int("publish-budget-mb", mb(cfg.Limits.PublishBudget), "megabytes of entries queued for all subscribers together")
 	subscriptionMB := fs.Int("subscription-budget-mb", mb(cfg.Limits.SubscriptionBudget), "megabytes all subscribers' subscriptions may hold; a subscriber past it is disconnected")
+	fs.Float64Var(&cfg.Limits.HandshakeRate, "handshake-rate", cfg.Limits.HandshakeRate, "CURVE handshakes one host may start per second on each port, after a burst of --max-conns-per-host; past it they are refused before any cryptography; 0 turns it off")
 	fs.DurationVar(&cfg.Limits.IdlePing, "idle-ping", cfg.Limits.IdlePing, "PING a peer quiet this long, drop it if nothing comes back within as long again (libzmq and zmqlog answer by themselves); 0 turns it off")
 	fs.StringVar(&cfg.CurveSecret, "curve-secret", "", "this collector's secret CURVE certificate (NAME.key_secret from zmqcollect keygen, mode 0600): both ports then speak CURVE only; needs --curve-clients or --curve-any-client")
 	fs.StringVar(&cfg.CurveClients, "curve-clients", "", "directory of the public CURVE certificates (*.key) of the apps and tails allowed in; re-read when it changes")
@@ -137,6 +138,9 @@ Flags:
 	cfg.MaxMessageSize = int64(*maxMessageMB) << 20
 	cfg.Limits.SubscriberQueueBytes, cfg.Limits.PublishBudget = int64(*subQueueMB)<<20, int64(*publishMB)<<20
 	cfg.Limits.SubscriptionBudget = int64(*subscriptionMB) << 20
+	if cfg.Limits.HandshakeRate < 0 {
+		return settings{}, cli.Usage(fmt.Errorf("zmqcollect: --handshake-rate %v: must not be negative (0 turns it off)", cfg.Limits.HandshakeRate))
+	}
 	if cfg.Limits.IdlePing < 0 {
 		return settings{}, cli.Usage(fmt.Errorf("zmqcollect: --idle-ping %v: must not be negative (0 turns it off)", cfg.Limits.IdlePing))
 	}
