@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/zmqlog/zmqlog/collector/vlsink"
+	"github.com/zmqlog/zmqlog/internal/zcert"
 	"github.com/zmqlog/zmqlog/internal/zsock"
 
 	"github.com/zmqlog/zmqlog/wire"
@@ -337,9 +338,17 @@ func (c *Collector) heartbeat() {
 }
 
 func (c *Collector) onPeerEvent(e zsock.Event) {
-	if e.Kind == zsock.Rejected {
-		c.report("peer", fmt.Errorf("dropped peer %s on %s: %w", e.Peer, e.Endpoint, e.Err))
+	if e.Kind != zsock.Rejected {
+		return
 	}
+	if e.HasCurveKey() {
+		// A CURVE client that proved its key and was refused: name the
+		// key (public), so the operator can add it to the list or hunt it
+		// down; its own kind, so scanners' noise does not hold it back.
+		c.report("curve_refused", fmt.Errorf("refused CURVE client %s (key %s) on %s: %w", e.Peer, zcert.Key(e.CurveKey), e.Endpoint, e.Err))
+		return
+	}
+	c.report("peer", fmt.Errorf("dropped peer %s on %s: %w", e.Peer, e.Endpoint, e.Err))
 }
 
 // forwardDone is told what became of each message queued for the next

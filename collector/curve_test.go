@@ -3,6 +3,7 @@ package collector
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -55,10 +56,12 @@ func TestCurveTailsSeparateReadersFromWriters(t *testing.T) {
 	ctx := testsupport.Context(t)
 	dir := t.TempDir()
 	k := certs(t, dir, "collector", "app", "tail")
+	var log syncBuffer
 	c := startCollector(t, Config{
 		CurveSecret:  filepath.Join(dir, "collector.key_secret"),
 		CurveClients: allowDir(t, dir, "app"),
 		CurveTails:   allowDir(t, dir, "tail"),
+		Log:          slog.New(slog.NewTextHandler(&log, nil)),
 	})
 	defer c.stop()
 	as := func(name string) *zsock.CurveConfig {
@@ -112,6 +115,11 @@ func TestCurveTailsSeparateReadersFromWriters(t *testing.T) {
 	if err := push("tail"); !errors.Is(err, zsock.ErrUnauthorized) {
 		t.Fatalf("the tail's key sending: %v, want refused", err)
 	}
+	// The operator reads which key was refused, to list it or hunt it.
+	// (At most one such line a second: the first refusal is the one.)
+	testsupport.WaitFor(t, ctx, "a refused key in the log", func() bool {
+		return strings.Contains(log.String(), k["tail"].Public.String()) || strings.Contains(log.String(), k["app"].Public.String())
+	})
 	// The client hears ERROR as the server counts: wait for the count.
 	testsupport.WaitFor(t, ctx, "a refusal counted on each port", func() bool {
 		st := c.Stats()
@@ -192,3 +200,4 @@ func TestCurveHandshakeRateIsCounted(t *testing.T) {
 		p.Close()
 	}
 }
+
