@@ -200,4 +200,3 @@ func TestCurveHandshakeRateIsCounted(t *testing.T) {
 		p.Close()
 	}
 }
-
