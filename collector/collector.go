@@ -34,6 +34,7 @@ type Collector struct {
 	forward *zsock.Pusher    // nil: no forward
 	relay   *relayNumbers    // numbers forwarded batches per upstream
 	store   *store
+	history *History // nil: no history kept
 	host    string
 	started time.Time
 
@@ -76,6 +77,9 @@ func New(cfg Config) (*Collector, error) {
 			c.report("state", fmt.Errorf("%v; starting without producer positions", err))
 		}
 		c.streams.restore(st)
+	}
+	if cfg.HistoryBytes > 0 {
+		c.history = NewHistory(cfg.HistoryBytes)
 	}
 	c.store, err = openStore(&c.cfg, c.report)
 	if err != nil {
@@ -285,7 +289,7 @@ func (c *Collector) handle(m zsock.Message) {
 				wrapped++
 			}
 			add(line)
-			if c.pub != nil {
+			if c.pub != nil || c.history != nil {
 				frames = append(frames, tp, line) // both point into the received message, never reused
 			}
 		}
@@ -304,6 +308,9 @@ func (c *Collector) handle(m zsock.Message) {
 			}
 		}
 		c.count.published.Add(uint64(published))
+	}
+	if c.history != nil {
+		c.history.append(frames, time.Now()) // copies what it keeps
 	}
 }
 

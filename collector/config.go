@@ -103,6 +103,10 @@ type Config struct {
 	// FlushInterval is how often the store's buffer is written out.
 	// Default 200ms.
 	FlushInterval time.Duration
+	// HistoryBytes bounds the recent entries kept in memory for late
+	// joiners (Collector.History: the --http page, zmqtail --since).
+	// Default 16 MiB; 0 (from Defaults) or negative keeps none.
+	HistoryBytes int64
 }
 
 // Limits bounds, per port, what the collector's peers can make it hold:
@@ -178,6 +182,10 @@ const (
 	DefaultFile = "logs/zmqlog.jsonl"
 )
 
+// DefaultHistoryBytes is the default Config.HistoryBytes: at the
+// benchmark's load the collector's RSS stays within 64 MiB with it.
+const DefaultHistoryBytes = 16 << 20
+
 // DefaultFileMode is the permission of the files a collector writes
 // unless Config.FileMode says otherwise.
 const DefaultFileMode os.FileMode = 0o600
@@ -229,6 +237,7 @@ func Defaults() Config {
 		Heartbeat:       time.Second,
 		Drain:           2 * time.Second,
 		FlushInterval:   200 * time.Millisecond,
+		HistoryBytes:    DefaultHistoryBytes,
 		exact:           true,
 	}
 }
@@ -270,6 +279,9 @@ func (c *Config) fillLiteral() {
 	orDefault(&c.FlushInterval, d.FlushInterval)
 	if c.Drain == 0 {
 		c.Drain = d.Drain
+	}
+	if c.HistoryBytes == 0 {
+		c.HistoryBytes = d.HistoryBytes
 	}
 	l, dl := &c.Limits, d.Limits
 	orDefault(&l.MaxConns, dl.MaxConns)
