@@ -310,7 +310,7 @@ func (c *Collector) handle(m zsock.Message) {
 		c.count.published.Add(uint64(published))
 	}
 	if c.history != nil {
-		c.history.append(frames, time.Now()) // copies what it keeps
+		c.history.Append(frames, time.Now()) // copies what it keeps
 	}
 }
 

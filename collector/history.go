@@ -66,9 +66,11 @@ func NewHistory(budget int64) *History {
 	return &History{data: make([]byte, arena), recs: make([]record, nrec), first: 1, next: 1, changed: make(chan struct{})}
 }
 
-// append adds a batch of published entries (frames holds [topic, line]
-// pairs) that arrived at at.
-func (h *History) append(frames [][]byte, at time.Time) {
+// Append adds a batch of entries (frames holds [topic, line] pairs, each
+// line one JSON object on one line, as the collector publishes them) that
+// arrived at at. It copies what it keeps. The collector calls it for every
+// batch it publishes.
+func (h *History) Append(frames [][]byte, at time.Time) {
 	now := at.UnixNano()
 	h.mu.Lock()
 	defer h.mu.Unlock()

@@ -38,7 +38,7 @@ func TestHistoryKeepsNewestWithinItsBytes(t *testing.T) {
 	entry := strings.Repeat("x", 100)
 	total := 3 * size / 100 // three times what fits
 	for i := range total {
-		h.append(pairs("INFO.app", fmt.Sprintf("%06d%s", i, entry[6:])), time.Unix(1000, 0))
+		h.Append(pairs("INFO.app", fmt.Sprintf("%06d%s", i, entry[6:])), time.Unix(1000, 0))
 	}
 	st := h.Stats()
 	if st.Bytes > int64(size) || st.Entries == 0 {
@@ -64,7 +64,7 @@ func TestHistoryKeepsNewestWithinItsBytes(t *testing.T) {
 func TestHistoryBoundsRecordsOfTinyEntries(t *testing.T) {
 	h := NewHistory(16 << 10)
 	for range 10 * len(h.recs) {
-		h.append(pairs("E", "{}"), time.Unix(1000, 0))
+		h.Append(pairs("E", "{}"), time.Unix(1000, 0))
 	}
 	if st := h.Stats(); st.Entries > uint64(len(h.recs)) || st.Capacity > 16<<10 {
 		t.Fatalf("holds %d entries, records %d, capacity %d", st.Entries, len(h.recs), st.Capacity)
@@ -73,7 +73,7 @@ func TestHistoryBoundsRecordsOfTinyEntries(t *testing.T) {
 
 func TestHistoryRefusesAnEntryOverAnEighth(t *testing.T) {
 	h := NewHistory(64 << 10)
-	h.append(pairs("INFO", strings.Repeat("x", len(h.data)/8+1), "INFO", "{}"), time.Unix(1000, 0))
+	h.Append(pairs("INFO", strings.Repeat("x", len(h.data)/8+1), "INFO", "{}"), time.Unix(1000, 0))
 	st := h.Stats()
 	if st.TooLarge != 1 || st.Entries != 1 {
 		t.Fatalf("too large %d, held %d; want 1 and 1", st.TooLarge, st.Entries)
@@ -84,7 +84,7 @@ func TestHistoryFilterAndStart(t *testing.T) {
 	h := NewHistory(1 << 20)
 	base := time.Unix(1000, 0)
 	for i, tp := range []string{"DEBUG.a", "INFO.a", "WARNING.b", "ERROR+4.a", "INFO.b", "ERROR.b", "UNKNOWN"} {
-		h.append(pairs(tp, fmt.Sprint(i)), base.Add(time.Duration(i)*time.Second))
+		h.Append(pairs(tp, fmt.Sprint(i)), base.Add(time.Duration(i)*time.Second))
 	}
 	for _, tc := range []struct {
 		name string
@@ -113,7 +113,7 @@ func TestHistoryFilterAndStart(t *testing.T) {
 func TestHistoryChangedWakesEveryWaiter(t *testing.T) {
 	h := NewHistory(1 << 20)
 	a, b := h.Changed(), h.Changed()
-	h.append(pairs("INFO", "{}"), time.Now())
+	h.Append(pairs("INFO", "{}"), time.Now())
 	<-a
 	<-b
 	if h.Next() != 2 {
@@ -123,8 +123,8 @@ func TestHistoryChangedWakesEveryWaiter(t *testing.T) {
 
 func TestRatesCountBySecondAndLevel(t *testing.T) {
 	h := NewHistory(1 << 20)
-	h.append(pairs("ERROR", "{}", "INFO", "{}", "ERROR.x", "{}"), time.Unix(1000, 500))
-	h.append(pairs("WARN", "{}"), time.Unix(1002, 0))
+	h.Append(pairs("ERROR", "{}", "INFO", "{}", "ERROR.x", "{}"), time.Unix(1000, 500))
+	h.Append(pairs("WARN", "{}"), time.Unix(1002, 0))
 	r := h.Rates(time.Unix(1002, 0), 3)
 	if r[0].Unix != 1000 || r[0].Counts[topic.Error] != 2 || r[0].Counts[topic.Info] != 1 || r[1].Counts != ([8]uint32{}) || r[2].Counts[topic.Warn] != 1 {
 		t.Fatalf("rates %+v", r)
