@@ -22,8 +22,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/zmqlog/zmqlog/collector"
@@ -38,6 +36,7 @@ type settings struct {
 	cfg     collector.Config
 	metrics string // "": no metrics server
 	mode    string // --file-mode as given, for its error messages
+	http    *httpFlags
 }
 
 // parseFlags builds the collector's Config from args. It starts from
@@ -73,6 +72,7 @@ func parseFlags(args []string, stdout, stderr io.Writer) (settings, error) {
 	publishMB := fs.Int("publish-budget-mb", mb(cfg.Limits.PublishBudget), "megabytes of entries queued for all subscribers together")
 	subscriptionMB := fs.Int("subscription-budget-mb", mb(cfg.Limits.SubscriptionBudget), "megabytes all subscribers' subscriptions may hold; a subscriber past it is disconnected")
 	fs.DurationVar(&cfg.Limits.IdlePing, "idle-ping", cfg.Limits.IdlePing, "PING a peer quiet this long, drop it if nothing comes back within as long again (libzmq and zmqlog answer by themselves); 0 turns it off")
+	httpf := addHTTPFlags(fs, &cfg)
 	fs.DurationVar(&cfg.Drain, "drain", cfg.Drain, "on SIGTERM, keep reading what producers already sent for at most this long (less once 100ms pass quiet); 0 stops at once")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), `Usage: zmqcollect [flags]
@@ -142,7 +142,10 @@ Flags:
 	if *echo {
 		cfg.Stdout = stdout
 	}
-	return settings{cfg: cfg, metrics: *metrics, mode: *mode}, nil
+	if err := httpf.apply(&cfg); err != nil {
+		return settings{}, err
+	}
+	return settings{cfg: cfg, metrics: *metrics, mode: *mode, http: httpf}, nil
 }
 
 // flagSet reports whether args set the flag name, even to its default.
@@ -176,16 +179,19 @@ func run(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Writ
 	}
 	var srv *http.Server
 	var served chan struct{}
+	reg := newRegistry(c)
+	if set.http.addr != "" {
+		stopHTTP, err := startHTTP(c, set.http, reg, logger)
+		if err != nil {
+			return err
+		}
+		defer stopHTTP()
+	}
 	if set.metrics != "" {
 		ln, err := net.Listen("tcp", set.metrics)
 		if err != nil {
 			return fmt.Errorf("zmqcollect: --metrics %s: %w", set.metrics, err)
 		}
-		reg := prometheus.NewRegistry()
-		// The collector's own counters, and the Go runtime's and the
-		// process's (goroutines, heap, RSS, open fds) that operators
-		// watch beside them.
-		reg.MustRegister(c, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 		mux := http.NewServeMux()
 		mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 		srv = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}

@@ -49,7 +49,18 @@ type config struct {
 	utc       bool
 	bind      string
 	heartbeat time.Duration
+	since     time.Duration
+	last      int
+	history   string
 }
+
+// DefaultHistory is where zmqcollect --http serves its history, by the
+// README's example.
+const DefaultHistory = "127.0.0.1:9559"
+
+// tokenEnv holds the collector's --http token: a flag's value would show
+// in ps and in shell history.
+const tokenEnv = "ZMQLOG_HTTP_TOKEN"
 
 func run(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("zmqtail", flag.ContinueOnError)
@@ -65,6 +76,9 @@ func run(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Writ
 	fs.StringVar(&cfg.timeFmt, "time", "15:04:05.000", "Go time layout for the entry's own time")
 	fs.BoolVar(&cfg.utc, "utc", false, "show times in UTC")
 	fs.StringVar(&cfg.bind, "bind", "", "be the collector: bind a PULL socket here (e.g. tcp://127.0.0.1:5557) instead of subscribing")
+	fs.DurationVar(&cfg.since, "since", 0, "first print the entries of this last while (10m), from the collector's history, then go on live; needs zmqcollect --http")
+	fs.IntVar(&cfg.last, "last", 0, "first print the last N entries (after --level and --app) from the collector's history, then go on live; needs zmqcollect --http")
+	fs.StringVar(&cfg.history, "history", DefaultHistory, "the collector's --http address, for --since and --last (token: $"+tokenEnv+")")
 	fs.DurationVar(&cfg.heartbeat, "heartbeat-timeout", 5*time.Second, "say so on stderr when a collector's heartbeat is missing this long (0 turns this off)")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: zmqtail [flags] [endpoint ...]   (default endpoint %s)\n\nFlags:\n", DefaultEndpoint)
@@ -89,6 +103,28 @@ func run(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Writ
 		opts.Fields = strings.Split(cfg.fields, ",")
 	}
 	printer := tail.NewPrinter(stdout, opts)
+	print := func(topicName string, entry []byte) {
+		if topicName != topic.Heartbeat && filter.Keep(topicName, entry) {
+			printer.Print(topicName, entry)
+		}
+	}
+	if cfg.since < 0 || cfg.last < 0 {
+		return cli.Usage(errors.New("zmqtail: --since and --last want a positive duration and count"))
+	}
+	if cfg.since > 0 || cfg.last > 0 {
+		if cfg.bind != "" || fs.NArg() > 0 {
+			return cli.Usage(errors.New("zmqtail: --since and --last read the collector's history at --history; they take no --bind or endpoints"))
+		}
+		h := tail.History{Addr: cfg.history, Token: os.Getenv(tokenEnv), Since: cfg.since, Last: cfg.last, Level: cfg.level, Apps: cfg.apps, Status: stderr, Name: "zmqtail"}
+		switch err := h.Run(ctx, print); {
+		case err == nil:
+			return nil
+		case errors.Is(err, tail.ErrEndpoint):
+			return cli.Usage(fmt.Errorf("zmqtail: --history: %w", err))
+		default:
+			return fmt.Errorf("zmqtail: %w", err)
+		}
+	}
 	src := tail.Source{Prefixes: prefixes, Status: stderr, Name: "zmqtail", HeartbeatTimeout: cfg.heartbeat}
 	if cfg.bind != "" {
 		if fs.NArg() > 0 {
@@ -98,11 +134,7 @@ func run(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Writ
 	} else if src.Endpoints = strings.Join(fs.Args(), ","); src.Endpoints == "" {
 		src.Endpoints = DefaultEndpoint
 	}
-	err = src.Run(ctx, func(topicName string, entry []byte) {
-		if topicName != topic.Heartbeat && filter.Keep(topicName, entry) {
-			printer.Print(topicName, entry)
-		}
-	})
+	err = src.Run(ctx, print)
 	switch {
 	case err == nil:
 		return nil

@@ -129,19 +129,20 @@ func entriesOf(t *testing.T, e event) (list []sentEntry, missed uint64) {
 // arrives, as one sequence: none twice, none skipped.
 func TestStreamHistoryThenLiveWithoutSeam(t *testing.T) {
 	ctx := testsupport.Context(t)
-	h := collector.NewHistory(4 << 20)
-	appendN(h, 0, 500, "INFO.a")
-	s := serve(t, fakeSource{h}, Options{})
-	st := openStream(t, ctx, "http://"+s.Addr()+"/api/stream?last=100", nil)
+	h := collector.NewHistory(32 << 20)
+	appendN(h, 0, 50000, "INFO.a")
+	s := serve(t, fakeSource{h}, Options{MaxLag: 1 << 20}) // this test is about the seam, not a slow reader
+	// A history of several chunks, read while the producer goes on.
+	st := openStream(t, ctx, "http://"+s.Addr()+"/api/stream?last=30000", nil)
 	done := make(chan struct{})
-	go func() { // the producer goes on while the stream catches up
+	go func() {
 		defer close(done)
-		for i := 500; i < 5000; i += 50 {
+		for i := 50000; i < 100000; i += 50 {
 			appendN(h, i, 50, "INFO.a")
 		}
 	}()
-	want := uint64(401)
-	for want <= 5000 {
+	want := uint64(20001)
+	for want <= 100000 {
 		list, missed := entriesOf(t, st.next(t))
 		if missed != 0 {
 			t.Fatalf("missed %d", missed)
