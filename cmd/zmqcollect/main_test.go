@@ -43,6 +43,7 @@ func TestMain(m *testing.M) {
 type collectorProc struct {
 	cmd                *exec.Cmd
 	pull, pub, metrics string
+	page               string // the --http page's URL
 	file               string
 	stderr             chan string
 	done               chan error
@@ -92,6 +93,8 @@ func startCollector(t testing.TB, ctx context.Context, args ...string) *collecto
 		switch f["msg"] {
 		case "serving metrics":
 			p.metrics = f["url"]
+		case "serving the live page":
+			p.page = f["url"]
 		case "collecting":
 			p.pull, p.pub = f["pull"], f["pub"]
 		}

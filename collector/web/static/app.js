@@ -34,7 +34,10 @@
     selected: null,
   };
   // For the browser tests and for anyone curious: figures, never data.
-  const probe = window.__zmqlog = { received: 0, rendered: 0, lastFilterMs: -1, chartPoints: 0, chartTotal: 0, statsEvents: 0 };
+  // accounted counts every position the stream passed on, sent or missed:
+  // with no filter at the server it is lastSeq − firstSeq + 1.
+  const probe = window.__zmqlog = { received: 0, rendered: 0, lastFilterMs: -1, chartPoints: 0, chartTotal: 0, statsEvents: 0,
+    firstSeq: 0, lastSeq: 0, accounted: 0, maxRows: 0, missed: 0 };
 
   // The token comes in the URL's fragment, which the browser never sends:
   // it is kept for this tab only and removed from the address bar.
@@ -110,6 +113,10 @@
   }
 
   function onEntries(d) {
+    if (probe.firstSeq === 0 && d.entries.length > 0) probe.firstSeq = d.entries[0].seq - d.missed;
+    probe.accounted += d.missed + d.entries.length;
+    probe.missed += d.missed;
+    if (d.entries.length > 0) probe.lastSeq = d.entries[d.entries.length - 1].seq;
     if (d.missed > 0) {
       state.missed += d.missed;
       const m = $('missed');
@@ -191,6 +198,7 @@
     rows.appendChild(frag);
     while (rows.childElementCount > MAX_ROWS) rows.firstElementChild.remove();
     probe.rendered += items.length;
+    probe.maxRows = Math.max(probe.maxRows, rows.childElementCount);
     stickToBottom();
     updateCounts();
   }
@@ -396,7 +404,7 @@
     }
     if (inField || ev.ctrlKey || ev.metaKey || ev.altKey) return;
     switch (ev.key) {
-      case '/': ev.preventDefault(); $('text').focus(); $('text').select(); break;
+      case '/': ev.preventDefault(); swallowSlash = true; $('text').focus(); $('text').select(); break;
       case ' ': if (ev.target.tagName !== 'BUTTON') { ev.preventDefault(); togglePause(); } break;
       case 'j': case 'ArrowDown': ev.preventDefault(); move(1); break;
       case 'k': case 'ArrowUp': ev.preventDefault(); move(-1); break;
@@ -412,6 +420,14 @@
       }
     }
   }
+  // The / that moves the focus must not land in the field it focused: a
+  // browser may still deliver its character there.
+  let swallowSlash = false;
+  function onKeypress(ev) {
+    if (swallowSlash && ev.key === '/') ev.preventDefault();
+    swallowSlash = false;
+  }
+
   function onScroll() {
     const log = $('log');
     const atBottom = log.scrollHeight - log.scrollTop - log.clientHeight < 30;
@@ -428,6 +444,8 @@
     $('close').addEventListener('click', closeDetail);
     $('log').addEventListener('scroll', onScroll, { passive: true });
     document.addEventListener('keydown', onKey);
+    $('text').addEventListener('keypress', onKeypress);
+    document.addEventListener('keyup', () => { swallowSlash = false; });
     readFilter();
     updateCounts();
     connect();
