@@ -361,23 +361,29 @@ func TestPageScreenshot(t *testing.T) {
 		t.Fatal(err)
 	}
 	paths := []string{"/v1/orders", "/v1/cart", "/v1/users/42", "/healthz"}
-	for sec := range 40 {
-		n := 20 + 15*(sec%7)
-		for i := range n {
-			l := apps[[]string{"api", "checkout", "worker", "api"}[i%4]]
-			l.Info("request served", zap.String("method", "GET"), zap.String("path", paths[i%len(paths)]), zap.Int("status", 200), zap.Duration("took", time.Duration(3+i%40)*time.Millisecond))
-			if i%9 == 0 {
-				l.Debug("cache lookup", zap.String("key", fmt.Sprint("user:", i)), zap.Bool("hit", i%2 == 0))
-			}
+	// A demo's pace, ten ticks a second for 45 s: the chart counts per
+	// second, so this paces the picture; it waits for nothing.
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for i := range 450 {
+		<-tick.C
+		sec := i / 10
+		n := 6 + int(4*math.Sin(float64(i)/40)) + sec%3
+		for j := range n {
+			l := apps[[]string{"api", "checkout", "worker", "api"}[(i+j)%4]]
+			l.Info("request served", zap.String("method", "GET"), zap.String("path", paths[(i+j)%len(paths)]), zap.Int("status", 200), zap.Duration("took", time.Duration(3+(i*7+j)%40)*time.Millisecond))
 		}
-		if sec%3 == 0 {
-			apps["billing"].Warn("payment provider slow", zap.Duration("latency", 1200*time.Millisecond), zap.String("provider", "acme-pay"))
+		if i%4 == 0 {
+			apps["worker"].Debug("cache lookup", zap.String("key", fmt.Sprint("user:", i)), zap.Bool("hit", i%8 == 0))
 		}
-		if sec > 25 && sec%2 == 0 {
-			apps["checkout"].Error("card declined", zap.String("order", fmt.Sprint("A-", 1000+sec)), zap.String("reason", "insufficient funds"))
+		if i%25 == 0 {
+			apps["billing"].Warn("payment provider slow", zap.Duration("latency", time.Duration(900+i)*time.Millisecond), zap.String("provider", "acme-pay"))
 		}
-		time.Sleep(time.Second) // the chart counts per second: this paces a demo, it waits for nothing
+		if sec >= 30 && i%3 == 0 { // an incident, the last 15 s
+			apps["checkout"].Error("card declined", zap.String("order", fmt.Sprint("A-", 1000+i)), zap.String("reason", "insufficient funds"))
+		}
 	}
+	setFilter(t, bctx, "level", "3") // warnings and worse: the incident
 	eval[bool](t, bctx, `(() => { const rs = document.querySelectorAll('#rows tr.lv-ERROR'); if (rs.length) rs[rs.length-1].click(); return true; })()`)
 	png, err := chromedp.Run(bctx, chromedp.CaptureScreenshot())
 	if err != nil {

@@ -321,7 +321,12 @@
   }
 
   const SERIES = [['DEBUG', (c) => c[2]], ['INFO', (c) => c[3]], ['WARN', (c) => c[4]], ['ERROR', (c) => c[5] + c[6] + c[7] + c[8]], ['OTHER', (c) => c[1]]];
-  function drawChart(rates) {
+  function drawChart(all) {
+    // From the first second with entries (at least the last minute), so a
+    // young collector's chart is not a flat line with a tail.
+    let first = all.findIndex((r) => r.slice(1).some((n) => n > 0));
+    if (first < 0) first = all.length;
+    const rates = all.slice(Math.max(0, Math.min(first, all.length - 60)));
     const cv = $('chart');
     const dpr = window.devicePixelRatio || 1;
     const w = cv.clientWidth || 420, h = cv.clientHeight || 150;
@@ -338,7 +343,7 @@
     g.font = '10px system-ui';
     g.fillText(String(peak), 2, 12);
     g.fillText('0', 2, h - 14);
-    g.fillText('-5m', 36, h - 2);
+    g.fillText(rates.length >= 300 ? '-5m' : '-' + rates.length + 's', 36, h - 2);
     g.fillText('now', w - 24, h - 2);
     for (const [name, f] of SERIES) {
       g.strokeStyle = css.getPropertyValue('--' + name.toLowerCase());
