@@ -26,11 +26,13 @@ import (
 type History struct {
 	mu   sync.Mutex
 	data []byte   // the entries' topic and line bytes, a circular arena
-	recs []record // circular, one per entry held: recs[seq % len(recs)]
-	// pos is where the next entry's bytes go, counted from the start
-	// (data[pos % len(data)]); entries never wrap: one that would is
-	// placed at the arena's start.
-	pos         uint64
+	recs []record // circular, one per entry held: recs[seq & mask]
+	mask uint64   // len(recs) − 1, a power of two: no division per entry
+	// pos is where the next entry's bytes go, counted from the start;
+	// off is the same place in data (pos mod len(data)), kept rather than
+	// divided for. Entries never wrap: one that would is placed at the
+	// arena's start.
+	pos, off    uint64
 	first, next uint64 // entries held: first … next−1; seq 0 is never used
 	lastAt      int64  // arrival times never go back, so Since can bisect
 	changed     chan struct{}
@@ -44,6 +46,7 @@ type History struct {
 type record struct {
 	pos  uint64 // where its topic starts, counted as History.pos
 	at   int64  // arrival, unix nanoseconds
+	off  uint32 // where its topic starts in the arena
 	n    uint32 // topic + line bytes
 	tlen uint16
 	sev  topic.Severity
@@ -59,11 +62,17 @@ const (
 
 // NewHistory returns a ring holding at most about budget bytes: a fifth
 // for records, the rest for the entries' bytes. The arena is allocated
-// at once but the operating system only backs the pages written.
+// at once (outside the Go heap where it can be: see newArena) but the
+// operating system only backs the pages written.
 func NewHistory(budget int64) *History {
-	nrec := max(budget/historyBytesPerRecord, 16)
-	arena := max(budget-nrec*recordBytes, 4096)
-	return &History{data: make([]byte, arena), recs: make([]record, nrec), first: 1, next: 1, changed: make(chan struct{})}
+	nrec := int64(16)
+	for nrec < budget/historyBytesPerRecord && nrec*recordBytes < budget/4 {
+		nrec *= 2
+	}
+	arena := min(max(budget-nrec*recordBytes, 4096), 1<<32-1) // offsets are uint32
+	h := &History{recs: make([]record, nrec), mask: uint64(nrec - 1), first: 1, next: 1, changed: make(chan struct{})}
+	h.data = newArena(h, int(arena))
+	return h
 }
 
 // Append adds a batch of entries (frames holds [topic, line] pairs, each
@@ -85,22 +94,23 @@ func (h *History) Append(frames [][]byte, at time.Time) {
 			continue
 		}
 		size := uint64(len(h.data))
-		if off := h.pos % size; off+n > size {
-			h.pos += size - off // to the arena's start
+		if h.off+n > size {
+			h.pos += size - h.off // to the arena's start
+			h.off = 0
 		}
 		// Evict what these bytes overwrite, and the oldest record if the
 		// records are full.
-		for h.first < h.next && (h.recs[h.first%uint64(len(h.recs))].pos < h.pos+n-min(h.pos+n, size) ||
-			h.next-h.first >= uint64(len(h.recs))) {
+		overwritten := h.pos + n - min(h.pos+n, size) // positions before this are gone
+		for h.first < h.next && (h.recs[h.first&h.mask].pos < overwritten || h.next-h.first > h.mask) {
 			h.first++
 			h.evicted++
 		}
-		off := h.pos % size
-		copy(h.data[off:], tp)
-		copy(h.data[off+uint64(len(tp)):], line)
+		copy(h.data[h.off:], tp)
+		copy(h.data[h.off+uint64(len(tp)):], line)
 		sev := topic.SeverityOf(string(tp))
-		h.recs[h.next%uint64(len(h.recs))] = record{pos: h.pos, at: now, n: uint32(n), tlen: uint16(len(tp)), sev: sev}
+		h.recs[h.next&h.mask] = record{pos: h.pos, at: now, off: uint32(h.off), n: uint32(n), tlen: uint16(len(tp)), sev: sev}
 		h.pos += n
+		h.off += n
 		h.next++
 		h.rates.add(now, sev)
 		added = true
@@ -165,11 +175,9 @@ func (h *History) Read(from uint64, f *HistoryFilter, maxScan, maxBytes int, scr
 		from = h.first
 	}
 	from = min(from, h.next)
-	size := uint64(len(h.data))
 	for ; from < h.next && maxScan > 0; from, maxScan = from+1, maxScan-1 {
-		r := &h.recs[from%uint64(len(h.recs))]
-		off := r.pos % size
-		b := h.data[off : off+uint64(r.n)]
+		r := &h.recs[from&h.mask]
+		b := h.data[r.off : r.off+r.n]
 		if !f.keep(r, b[:r.tlen]) {
 			continue
 		}
@@ -207,7 +215,7 @@ func (h *History) Start(f *HistoryFilter, n int) uint64 {
 		lo, hi := h.first, h.next
 		for lo < hi { // the first seq arrived at or after since
 			mid := lo + (hi-lo)/2
-			if h.recs[mid%uint64(len(h.recs))].at < since {
+			if h.recs[mid&h.mask].at < since {
 				lo = mid + 1
 			} else {
 				hi = mid
@@ -218,11 +226,9 @@ func (h *History) Start(f *HistoryFilter, n int) uint64 {
 	if n <= 0 {
 		return start
 	}
-	size := uint64(len(h.data))
 	for s := h.next; s > start; s-- {
-		r := &h.recs[(s-1)%uint64(len(h.recs))]
-		off := r.pos % size
-		if f.keep(r, h.data[off:off+uint64(r.tlen)]) {
+		r := &h.recs[(s-1)&h.mask]
+		if f.keep(r, h.data[r.off:r.off+uint32(r.tlen)]) {
 			if n--; n == 0 {
 				return s - 1
 			}
@@ -267,7 +273,7 @@ func (h *History) Stats() HistoryStats {
 	st := HistoryStats{Entries: h.next - h.first, First: h.first, Next: h.next, Capacity: int64(len(h.data) + len(h.recs)*recordBytes),
 		Evicted: h.evicted, TooLarge: h.tooLarge}
 	if st.Entries > 0 {
-		r := h.recs[h.first%uint64(len(h.recs))]
+		r := h.recs[h.first&h.mask]
 		st.Oldest = time.Unix(0, r.at)
 		st.Bytes = int64(h.pos - r.pos)
 	}

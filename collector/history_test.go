@@ -133,3 +133,19 @@ func TestRatesCountBySecondAndLevel(t *testing.T) {
 		t.Fatalf("a second %ds later still shows the old counts: %+v", rateSeconds, r)
 	}
 }
+
+// BenchmarkHistoryAppend is what keeping the history costs ingest per
+// entry: a copy into the ring, its severity and its count per second.
+func BenchmarkHistoryAppend(b *testing.B) {
+	h := NewHistory(DefaultHistoryBytes)
+	entry := []byte(`{"level":"info","ts":1764259200.123456,"caller":"api/handler.go:42","msg":"request served","method":"GET","path":"/v1/orders","status":200}`)
+	frames := make([][]byte, 0, 200)
+	for range 100 {
+		frames = append(frames, []byte("INFO.api"), entry)
+	}
+	now := time.Now()
+	b.ResetTimer()
+	for i := 0; i < b.N; i += 100 {
+		h.Append(frames, now)
+	}
+}
