@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -59,6 +60,7 @@ func (h History) Run(ctx context.Context, fn func(topic string, entry []byte)) e
 	if client == nil {
 		client = &http.Client{Transport: &http.Transport{
 			Proxy:                 nil, // the collector is reached directly, as its PUB port is
+			DialContext:           (&net.Dialer{Timeout: 5 * time.Second}).DialContext,
 			ResponseHeaderTimeout: 10 * time.Second,
 			DisableKeepAlives:     true,
 		}}
