@@ -44,6 +44,10 @@ type History struct {
 	Client *http.Client
 }
 
+// historyRetry is how long History waits before it reconnects; a
+// variable for the tests.
+var historyRetry = time.Second
+
 // ErrHistory is wrapped by Run's error when the collector refuses the
 // request (no history kept, a bad filter, a token needed).
 var ErrHistory = errors.New("history refused")
@@ -81,7 +85,7 @@ func (h History) Run(ctx context.Context, fn func(topic string, entry []byte)) e
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-time.After(time.Second):
+		case <-time.After(historyRetry):
 		}
 	}
 }
