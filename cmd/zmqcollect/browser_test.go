@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
 	"go.uber.org/zap"
@@ -235,6 +237,23 @@ func TestPageInABrowser(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitPage(t, bctx, "following again", `document.getElementById('rows').textContent.includes('while paused')`, 5*time.Second)
+
+	// Light and dark follow the system's preference.
+	scheme := func(s string) string {
+		t.Helper()
+		err := chromedp.Do(bctx, chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+			_, err := cdp.Call(ctx, tg, emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{
+				Features: []*emulation.MediaFeature{{Name: "prefers-color-scheme", Value: s}}})
+			return err
+		}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return eval[string](t, bctx, `getComputedStyle(document.body).backgroundColor`)
+	}
+	if light, dark := scheme("light"), scheme("dark"); light != "rgb(255, 255, 255)" || dark == light {
+		t.Errorf("background %s in light, %s in dark", light, dark)
+	}
 }
 
 // At 20,000 entries a second for 10 s the page stays responsive: its rows
