@@ -31,9 +31,12 @@ type History struct {
 	// the last Last of those since.
 	Since time.Duration
 	Last  int
-	// Level ("warn") and Apps filter at the collector, history included.
+	// Level ("warn"), Apps and Grep (a Go regular expression, sent when
+	// it is at most maxServerGrep bytes) filter at the collector, history
+	// included, so Last counts what they keep.
 	Level string
 	Apps  []string
+	Grep  string
 	// Status, if set, is told of connection state and of entries missed
 	// (this tail too slow, or the history no longer held them), a line
 	// each, starting with Name.
@@ -43,6 +46,10 @@ type History struct {
 	// stream is endless), connecting within 5s.
 	Client *http.Client
 }
+
+// maxServerGrep is the longest pattern a collector takes; a longer one
+// filters only at the tail.
+const maxServerGrep = 256
 
 // historyRetry is how long History waits before it reconnects; a
 // variable for the tests.
@@ -119,6 +126,9 @@ func (h History) once(ctx context.Context, client *http.Client, base *url.URL, a
 	}
 	for _, a := range h.Apps {
 		q.Add("app", a)
+	}
+	if h.Grep != "" && len(h.Grep) <= maxServerGrep {
+		q.Set("grep", h.Grep)
 	}
 	u := *base
 	u.Path = strings.TrimSuffix(u.Path, "/") + "/api/stream"

@@ -122,3 +122,31 @@ func TestHistoryFlagsRefused(t *testing.T) {
 		}
 	}
 }
+
+// --last counts what --grep keeps, at the collector: the last 3 matches,
+// however far back, not the matches among the last 3 entries.
+func TestLastCountsAfterGrep(t *testing.T) {
+	ctx := testsupport.Context(t)
+	col := start(t, ctx, bins["../zmqcollect"], "--pull", "tcp://127.0.0.1:0", "--pub", "tcp://127.0.0.1:0", "--file", "", "--http", "127.0.0.1:0")
+	addr := waitLine(t, ctx, col.stderr, `serving the live page" url=http://(\S+)/`)[1]
+	pull := waitLine(t, ctx, col.stderr, `msg=collecting pull=(\S+)`)[1]
+	s, err := zmqlog.NewShipper(pull, zmqlog.WithBlock(time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for n := range 3000 {
+		s.Ship("INFO.app", fmt.Appendf(nil, `{"level":"info","msg":"m","n":%d}`, n))
+	}
+	s.Close()
+	// The last entry is in the history once a --last 1 tail prints it.
+	probe := start(t, ctx, bins["."], "--json", "--history", addr, "--last", "1")
+	waitLine(t, ctx, probe.stdout, `"n":2999}`)
+	tl := start(t, ctx, bins["."], "--json", "--history", addr, "--last", "3", "--grep", `"n":(7|77|777|1777)}`)
+	var got []int
+	for range 3 {
+		got = append(got, entryN(t, waitLine(t, ctx, tl.stdout, `"n":`)[0]))
+	}
+	if fmt.Sprint(got) != "[77 777 1777]" {
+		t.Errorf("--last 3 --grep printed %v, want [77 777 1777]", got)
+	}
+}

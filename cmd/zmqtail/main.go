@@ -77,7 +77,7 @@ func run(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Writ
 	fs.BoolVar(&cfg.utc, "utc", false, "show times in UTC")
 	fs.StringVar(&cfg.bind, "bind", "", "be the collector: bind a PULL socket here (e.g. tcp://127.0.0.1:5557) instead of subscribing")
 	fs.DurationVar(&cfg.since, "since", 0, "first print the entries of this last while (10m), from the collector's history, then go on live; needs zmqcollect --http")
-	fs.IntVar(&cfg.last, "last", 0, "first print the last N entries (after --level and --app) from the collector's history, then go on live; needs zmqcollect --http")
+	fs.IntVar(&cfg.last, "last", 0, "first print the last N entries (after --level, --app and --grep) from the collector's history, then go on live; needs zmqcollect --http")
 	fs.StringVar(&cfg.history, "history", DefaultHistory, "the collector's --http address, for --since and --last (token: $"+tokenEnv+")")
 	fs.DurationVar(&cfg.heartbeat, "heartbeat-timeout", 5*time.Second, "say so on stderr when a collector's heartbeat is missing this long (0 turns this off)")
 	fs.Usage = func() {
@@ -115,7 +115,7 @@ func run(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Writ
 		if cfg.bind != "" || fs.NArg() > 0 {
 			return cli.Usage(errors.New("zmqtail: --since and --last read the collector's history at --history; they take no --bind or endpoints"))
 		}
-		h := tail.History{Addr: cfg.history, Token: os.Getenv(tokenEnv), Since: cfg.since, Last: cfg.last, Level: cfg.level, Apps: cfg.apps, Status: stderr, Name: "zmqtail"}
+		h := tail.History{Addr: cfg.history, Token: os.Getenv(tokenEnv), Since: cfg.since, Last: cfg.last, Level: cfg.level, Apps: cfg.apps, Grep: cfg.grep, Status: stderr, Name: "zmqtail"}
 		switch err := h.Run(ctx, print); {
 		case err == nil:
 			return nil

@@ -111,7 +111,42 @@ func (q *streamQuery) start(h *collector.History, now time.Time) uint64 {
 		if q.since > 0 {
 			f.Since = now.Add(-q.since)
 		}
+		if q.grep != nil && q.last > 0 {
+			return q.lastMatching(h, &f)
+		}
 		return h.Start(&f, q.last)
 	}
 	return h.Next()
+}
+
+// lastMatching is where the last q.last entries that f and the pattern
+// keep begin. The pattern runs outside the ring's lock, on copies read a
+// chunk at a time from the newest back, so ingest never waits for it.
+func (q *streamQuery) lastMatching(h *collector.History, f *collector.HistoryFilter) uint64 {
+	lo, hi := h.Start(f, 0), h.Next()
+	need := q.last
+	var r collector.HistoryRead
+	var matches []uint64
+	for hi > lo {
+		from := max(lo, hi-min(hi, chunkScan))
+		matches = matches[:0]
+		for p := from; p < hi; {
+			h.Read(p, f, int(hi-p), chunkBytes, &r)
+			for _, e := range r.Entries {
+				if e.Seq < hi && q.grep.Match(e.Line) {
+					matches = append(matches, e.Seq)
+				}
+			}
+			if r.Next == p {
+				break
+			}
+			p = r.Next
+		}
+		if len(matches) >= need {
+			return matches[len(matches)-need]
+		}
+		need -= len(matches)
+		hi = from
+	}
+	return lo
 }

@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"testing"
@@ -160,6 +161,25 @@ func TestStreamHistoryThenLiveWithoutSeam(t *testing.T) {
 		}
 	}
 	<-done
+}
+
+// last counts what every filter keeps, the pattern too, however far back
+// it has to look.
+func TestStreamLastCountsAfterGrep(t *testing.T) {
+	ctx := testsupport.Context(t)
+	h := collector.NewHistory(8 << 20)
+	appendN(h, 0, 20000, "INFO.a") // entries i = 0…19999
+	s := serve(t, fakeSource{h}, Options{})
+	// Three entries match, the newest of them 19,000 entries back.
+	st := openStream(t, ctx, "http://"+s.Addr()+"/api/stream?last=2&grep="+url.QueryEscape(`"i":(7|77|777)}`), nil)
+	list, _ := entriesOf(t, st.next(t))
+	var got []string
+	for _, e := range list {
+		got = append(got, string(e.Entry))
+	}
+	if strings.Join(got, " ") != `{"level":"info","msg":"m","i":77} {"level":"info","msg":"m","i":777}` {
+		t.Fatalf("got %q", got)
+	}
 }
 
 func TestStreamFiltersByLevelAppAndGrep(t *testing.T) {
