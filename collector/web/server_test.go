@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/goleak"
 
 	"github.com/zmqlog/zmqlog/collector"
@@ -405,5 +406,33 @@ func TestIsLoopback(t *testing.T) {
 		if IsLoopback(addr) != want {
 			t.Errorf("IsLoopback(%q) = %v", addr, !want)
 		}
+	}
+}
+
+func TestMetricsCountStreamsAndHistory(t *testing.T) {
+	h := collector.NewHistory(1 << 20)
+	appendN(h, 0, 10, "INFO.a")
+	src := fakeSource{h}
+	s := serve(t, src, Options{})
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(s)
+	get(t, "http://"+s.Addr()+"/", http.Header{"Host": {"evil.example"}})
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]float64{}
+	for _, mf := range mfs {
+		for _, m := range mf.Metric {
+			v := m.GetGauge().GetValue() + m.GetCounter().GetValue()
+			name := mf.GetName()
+			for _, l := range m.Label {
+				name += "/" + l.GetValue()
+			}
+			got[name] = v
+		}
+	}
+	if got["zmqlog_history_entries"] != 10 || got["zmqlog_http_requests_refused_total/host_or_origin"] != 1 {
+		t.Errorf("metrics %v", got)
 	}
 }
