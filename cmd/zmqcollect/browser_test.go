@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"io"
 	"math"
 	"net/http"
 	"os"
@@ -136,6 +137,17 @@ func TestPageInABrowser(t *testing.T) {
 	shop.Sync()
 	evil.Sync()
 	waitHistory(t, ctx, c.page, 3)
+
+	// The page's address serves /metrics too.
+	res, err := http.Get(c.page + "metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if !strings.Contains(string(body), "zmqlog_collector_entries_received_total") || !strings.Contains(string(body), "zmqlog_history_entries") {
+		t.Errorf("GET %smetrics: %s, no collector or history metrics", c.page, res.Status)
+	}
 
 	bctx := openBrowser(t, ctx, 1280, 800)
 	if err := chromedp.Do(bctx, chromedp.Navigate(c.page)); err != nil {
