@@ -203,21 +203,44 @@
     updateCounts();
   }
 
-  // rebuild redraws the rows from what is kept, as the filter says.
+  // rebuild redraws the rows from what is kept, as the filter says: the
+  // newest FIRST_ROWS at once (more than a screen), the older ones a chunk
+  // an animation frame after, so a filter change shows at once even at
+  // the row cap.
+  const FIRST_ROWS = 150;
+  let rebuildGen = 0;
   function rebuild() {
-    const shown = [];
+    const gen = ++rebuildGen;
+    const shown = []; // newest first
     for (let i = state.entries.length - 1; i >= 0 && shown.length < MAX_ROWS; i--) {
       if (matches(state.entries[i])) shown.push(state.entries[i]);
     }
-    shown.reverse();
+    const rows = $('rows');
     const frag = document.createDocumentFragment();
-    for (const it of shown) frag.appendChild(rowOf(it));
-    $('rows').replaceChildren(frag);
+    for (const it of shown.slice(0, FIRST_ROWS).reverse()) frag.appendChild(rowOf(it));
+    rows.replaceChildren(frag);
     state.pending = [];
     state.unseen = 0;
     showUnseen();
     stickToBottom();
     updateCounts();
+    let done = Math.min(FIRST_ROWS, shown.length);
+    const older = () => {
+      if (gen !== rebuildGen || done >= shown.length) return;
+      const n = Math.min(FIRST_ROWS, shown.length - done, MAX_ROWS - rows.childElementCount);
+      if (n <= 0) return;
+      const f = document.createDocumentFragment();
+      for (const it of shown.slice(done, done + n).reverse()) f.appendChild(rowOf(it));
+      done += n;
+      const log = $('log');
+      const fromBottom = log.scrollHeight - log.scrollTop;
+      rows.insertBefore(f, rows.firstChild);
+      if (frozen()) log.scrollTop = log.scrollHeight - fromBottom; // the rows in view stay in view
+      else stickToBottom();
+      updateCounts();
+      requestAnimationFrame(older);
+    };
+    requestAnimationFrame(older);
   }
 
   function fmtTime(ms) {
@@ -264,7 +287,6 @@
       cell.appendChild(s);
     }
     item.row = tr;
-    tr.addEventListener('click', () => openDetail(item));
     return tr;
   }
 
@@ -306,6 +328,14 @@
     $('detail').hidden = false;
     $('detail-meta').textContent = 'topic ' + item.topic + ' · #' + item.seq + ' · arrived ' + new Date(item.t).toISOString();
     $('json').textContent = JSON.stringify(item.entry, null, 2);
+  }
+  // One listener for every row (rows come and go by the thousand).
+  function onRowClick(ev) {
+    const tr = ev.target.closest('tr');
+    if (!tr) return;
+    const seq = Number(tr.dataset.seq);
+    const it = state.entries.find((x) => x.seq === seq);
+    if (it) openDetail(it);
   }
   function closeDetail() {
     $('detail').hidden = true;
@@ -448,6 +478,7 @@
     $('newbar').addEventListener('click', resume);
     $('close').addEventListener('click', closeDetail);
     $('log').addEventListener('scroll', onScroll, { passive: true });
+    $('rows').addEventListener('click', onRowClick);
     document.addEventListener('keydown', onKey);
     $('text').addEventListener('keypress', onKeypress);
     document.addEventListener('keyup', () => { swallowSlash = false; });
