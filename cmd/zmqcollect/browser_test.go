@@ -439,3 +439,38 @@ func processCPU(t *testing.T, pid int) time.Duration {
 	stime, _ := strconv.ParseInt(f[12], 10, 64)
 	return time.Duration(utime+stime) * time.Second / 100 // USER_HZ is 100 on Linux
 }
+
+// With --http-token the page asks for the token until it is given in the
+// URL's fragment, then sends it as a header, and takes it out of the
+// address bar.
+func TestPageWithAToken(t *testing.T) {
+	chromiumPath(t)
+	ctx := testsupport.Context(t)
+	c := startCollector(t, ctx, "--http", "127.0.0.1:0", "--http-token", "s3cret-t0ken")
+	core, err := zapzmq.NewCore(c.pull, zapzmq.WithApp("shop"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer core.Close()
+	zap.New(core).Error("behind the token")
+	core.Sync()
+
+	bctx := openBrowser(t, ctx, 1024, 700)
+	if err := chromedp.Do(bctx, chromedp.Navigate(c.page)); err != nil {
+		t.Fatal(err)
+	}
+	waitPage(t, bctx, "the token notice", `!document.getElementById('auth').hidden`, 10*time.Second)
+	if n := eval[int](t, bctx, `document.querySelectorAll('#rows tr').length`); n != 0 {
+		t.Errorf("without the token the page shows %d rows", n)
+	}
+	if err := chromedp.Do(bctx, chromedp.Navigate(c.page+"#token=s3cret-t0ken")); err != nil {
+		t.Fatal(err)
+	}
+	waitPage(t, bctx, "the entry, with the token", `document.getElementById('rows').textContent.includes('behind the token')`, 10*time.Second)
+	if u := eval[string](t, bctx, `location.href`); strings.Contains(u, "s3cret") {
+		t.Errorf("the token is still in the address bar: %s", u)
+	}
+	if !eval[bool](t, bctx, `document.getElementById('auth').hidden`) {
+		t.Error("the token notice is still shown")
+	}
+}

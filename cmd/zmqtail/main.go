@@ -5,6 +5,13 @@
 //	zmqtail --level warn --app checkout        # one app
 //	zmqtail --json | jq .                      # raw entries
 //	zmqtail --bind tcp://127.0.0.1:5557        # be the collector: apps PUSH here
+//	zmqtail --since 10m --level error          # the collector's recent history, then live
+//	zmqtail --last 200                         # the last 200 entries, then live
+//
+// --since and --last read the history zmqcollect keeps, from its --http
+// address (--history, default 127.0.0.1:9559; a token in
+// $ZMQLOG_HTTP_TOKEN), and go on with its live entries on the same
+// numbered stream: no entry twice, none missing where the two meet.
 //
 // Level filtering happens at the publisher, as ZeroMQ prefix
 // subscriptions ("error" subscribes to ERROR, DPANIC, PANIC, CRITICAL and

@@ -29,6 +29,7 @@
     filter: { sev: 0, app: '', text: '', re: null },
     apps: new Set(),
     token: null,
+    needToken: false,
     pending: [], // arrived, not yet rendered
     renderQueued: false,
     selected: null,
@@ -71,8 +72,10 @@
     }
     if (res.status === 401) {
       $('auth').hidden = false;
+      state.needToken = true;
       return retry('needs a token', 5000);
     }
+    state.needToken = false;
     if (!res.ok || !res.body) return retry('refused (' + res.status + ')');
     $('auth').hidden = true;
     setConn('live', 'live');
@@ -94,9 +97,20 @@
     retry('reconnecting');
   }
 
+  let retryTimer = 0;
   function retry(why, ms) {
     setConn(why, 'down');
-    setTimeout(connect, ms || 1000);
+    retryTimer = setTimeout(connect, ms || 1000);
+  }
+
+  // A token added to the URL of the open page (#token=…) is taken at
+  // once, without a reload.
+  function onHashChange() {
+    readToken();
+    if (state.needToken && state.token) {
+      clearTimeout(retryTimer);
+      connect();
+    }
   }
 
   function dispatch(block) {
@@ -480,6 +494,7 @@
     $('log').addEventListener('scroll', onScroll, { passive: true });
     $('rows').addEventListener('click', onRowClick);
     document.addEventListener('keydown', onKey);
+    window.addEventListener('hashchange', onHashChange);
     $('text').addEventListener('keypress', onKeypress);
     document.addEventListener('keyup', () => { swallowSlash = false; });
     readFilter();
