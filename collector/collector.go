@@ -37,6 +37,7 @@ type Collector struct {
 	relay   *relayNumbers    // numbers forwarded batches per upstream
 	store   *store
 	vl      *vlsink.Sink // nil: not sending to VictoriaLogs
+	history *History     // nil: no history kept
 	host    string
 	started time.Time
 
@@ -83,6 +84,9 @@ func New(cfg Config) (*Collector, error) {
 	curve, err := c.loadCurve(&cfg)
 	if err != nil {
 		return nil, err
+	}
+	if cfg.HistoryBytes > 0 {
+		c.history = NewHistory(cfg.HistoryBytes)
 	}
 	c.store, err = openStore(&c.cfg, c.report)
 	if err != nil {
@@ -299,7 +303,7 @@ func (c *Collector) handle(m zsock.Message) {
 				wrapped++
 			}
 			add(line)
-			if c.pub != nil {
+			if c.pub != nil || c.history != nil {
 				frames = append(frames, tp, line) // both point into the received message, never reused
 			}
 		}
@@ -319,6 +323,9 @@ func (c *Collector) handle(m zsock.Message) {
 			msgs[i] = frames[2*i : 2*i+2 : 2*i+2]
 		}
 		c.count.published.Add(uint64(c.pub.PublishEach(msgs)))
+	}
+	if c.history != nil {
+		c.history.Append(frames, time.Now()) // copies what it keeps
 	}
 }
 

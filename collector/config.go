@@ -151,6 +151,10 @@ type Config struct {
 	// FlushInterval is how often the store's buffer is written out.
 	// Default 200ms.
 	FlushInterval time.Duration
+	// HistoryBytes bounds the recent entries kept in memory for late
+	// joiners (Collector.History: the --http page, zmqtail --since).
+	// Default 16 MiB; 0 (from Defaults) or negative keeps none.
+	HistoryBytes int64
 }
 
 // Limits bounds, per port, what the collector's peers can make it hold:
@@ -239,6 +243,10 @@ const (
 	DefaultFile = "logs/zmqlog.jsonl"
 )
 
+// DefaultHistoryBytes is the default Config.HistoryBytes: at the
+// benchmark's load the collector's RSS stays within 64 MiB with it.
+const DefaultHistoryBytes = 16 << 20
+
 // DefaultFileMode is the permission of the files a collector writes
 // unless Config.FileMode says otherwise.
 const DefaultFileMode os.FileMode = 0o600
@@ -291,6 +299,7 @@ func Defaults() Config {
 		Drain:             2 * time.Second,
 		FlushInterval:     200 * time.Millisecond,
 		VictoriaLogsDrain: 5 * time.Second,
+		HistoryBytes:      DefaultHistoryBytes,
 		exact:             true,
 	}
 }
@@ -335,6 +344,9 @@ func (c *Config) fillLiteral() {
 	}
 	if c.VictoriaLogsDrain == 0 {
 		c.VictoriaLogsDrain = d.VictoriaLogsDrain
+	}
+	if c.HistoryBytes == 0 {
+		c.HistoryBytes = d.HistoryBytes
 	}
 	l, dl := &c.Limits, d.Limits
 	orDefault(&l.MaxConns, dl.MaxConns)

@@ -28,6 +28,17 @@
 // UNKNOWN. Every second the collector publishes its counters as JSON on
 // HeartbeatTopic ("_HEARTBEAT"), which no level subscription matches.
 //
+// # Recent history
+//
+// The collector also keeps its latest entries in memory, in a ring bounded
+// in bytes (Config.HistoryBytes, 16 MiB by default), each numbered with a
+// position of its own (Collector.History). A late joiner reads from a
+// position on: the history, then what arrives, as one sequence, with no
+// entry twice or missing where the two meet; one that falls behind the
+// ring misses the entries it evicted and is told how many. Package
+// collector/web serves it to browsers and to zmqtail --since (PROTOCOL.md,
+// "Recent history").
+//
 // # Loss accounting
 //
 // Stats (and the Prometheus metrics, the collector being a

@@ -19,6 +19,10 @@
 // forge lines, clear the screen or write to the clipboard. A string value
 // holding one is quoted as [strconv.Quote] does, like a value with a
 // space. With [Options.JSON] entries pass through byte for byte.
+//
+// Entries come from a [Source] (a collector's PUB port: what is published
+// from now on) or a [History] (a collector's --http address: its recent
+// past, then live, with no entry twice or missing where the two meet).
 package tail
 
 import (

@@ -200,10 +200,11 @@ func BenchmarkZmqcollectHandshakes(b *testing.B) {
 
 // processCPU reads a process's user and system CPU time from
 // /proc/PID/stat (in clock ticks of 10ms: measure over many operations).
-func processCPU(b *testing.B, pid int) time.Duration {
+func processCPU(tb testing.TB, pid int) time.Duration {
+	tb.Helper()
 	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
-		b.Fatal(err)
+		tb.Fatal(err)
 	}
 	// The command name, in parentheses, may hold spaces: fields count
 	// from after it. utime and stime are fields 14 and 15 of the line.

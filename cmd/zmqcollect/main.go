@@ -26,8 +26,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/zmqlog/zmqlog/collector"
@@ -43,6 +41,7 @@ type settings struct {
 	cfg     collector.Config
 	metrics string // "": no metrics server
 	mode    string // --file-mode as given, for its error messages
+	http    *httpFlags
 }
 
 // parseFlags builds the collector's Config from args. It starts from
@@ -88,6 +87,7 @@ func parseFlags(args []string, stdout, stderr io.Writer) (settings, error) {
 	fs.BoolVar(&cfg.CurveAnyClient, "curve-any-client", false, "with --curve-secret, take any CURVE client: encrypted, but not allow-listed")
 	fs.StringVar(&cfg.ForwardCurveServer, "forward-curve-server", "", "the --forward collector's public CURVE certificate (NAME.key); needs --forward-curve-secret")
 	fs.StringVar(&cfg.ForwardCurveSecret, "forward-curve-secret", "", "this collector's secret CURVE certificate as a client of the --forward collector; needs --forward-curve-server")
+	httpf := addHTTPFlags(fs, &cfg)
 	fs.DurationVar(&cfg.Drain, "drain", cfg.Drain, "on SIGTERM, keep reading what producers already sent for at most this long (less once 100ms pass quiet); 0 stops at once")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), `Usage: zmqcollect [flags]
@@ -167,7 +167,10 @@ Flags:
 	if *echo {
 		cfg.Stdout = stdout
 	}
-	return settings{cfg: cfg, metrics: *metrics, mode: *mode}, nil
+	if err := httpf.apply(&cfg); err != nil {
+		return settings{}, err
+	}
+	return settings{cfg: cfg, metrics: *metrics, mode: *mode, http: httpf}, nil
 }
 
 // curveFlag names the flag of each CURVE field of collector.Config.
@@ -232,16 +235,19 @@ func run(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Writ
 	}
 	var srv *http.Server
 	var served chan struct{}
+	reg := newRegistry(c)
+	if set.http.addr != "" {
+		stopHTTP, err := startHTTP(c, set.http, reg, logger)
+		if err != nil {
+			return err
+		}
+		defer stopHTTP()
+	}
 	if set.metrics != "" {
 		ln, err := net.Listen("tcp", set.metrics)
 		if err != nil {
 			return fmt.Errorf("zmqcollect: --metrics %s: %w", set.metrics, err)
 		}
-		reg := prometheus.NewRegistry()
-		// The collector's own counters, and the Go runtime's and the
-		// process's (goroutines, heap, RSS, open fds) that operators
-		// watch beside them.
-		reg.MustRegister(c, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 		mux := http.NewServeMux()
 		mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 		srv = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}

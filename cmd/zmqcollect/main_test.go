@@ -43,6 +43,7 @@ func TestMain(m *testing.M) {
 type collectorProc struct {
 	cmd                *exec.Cmd
 	pull, pub, metrics string
+	page               string // the --http page's URL
 	file               string
 	stderr             chan string
 	done               chan error
@@ -92,6 +93,8 @@ func startCollector(t testing.TB, ctx context.Context, args ...string) *collecto
 		switch f["msg"] {
 		case "serving metrics":
 			p.metrics = f["url"]
+		case "serving the live page":
+			p.page = f["url"]
 		case "collecting":
 			p.pull, p.pub = f["pull"], f["pub"]
 		}
@@ -417,6 +420,10 @@ func TestBadFlagsAndBusyPorts(t *testing.T) {
 		{[]string{"--max-conns-per-host", "0"}, 2, "--max-conns-per-host 0: a limit of nothing would refuse every peer"},
 		{[]string{"--receive-budget-mb", "-1"}, 2, "--receive-budget-mb -1: must not be negative"},
 		{[]string{"--idle-ping", "-1s"}, 2, "--idle-ping -1s: must not be negative"},
+		{[]string{"--http", "0.0.0.0:0"}, 2, "--http 0.0.0.0:0: other hosts can reach this address, so it needs --http-token"},
+		{[]string{"--http", ":9559"}, 2, "needs --http-token"},
+		{[]string{"--history-mb", "-1"}, 2, "--history-mb -1: must not be negative"},
+		{[]string{"--http", "127.0.0.1:0", "--history-mb", "0"}, 2, "the page needs the history"},
 	} {
 		code, out := runIt(tc.args...)
 		if code != tc.code || !strings.Contains(out, tc.says) {
@@ -431,7 +438,7 @@ func TestBadFlagsAndBusyPorts(t *testing.T) {
 	code, out = runIt("--help")
 	for _, flag := range []string{"-pull", "-pub", "-file", "-max-size", "-max-backups", "-max-age", "-compress", "-stdout", "-forward", "-metrics", "-state", "-file-mode",
 		"-max-conns", "-max-conns-per-host", "-receive-budget-mb", "-receive-budget-per-host-mb", "-idle-ping",
-		"-max-subscriptions", "-subscriber-queue-mb", "-publish-budget-mb", "-max-message-mb", "-subscription-budget-mb"} {
+		"-max-subscriptions", "-subscriber-queue-mb", "-publish-budget-mb", "-max-message-mb", "-subscription-budget-mb", "-http", "-http-token", "-history-mb"} {
 		if !strings.Contains(out, flag) {
 			t.Errorf("--help does not document %s", flag)
 		}

@@ -5,6 +5,13 @@
 //	zmqtail --level warn --app checkout        # one app
 //	zmqtail --json | jq .                      # raw entries
 //	zmqtail --bind tcp://127.0.0.1:5557        # be the collector: apps PUSH here
+//	zmqtail --since 10m --level error          # the collector's recent history, then live
+//	zmqtail --last 200                         # the last 200 entries, then live
+//
+// --since and --last read the history zmqcollect keeps, from its --http
+// address (--history, default 127.0.0.1:9559; a token in
+// $ZMQLOG_HTTP_TOKEN), and go on with its live entries on the same
+// numbered stream: no entry twice, none missing where the two meet.
 //
 // Level filtering happens at the publisher, as ZeroMQ prefix
 // subscriptions ("error" subscribes to ERROR, DPANIC, PANIC, CRITICAL and
@@ -51,7 +58,18 @@ type config struct {
 	heartbeat time.Duration
 
 	curveServer, curveSecret string
+	since                    time.Duration
+	last                     int
+	history                  string
 }
+
+// DefaultHistory is where zmqcollect --http serves its history, by the
+// README's example.
+const DefaultHistory = "127.0.0.1:9559"
+
+// tokenEnv holds the collector's --http token: a flag's value would show
+// in ps and in shell history.
+const tokenEnv = "ZMQLOG_HTTP_TOKEN"
 
 func run(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("zmqtail", flag.ContinueOnError)
@@ -69,6 +87,9 @@ func run(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Writ
 	fs.StringVar(&cfg.bind, "bind", "", "be the collector: bind a PULL socket here (e.g. tcp://127.0.0.1:5557) instead of subscribing")
 	fs.StringVar(&cfg.curveServer, "curve-server", "", "the collector's public CURVE certificate (NAME.key) when it runs with --curve-secret; needs --curve-secret")
 	fs.StringVar(&cfg.curveSecret, "curve-secret", "", "this tail's secret CURVE certificate (NAME.key_secret, mode 0600, from zmqcollect keygen); needs --curve-server")
+	fs.DurationVar(&cfg.since, "since", 0, "first print the entries of this last while (10m), from the collector's history, then go on live; needs zmqcollect --http")
+	fs.IntVar(&cfg.last, "last", 0, "first print the last N entries (after --level, --app and --grep) from the collector's history, then go on live; needs zmqcollect --http")
+	fs.StringVar(&cfg.history, "history", DefaultHistory, "the collector's --http address, for --since and --last (token: $"+tokenEnv+")")
 	fs.DurationVar(&cfg.heartbeat, "heartbeat-timeout", 5*time.Second, "say so on stderr when a collector's heartbeat is missing this long (0 turns this off)")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: zmqtail [flags] [endpoint ...]   (default endpoint %s)\n\nFlags:\n", DefaultEndpoint)
@@ -99,6 +120,28 @@ func run(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Writ
 	if cfg.curveServer != "" && cfg.bind != "" {
 		return cli.Usage(errors.New("zmqtail: --curve-server and --curve-secret do not go with --bind"))
 	}
+	print := func(topicName string, entry []byte) {
+		if topicName != topic.Heartbeat && filter.Keep(topicName, entry) {
+			printer.Print(topicName, entry)
+		}
+	}
+	if cfg.since < 0 || cfg.last < 0 {
+		return cli.Usage(errors.New("zmqtail: --since and --last want a positive duration and count"))
+	}
+	if cfg.since > 0 || cfg.last > 0 {
+		if cfg.bind != "" || fs.NArg() > 0 {
+			return cli.Usage(errors.New("zmqtail: --since and --last read the collector's history at --history; they take no --bind or endpoints"))
+		}
+		h := tail.History{Addr: cfg.history, Token: os.Getenv(tokenEnv), Since: cfg.since, Last: cfg.last, Level: cfg.level, Apps: cfg.apps, Grep: cfg.grep, Status: stderr, Name: "zmqtail"}
+		switch err := h.Run(ctx, print); {
+		case err == nil:
+			return nil
+		case errors.Is(err, tail.ErrEndpoint):
+			return cli.Usage(fmt.Errorf("zmqtail: --history: %w", err))
+		default:
+			return fmt.Errorf("zmqtail: %w", err)
+		}
+	}
 	src := tail.Source{Prefixes: prefixes, Status: stderr, Name: "zmqtail", HeartbeatTimeout: cfg.heartbeat,
 		CurveServer: cfg.curveServer, CurveSecret: cfg.curveSecret}
 	if cfg.bind != "" {
@@ -109,11 +152,7 @@ func run(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Writ
 	} else if src.Endpoints = strings.Join(fs.Args(), ","); src.Endpoints == "" {
 		src.Endpoints = DefaultEndpoint
 	}
-	err = src.Run(ctx, func(topicName string, entry []byte) {
-		if topicName != topic.Heartbeat && filter.Keep(topicName, entry) {
-			printer.Print(topicName, entry)
-		}
-	})
+	err = src.Run(ctx, print)
 	switch {
 	case err == nil:
 		return nil

@@ -1,0 +1,81 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/zmqlog/zmqlog/collector"
+	"github.com/zmqlog/zmqlog/collector/web"
+	"github.com/zmqlog/zmqlog/internal/cli"
+)
+
+// tokenEnv holds the --http token when the flag is not given: a flag's
+// value shows in ps and in shell history, the environment does not.
+const tokenEnv = "ZMQLOG_HTTP_TOKEN"
+
+// httpFlags are the flags of the page and its history.
+type httpFlags struct {
+	addr, token string
+	historyMB   int
+}
+
+func addHTTPFlags(fs *flag.FlagSet, cfg *collector.Config) *httpFlags {
+	h := &httpFlags{}
+	fs.StringVar(&h.addr, "http", "", "serve the live page, its history stream and /metrics at http://ADDR/, e.g. 127.0.0.1:9559; an address other hosts reach needs --http-token")
+	fs.StringVar(&h.token, "http-token", "", "bearer token the page's API and /metrics require (default $"+tokenEnv+"); open the page as http://ADDR/#token=TOKEN")
+	fs.IntVar(&h.historyMB, "history-mb", int(cfg.HistoryBytes>>20), "megabytes of recent entries kept in memory for the page and zmqtail --since/--last; 0 keeps none")
+	return h
+}
+
+// apply checks the flags and sets the collector's history.
+func (h *httpFlags) apply(cfg *collector.Config) error {
+	if h.token == "" {
+		h.token = os.Getenv(tokenEnv)
+	}
+	if h.historyMB < 0 {
+		return cli.Usage(fmt.Errorf("zmqcollect: --history-mb %d: must not be negative", h.historyMB))
+	}
+	cfg.HistoryBytes = int64(h.historyMB) << 20
+	if h.addr == "" {
+		return nil
+	}
+	if !web.IsLoopback(h.addr) && h.token == "" {
+		return cli.Usage(fmt.Errorf("zmqcollect: --http %s: other hosts can reach this address, so it needs --http-token (or $%s); or bind 127.0.0.1", h.addr, tokenEnv))
+	}
+	if h.historyMB == 0 {
+		return cli.Usage(fmt.Errorf("zmqcollect: --http %s with --history-mb 0: the page needs the history; give it some megabytes", h.addr))
+	}
+	return nil
+}
+
+// newRegistry holds the collector's metrics and the Go runtime's and the
+// process's (goroutines, heap, RSS, open fds) that operators watch
+// beside them.
+func newRegistry(c *collector.Collector) *prometheus.Registry {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(c, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return reg
+}
+
+// startHTTP serves the page; stop ends it and waits.
+func startHTTP(c *collector.Collector, h *httpFlags, reg *prometheus.Registry, logger *slog.Logger) (stop func(), err error) {
+	srv, err := web.Listen(c, web.Options{Addr: h.addr, Token: h.token, Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}), Log: logger})
+	if err != nil {
+		if errors.Is(err, web.ErrTokenRequired) {
+			return nil, cli.Usage(fmt.Errorf("zmqcollect: --http: %w", err))
+		}
+		return nil, fmt.Errorf("zmqcollect: --http %s: %w", h.addr, err)
+	}
+	reg.MustRegister(srv)
+	served := make(chan struct{})
+	go func() { defer close(served); srv.Serve() }()
+	logger.Info("serving the live page", "url", srv.URL(), "token", h.token != "") // never the token itself
+	return func() { srv.Close(); <-served }, nil
+}

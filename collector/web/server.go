@@ -1,0 +1,261 @@
+// Package web is zmqcollect's --http face: one page that shows the live
+// stream with its recent history, filters, a chart of entries per second
+// by level and the producers; the stream it reads (/api/stream, also what
+// `zmqtail --since` reads); and /metrics.
+//
+//	srv, err := web.Listen(c, web.Options{Addr: "127.0.0.1:9559"})
+//	go srv.Serve()
+//	defer srv.Close()
+//
+// Everything the page needs is embedded in the binary: it works with no
+// internet. A browser is a reader of the collector's History at its own
+// position, so however slow it is, ingest never waits for it; past
+// Options.MaxLag entries behind, it skips ahead, is told how many it
+// missed, and they are counted.
+//
+// Safe by default: an address other hosts reach needs Options.Token
+// (ErrTokenRequired), which the API and /metrics take as a bearer token,
+// compared in constant time; the page reads it from the URL's fragment,
+// which the browser never sends (SECURITY.md). On a loopback address,
+// requests naming another host (DNS rebinding) or from another origin are
+// refused. What producers sent is shown as text, never as markup, under a
+// Content-Security-Policy that runs no script but the page's own.
+package web
+
+import (
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/zmqlog/zmqlog/collector"
+)
+
+//go:embed static
+var static embed.FS
+
+// Options configures the server. A zero field means its default.
+type Options struct {
+	// Addr is where to listen, host:port ("127.0.0.1:9559"; port 0 picks
+	// one).
+	Addr string
+	// Token, if set, is required as "Authorization: Bearer TOKEN" by the
+	// API and /metrics. It must be set for an address other hosts reach.
+	Token string
+	// Metrics, if set, is served at /metrics.
+	Metrics http.Handler
+	// MaxStreams bounds the streams open at once (browsers, tails);
+	// past it a request gets 503 and is counted. Default 16.
+	MaxStreams int
+	// MaxConns bounds the connections held open. Default 64.
+	MaxConns int
+	// MaxLag is how many entries a live stream may fall behind the
+	// newest before it skips ahead (counted as missed). Default 20000.
+	MaxLag int
+	// RequestsPerSecond bounds API requests, all clients together
+	// (bursts of twice as many). Default 20.
+	RequestsPerSecond int
+	// Log receives the server's own problems. Default: discarded.
+	Log *slog.Logger
+}
+
+func (o *Options) fill() {
+	if o.MaxStreams <= 0 {
+		o.MaxStreams = 16
+	}
+	if o.MaxConns <= 0 {
+		o.MaxConns = 64
+	}
+	if o.MaxLag <= 0 {
+		o.MaxLag = 20000
+	}
+	if o.RequestsPerSecond <= 0 {
+		o.RequestsPerSecond = 20
+	}
+	if o.Log == nil {
+		o.Log = slog.New(slog.DiscardHandler)
+	}
+}
+
+// Source is what the server shows: a *collector.Collector.
+type Source interface {
+	// History is nil when no history is kept.
+	History() *collector.History
+	Stats() collector.Stats
+}
+
+// Server serves the page, the stream and /metrics.
+type Server struct {
+	c        Source
+	opts     Options
+	token    *token // nil: none required
+	hosts    hostCheck
+	rate     *tokenBucket
+	streams  chan struct{} // a slot per open stream
+	ln       *limitListener
+	srv      *http.Server
+	stop     chan struct{}
+	stopOnce sync.Once
+	wg       sync.WaitGroup // open streams
+	shared   sharedStats
+	count    counters
+}
+
+type counters struct {
+	streamsServed, busy, rateLimited, unauthorized, refusedHost atomic.Uint64
+	sent, missed, slowClosed                                    atomic.Uint64
+}
+
+// Listen binds o.Addr for c. An address other hosts reach without a token
+// is ErrTokenRequired.
+func Listen(c Source, o Options) (*Server, error) {
+	o.fill()
+	loopback := IsLoopback(o.Addr)
+	if !loopback && o.Token == "" {
+		return nil, fmt.Errorf("http %s: %w", o.Addr, ErrTokenRequired)
+	}
+	ln, err := net.Listen("tcp", o.Addr)
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{c: c, opts: o, token: newToken(o.Token), hosts: hostCheck{loopback: loopback},
+		rate:    newTokenBucket(float64(o.RequestsPerSecond), float64(2*o.RequestsPerSecond)),
+		streams: make(chan struct{}, o.MaxStreams), ln: newLimitListener(ln, o.MaxConns), stop: make(chan struct{})}
+	s.shared.c = c
+	s.srv = &http.Server{
+		Handler:           s.Handler(),
+		ReadHeaderTimeout: 5 * time.Second,
+		IdleTimeout:       60 * time.Second,
+		MaxHeaderBytes:    8 << 10,
+		ErrorLog:          slog.NewLogLogger(o.Log.Handler(), slog.LevelWarn),
+	}
+	return s, nil
+}
+
+// Addr is the address listened on, with the real port.
+func (s *Server) Addr() string { return s.ln.Addr().String() }
+
+// URL is the page's address.
+func (s *Server) URL() string { return "http://" + s.Addr() + "/" }
+
+// Serve serves until Close; it returns nil then.
+func (s *Server) Serve() error {
+	err := s.srv.Serve(s.ln)
+	if errors.Is(err, http.ErrServerClosed) {
+		return nil
+	}
+	return err
+}
+
+// Close ends every stream and connection and returns when the streams'
+// handlers have.
+func (s *Server) Close() error {
+	s.stopOnce.Do(func() { close(s.stop) })
+	err := s.srv.Close()
+	s.wg.Wait()
+	return err
+}
+
+// Handler is the server's routes with every check applied, for tests that
+// serve it themselves.
+func (s *Server) Handler() http.Handler {
+	files, _ := fs.Sub(static, "static")
+	fileServer := http.FileServerFS(files)
+	mux := http.NewServeMux()
+	for _, p := range []string{"/", "/app.js", "/app.css", "/favicon.svg"} {
+		mux.Handle("GET "+p, s.page(fileServer))
+	}
+	mux.Handle("GET /api/stream", s.api(http.HandlerFunc(s.stream)))
+	if s.opts.Metrics != nil {
+		mux.Handle("GET /metrics", s.api(s.opts.Metrics))
+	}
+	return s.guard(mux)
+}
+
+// guard applies what every request needs: the security headers, GET
+// only, and on loopback a loopback Host.
+func (s *Server) guard(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		securityHeaders(w.Header())
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			http.Error(w, "only GET", http.StatusMethodNotAllowed)
+			return
+		}
+		if !s.hosts.hostAllowed(r) {
+			s.count.refusedHost.Add(1)
+			http.Error(w, "this server answers to a loopback name only (localhost, 127.0.0.1, [::1])", http.StatusMisdirectedRequest)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// page serves the page's own files, which hold no data: no token needed.
+// "/" only, not every path under it.
+func (s *Server) page(files http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/" {
+			w.Header().Set("Content-Type", "text/html; charset=utf-8")
+			w.Write(indexHTML)
+			return
+		}
+		files.ServeHTTP(w, r)
+	})
+}
+
+// indexHTML is the page: FileServer would redirect "/index.html" to "/"
+// and "/" would list the directory, so "/" serves it directly.
+var indexHTML, _ = static.ReadFile("static/index.html")
+
+// api guards data: the request rate, the origin, and the token.
+func (s *Server) api(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "no-store")
+		if !s.hosts.originAllowed(r) {
+			s.count.refusedHost.Add(1)
+			http.Error(w, "cross-origin requests are refused", http.StatusForbidden)
+			return
+		}
+		if s.token != nil && !s.token.allows(r) {
+			s.count.unauthorized.Add(1)
+			w.Header().Set("WWW-Authenticate", `Bearer realm="zmqcollect"`)
+			http.Error(w, "a token is required: Authorization: Bearer TOKEN", http.StatusUnauthorized)
+			return
+		}
+		if !s.rate.allow(time.Now()) {
+			s.count.rateLimited.Add(1)
+			w.Header().Set("Retry-After", "1")
+			http.Error(w, "too many requests", http.StatusTooManyRequests)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// Stats is what the server counts.
+type Stats struct {
+	// Streams open now; StreamsServed since start; Busy refused at
+	// MaxStreams; RateLimited past RequestsPerSecond; Unauthorized
+	// without the token; RefusedHost for a Host or Origin not allowed.
+	Streams                                                     int
+	StreamsServed, Busy, RateLimited, Unauthorized, RefusedHost uint64
+	// Sent counts entries sent on streams; Missed entries streams skipped
+	// (too slow, or evicted before they were read); SlowClosed streams
+	// closed because a write did not complete in time.
+	Sent, Missed, SlowClosed uint64
+}
+
+// Stats returns the server's counters.
+func (s *Server) Stats() Stats {
+	return Stats{
+		Streams: len(s.streams), StreamsServed: s.count.streamsServed.Load(), Busy: s.count.busy.Load(),
+		RateLimited: s.count.rateLimited.Load(), Unauthorized: s.count.unauthorized.Load(), RefusedHost: s.count.refusedHost.Load(),
+		Sent: s.count.sent.Load(), Missed: s.count.missed.Load(), SlowClosed: s.count.slowClosed.Load(),
+	}
+}
