@@ -1,6 +1,7 @@
 package zapzmq
 
 import (
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -11,6 +12,8 @@ import (
 
 	"github.com/zmqlog/zmqlog/internal/testcollector"
 	"github.com/zmqlog/zmqlog/internal/testsupport"
+	"github.com/zmqlog/zmqlog/internal/zcert"
+	"github.com/zmqlog/zmqlog/internal/zsock"
 )
 
 // A program configured only through zap.Config ships by adding one output
@@ -81,6 +84,87 @@ func TestSinkRefusesBadURLs(t *testing.T) {
 			t.Errorf("zap.Open(%q) succeeded", u)
 		} else if !strings.Contains(err.Error(), "zapzmq") {
 			t.Errorf("zap.Open(%q): %v", u, err)
+		}
+	}
+}
+
+// The sink URL's curve-server and curve-secret make a configuration-only
+// program speak CURVE: its entries reach a CURVE collector, and one
+// parameter without the other, or a key file that is missing or
+// readable by others, is refused at Open, naming what is wrong.
+func TestSinkURLSpeaksCurve(t *testing.T) {
+	ctx := testsupport.Context(t)
+	dir := t.TempDir()
+	server, err := zcert.GenerateKeyPair()
+	if err != nil {
+		t.Fatal(err)
+	}
+	client, err := zcert.GenerateKeyPair()
+	if err != nil {
+		t.Fatal(err)
+	}
+	serverPub, _, err := zcert.WriteFiles(dir, "collector", server)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, clientSecret, err := zcert.WriteFiles(dir, "app", client)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ep, err := zsock.ParseEndpoint("tcp://127.0.0.1:0", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pull, err := zsock.ListenPull(ep, zsock.Options{Curve: &zsock.CurveConfig{
+		SecretKey: server.Secret,
+		Authorize: func(k [32]byte) bool { return k == client.Public },
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pull.Close()
+
+	q := url.Values{"app": {"cfg"}, "curve-server": {serverPub}, "curve-secret": {clientSecret}}
+	cfg := zap.NewProductionConfig()
+	cfg.Sampling = nil
+	cfg.OutputPaths = []string{"zmq+" + pull.Endpoint() + "?" + q.Encode()}
+	logger, err := cfg.Build()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { CloseSinks() })
+	logger.Error("over curve")
+	if err := logger.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	m, err := pull.Recv(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !m.Peer.HasCurveKey() || m.Peer.CurveKey != client.Public {
+		t.Fatalf("received from a peer with key %x, want the app's", m.Peer.CurveKey)
+	}
+	if !strings.Contains(string(m.Frames[0]), "over curve") {
+		t.Fatalf("received %q", m.Frames[0])
+	}
+
+	open := filepath.Join(dir, "open.key_secret")
+	data, err := os.ReadFile(clientSecret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(open, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	base := "zmq+tcp://127.0.0.1:5557?"
+	for _, tc := range []struct{ query, want string }{
+		{url.Values{"curve-server": {serverPub}}.Encode(), "needs both"},
+		{url.Values{"curve-secret": {clientSecret}}.Encode(), "needs both"},
+		{url.Values{"curve-server": {filepath.Join(dir, "nope.key")}, "curve-secret": {clientSecret}}.Encode(), "nope.key"},
+		{url.Values{"curve-server": {serverPub}, "curve-secret": {open}}.Encode(), "chmod 600"},
+	} {
+		if _, _, err := zap.Open(base + tc.query); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("zap.Open(%q): %v, want an error saying %q", tc.query, err, tc.want)
 		}
 	}
 }
