@@ -190,6 +190,10 @@ func TestBadFlagsExit2(t *testing.T) {
 		{[]string{"--nope"}, "flag provided but not defined"},
 		{[]string{"tcp://127.0.0.1"}, `"tcp://127.0.0.1"`},
 		{[]string{"--bind", "tcp://127.0.0.1:0", "tcp://127.0.0.1:1"}, "--bind takes no endpoints"},
+		{[]string{"--curve-server", "collector.key"}, "needs both --curve-server"},
+		{[]string{"--curve-secret", "tail.key_secret"}, "needs both --curve-server"},
+		{[]string{"--curve-server", "a.key", "--curve-secret", "b.key_secret", "--bind", "tcp://127.0.0.1:0"}, "do not go with --bind"},
+		{[]string{"--curve-server", "/nonexistent/collector.key", "--curve-secret", "/nonexistent/tail.key_secret"}, "/nonexistent/collector.key"},
 	} {
 		cmd := exec.CommandContext(ctx, bins["."], tc.args...)
 		out, _ := cmd.CombinedOutput()
