@@ -424,6 +424,14 @@ func TestBadFlagsAndBusyPorts(t *testing.T) {
 		{[]string{"--http", ":9559"}, 2, "needs --http-token"},
 		{[]string{"--history-mb", "-1"}, 2, "--history-mb -1: must not be negative"},
 		{[]string{"--http", "127.0.0.1:0", "--history-mb", "0"}, 2, "the page needs the history"},
+		{[]string{"--curve-secret", "c.key_secret"}, 2, "--curve-secret needs --curve-clients DIR"},
+		{[]string{"--curve-clients", "clients"}, 2, "need --curve-secret"},
+		{[]string{"--curve-tails", "tails"}, 2, "need --curve-secret"},
+		{[]string{"--curve-secret", "c.key_secret", "--curve-clients", "d", "--curve-any-client"}, 2, "contradict each other"},
+		{[]string{"--forward-curve-server", "up.key"}, 2, "needs both --forward-curve-server"},
+		{[]string{"--forward-curve-server", "up.key", "--forward-curve-secret", "me.key_secret"}, 2, "need --forward"},
+		{[]string{"--curve-secret", "/nonexistent/c.key_secret", "--curve-any-client"}, 2, "--curve-secret: certificate /nonexistent/c.key_secret"},
+		{[]string{"--handshake-rate", "-1"}, 2, "--handshake-rate -1: must not be negative"},
 	} {
 		code, out := runIt(tc.args...)
 		if code != tc.code || !strings.Contains(out, tc.says) {
@@ -438,7 +446,8 @@ func TestBadFlagsAndBusyPorts(t *testing.T) {
 	code, out = runIt("--help")
 	for _, flag := range []string{"-pull", "-pub", "-file", "-max-size", "-max-backups", "-max-age", "-compress", "-stdout", "-forward", "-metrics", "-state", "-file-mode",
 		"-max-conns", "-max-conns-per-host", "-receive-budget-mb", "-receive-budget-per-host-mb", "-idle-ping",
-		"-max-subscriptions", "-subscriber-queue-mb", "-publish-budget-mb", "-max-message-mb", "-subscription-budget-mb", "-http", "-http-token", "-history-mb"} {
+		"-max-subscriptions", "-subscriber-queue-mb", "-publish-budget-mb", "-max-message-mb", "-subscription-budget-mb", "-http", "-http-token", "-history-mb",
+		"-curve-secret", "-curve-clients", "-curve-any-client", "-curve-tails", "-forward-curve-server", "-forward-curve-secret", "-handshake-rate", "-victorialogs"} {
 		if !strings.Contains(out, flag) {
 			t.Errorf("--help does not document %s", flag)
 		}
