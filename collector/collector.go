@@ -45,11 +45,14 @@ type Collector struct {
 	streams    *streams
 	stateDirty bool
 
-	count    counters
-	limiter  rateLimiter
-	batchHis batchSizes
-	stop     chan struct{}
-	wg       sync.WaitGroup
+	count counters
+	// subscriberDroppedSaid is the subscriber drops already logged; only
+	// the background goroutine touches it.
+	subscriberDroppedSaid uint64
+	limiter               rateLimiter
+	batchHis              batchSizes
+	stop                  chan struct{}
+	wg                    sync.WaitGroup
 }
 
 type counters struct {
@@ -336,6 +339,13 @@ func (c *Collector) heartbeat() {
 		return
 	}
 	st := c.Stats()
+	// Entries a slow subscriber missed are counted in the metrics; say so
+	// in the log too (at most once a heartbeat), so that an operator who
+	// reads only the log learns that a tail is not keeping up.
+	if n := st.SubscriberDropped - c.subscriberDroppedSaid; n > 0 {
+		c.subscriberDroppedSaid = st.SubscriberDropped
+		c.report("subscriber", fmt.Errorf("%d entries dropped for subscribers that did not keep up (%d in all)", n, st.SubscriberDropped))
+	}
 	body, _ := json.Marshal(map[string]any{
 		"time": time.Now().UTC().Format(time.RFC3339Nano), "host": c.host,
 		"received": st.Received, "stored": st.Stored, "published": st.Published,

@@ -48,6 +48,7 @@ type collectorProc struct {
 	stderr             chan string
 	done               chan error
 	stopped            map[string]uint64 // the counts of its "stopped" line
+	said               []string          // every line read from its stderr so far
 }
 
 var kv = regexp.MustCompile(`(\w+)=("[^"]*"|\S+)`)
@@ -110,6 +111,7 @@ func (p *collectorProc) line(t testing.TB, ctx context.Context) string {
 			t.Fatal("zmqcollect exited")
 		}
 		t.Log("zmqcollect:", l)
+		p.said = append(p.said, l)
 		return l
 	case <-ctx.Done():
 		t.Fatal("zmqcollect said nothing in time")

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -179,6 +180,8 @@ type slowSubscriberRun struct {
 	normalGot              int
 	slowest                string // the slowest Ship call
 	subscriberDrops        float64
+	stoppedDrops           uint64  // subscriber_dropped in the "stopped" line
+	loggedDrops            bool    // the log said entries were dropped for a subscriber
 	ingestRate, normalRate float64 // entries/s
 	peakRSS                int64
 }
@@ -274,6 +277,8 @@ func runWithSlowSubscriber(t *testing.T, ctx context.Context, slow bool) slowSub
 		peakRSS:         peakRSS(c.cmd.Process.Pid),
 	}
 	c.terminate(t, ctx)
+	r.stoppedDrops = c.stopped["subscriber_dropped"]
+	r.loggedDrops = slices.ContainsFunc(c.said, func(l string) bool { return strings.Contains(l, "did not keep up") })
 	return r
 }
 
@@ -300,6 +305,14 @@ func TestSlowSubscriberCostsOnlyItself(t *testing.T) {
 	}
 	if with.subscriberDrops == 0 {
 		t.Fatal("the slow subscriber missed nothing: it was not slow")
+	}
+	// An operator who reads only the log learns it too: once a second
+	// while it lasts, and in the summary at exit.
+	if !with.loggedDrops || float64(with.stoppedDrops) < with.subscriberDrops {
+		t.Fatalf("the log said drops %v, the stopped line counts %d; the metric %.0f", with.loggedDrops, with.stoppedDrops, with.subscriberDrops)
+	}
+	if without.loggedDrops || without.stoppedDrops != 0 {
+		t.Fatalf("without a slow subscriber the log said drops %v, %d", without.loggedDrops, without.stoppedDrops)
 	}
 	if with.peakRSS > 64<<20 {
 		t.Fatalf("collector peak RSS %d MiB beside a stuck subscriber, want at most 64", with.peakRSS>>20)
