@@ -1,6 +1,7 @@
 package tail
 
 import (
+	"bytes"
 	"slices"
 	"strings"
 	"unicode/utf16"
@@ -22,6 +23,7 @@ import (
 // keep their literal; containers nest at most maxDepth deep.
 type entry struct {
 	fields []field // sorted by key, one per key, after parse
+	spans  []span  // the fields as parsed, in order, reused
 	text   []byte  // decoded keys and values, back to back
 }
 
@@ -29,13 +31,18 @@ type entry struct {
 // the entry's one string.
 type field struct {
 	key, val string
-	kind     valueKind
 	// dropped marks a field printed in a place of its own (time, level,
 	// message...) or hidden (a wrapped entry's topic), so it is not shown
 	// again among the key=value pairs.
 	dropped bool
+	span
+}
 
-	keyOff, keyEnd, valOff, valEnd int // into text, while parsing
+// span is where a field's parts are: it holds no pointers, so sorting
+// spans moves them without write barriers.
+type span struct {
+	kind                           valueKind
+	keyOff, keyEnd, valOff, valEnd int // into text
 	rawOff, rawEnd                 int // the value as written, in the body
 }
 
@@ -57,7 +64,7 @@ const maxDepth = 10000
 // parse decodes body into e, reporting whether body starts with a JSON
 // object.
 func (e *entry) parse(body []byte) bool {
-	e.fields, e.text = e.fields[:0], e.text[:0]
+	e.fields, e.spans, e.text = e.fields[:0], e.spans[:0], e.text[:0]
 	if len(body) == 0 || body[0] != '{' {
 		return false
 	}
@@ -67,22 +74,20 @@ func (e *entry) parse(body []byte) bool {
 		return false
 	}
 	e.text = d.text
-	all := string(e.text) // the one allocation: every key and value is a slice of it
-	for i := range e.fields {
-		f := &e.fields[i]
-		f.key, f.val = all[f.keyOff:f.keyEnd], all[f.valOff:f.valEnd]
-	}
 	// A map keeps a key's last value: sort stably, then keep the last
-	// field of each run of equal keys.
-	slices.SortStableFunc(e.fields, func(a, b field) int { return strings.Compare(a.key, b.key) })
-	kept := e.fields[:0]
-	for i, f := range e.fields {
-		if i+1 < len(e.fields) && e.fields[i+1].key == f.key {
+	// field of each run of equal keys. Fields hold no pointers until
+	// they are sorted: moving them costs no write barriers.
+	text := e.text
+	slices.SortStableFunc(e.spans, func(a, b span) int {
+		return bytes.Compare(text[a.keyOff:a.keyEnd], text[b.keyOff:b.keyEnd])
+	})
+	all := string(text) // the one allocation: every key and value is a slice of it
+	for i, s := range e.spans {
+		if i+1 < len(e.spans) && bytes.Equal(text[s.keyOff:s.keyEnd], text[e.spans[i+1].keyOff:e.spans[i+1].keyEnd]) {
 			continue
 		}
-		kept = append(kept, f)
+		e.fields = append(e.fields, field{key: all[s.keyOff:s.keyEnd], val: all[s.valOff:s.valEnd], span: s})
 	}
-	e.fields = kept
 	return true
 }
 
@@ -143,7 +148,7 @@ func (d *decoder) topObject(e *entry) bool {
 		if d.peek() != '"' {
 			return false
 		}
-		var f field
+		var f span
 		f.keyOff = len(d.text)
 		if !d.str(true) {
 			return false
@@ -186,7 +191,7 @@ func (d *decoder) topObject(e *entry) bool {
 			d.text = append(d.text, d.in[start:d.i]...)
 		}
 		f.valEnd, f.rawOff, f.rawEnd = len(d.text), start, d.i
-		e.fields = append(e.fields, f)
+		e.spans = append(e.spans, f)
 		d.space()
 		switch d.peek() {
 		case ',':
@@ -330,14 +335,22 @@ func (d *decoder) str(decode bool) bool {
 				return false
 			}
 		case c < utf8.RuneSelf:
-			if decode {
-				d.text = append(d.text, c)
+			// A run of plain ASCII is copied whole.
+			start := d.i
+			for d.i < len(d.in) && plainASCII[d.in[d.i]] {
+				d.i++
 			}
-			d.i++
-		default:
-			r, size := utf8.DecodeRune(d.in[d.i:]) // RuneError for a byte that is not UTF-8
 			if decode {
-				d.text = utf8.AppendRune(d.text, r)
+				d.text = append(d.text, d.in[start:d.i]...)
+			}
+		default:
+			r, size := utf8.DecodeRune(d.in[d.i:])
+			if decode {
+				if r == utf8.RuneError && size == 1 { // a byte that is not UTF-8
+					d.text = utf8.AppendRune(d.text, r)
+				} else {
+					d.text = append(d.text, d.in[d.i:d.i+size]...)
+				}
 			}
 			d.i += size
 		}
@@ -390,6 +403,14 @@ func (d *decoder) escape(decode bool) bool {
 	d.i += 2
 	return true
 }
+
+// plainASCII marks the bytes a JSON string holds as they are.
+var plainASCII = func() (t [256]bool) {
+	for b := ' '; b < utf8.RuneSelf; b++ {
+		t[b] = b != '"' && b != '\\'
+	}
+	return t
+}()
 
 // hex4 reads \uXXXX at the start of s, or returns -1.
 func hex4(s []byte) rune {
