@@ -26,12 +26,10 @@
 package tail
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
 	"math"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -56,10 +54,19 @@ type Options struct {
 }
 
 // Printer writes entries to w. It is not safe for concurrent use.
+//
+// It reuses its line buffer and decoded fields from entry to entry, so a
+// typical zap or slog entry costs it one allocation (two with slog's
+// source object); it keeps them, sized for the largest entry printed so
+// far, until it is dropped.
 type Printer struct {
 	w    io.Writer
 	opts Options
 	buf  []byte // the line being built, reused
+
+	entry  entry    // the entry being printed, reused
+	source entry    // slog's source object, reused
+	below  []*field // multi-line values of the entry, reused
 
 	levels            map[topic.Severity]paint
 	app, logger, key  paint
@@ -147,27 +154,13 @@ func (p *Printer) Print(topicName string, entry []byte) error {
 		_, err := p.w.Write(p.buf)
 		return err
 	}
-	fields, ok := parseObject(entry)
-	if !ok {
-		p.plain(topicName, entry)
+	if p.entry.parse(entry) {
+		p.structured(topicName, entry, &p.entry)
 	} else {
-		p.structured(topicName, fields)
+		p.plain(topicName, entry)
 	}
 	_, err := p.w.Write(p.buf)
 	return err
-}
-
-func parseObject(entry []byte) (map[string]any, bool) {
-	if len(entry) == 0 || entry[0] != '{' {
-		return nil, false
-	}
-	d := json.NewDecoder(bytes.NewReader(entry))
-	d.UseNumber()
-	var m map[string]any
-	if err := d.Decode(&m); err != nil {
-		return nil, false
-	}
-	return m, true
 }
 
 func (p *Printer) plain(topicName string, entry []byte) {
@@ -177,83 +170,93 @@ func (p *Printer) plain(topicName string, entry []byte) {
 	p.buf = append(p.buf, '\n')
 }
 
-func (p *Printer) structured(topicName string, m map[string]any) {
-	if wrapped, _ := m["wrapped"].(bool); wrapped {
-		delete(m, "wrapped")
-		delete(m, "topic")
+func (p *Printer) structured(topicName string, body []byte, e *entry) {
+	if w := e.find("wrapped"); w != nil && w.kind == kindLiteral && w.val == "true" {
+		w.dropped = true
+		if t := e.find("topic"); t != nil {
+			t.dropped = true
+		}
 	}
-	if t, ok := take(m, timeKeys); ok {
-		p.text(p.formatTime(t))
+	if t := e.take(timeKeys); t != nil {
+		p.writeTime(t)
 		p.buf = append(p.buf, ' ')
 	}
 	level := topic.Level(topicName)
-	if l, ok := take(m, levelKeys); ok {
-		if s, isString := l.(string); isString && s != "" {
-			level = strings.ToUpper(s)
-		}
+	if l := e.take(levelKeys); l != nil && l.kind == kindString && l.val != "" {
+		level = upperLevel(l.val)
 	}
 	p.writeLevel(level)
 	p.writeApp(topic.App(topicName))
-	if l, ok := take(m, loggerKeys); ok {
+	if l := e.take(loggerKeys); l != nil {
 		p.painted(p.logger, valueString(l))
 		p.buf = append(p.buf, ": "...)
 	}
-	if msg, ok := take(m, messageKeys); ok {
+	if msg := e.take(messageKeys); msg != nil {
 		p.text(valueString(msg))
 	}
-	caller, hasCaller := take(m, callerKeys)
+	caller := e.take(callerKeys)
 
-	var below []string // multi-line values, printed under the line
-	keys := p.opts.Fields
-	if keys == nil {
-		keys = make([]string, 0, len(m))
-		for k := range m {
-			keys = append(keys, k)
+	p.below = p.below[:0] // multi-line values, printed under the line
+	if p.opts.Fields == nil {
+		for i := range e.fields {
+			if f := &e.fields[i]; !f.dropped {
+				p.writeField(f)
+			}
 		}
-		sort.Strings(keys)
-	}
-	for _, k := range keys {
-		v, ok := m[k]
-		if !ok {
-			continue
-		}
-		s := valueString(v)
-		if strings.Contains(s, "\n") {
-			below = append(below, k)
-			continue
-		}
-		p.buf = append(p.buf, ' ')
-		p.buf = append(p.buf, p.key.pre...)
-		p.quoted(k)
-		p.buf = append(append(p.buf, '='), p.key.post...)
-		if _, isString := v.(string); isString {
-			p.quoted(s)
-		} else {
-			p.text(s) // a number, bool, null, or an object or array as JSON
+	} else {
+		for _, k := range p.opts.Fields {
+			if f := e.find(k); f != nil {
+				p.writeField(f)
+			}
 		}
 	}
-	if hasCaller && p.opts.Fields == nil {
+	if caller != nil && p.opts.Fields == nil {
 		p.buf = append(p.buf, ' ')
 		p.buf = append(p.buf, p.dim.pre...)
 		p.buf = append(p.buf, "caller="...)
-		p.text(callerString(caller))
+		p.writeCaller(body, caller)
 		p.buf = append(p.buf, p.dim.post...)
 	}
 	p.buf = append(p.buf, '\n')
 	// Multi-line values under the line, indented: a stacktrace as it is,
 	// anything else after its key.
-	for _, k := range below {
-		for i, line := range strings.Split(strings.TrimRight(valueString(m[k]), "\n"), "\n") {
+	for _, f := range p.below {
+		rest := strings.TrimRight(f.val, "\n")
+		for i := 0; ; i++ {
+			line, more, found := strings.Cut(rest, "\n")
 			p.buf = append(p.buf, "    "...)
-			if i == 0 && k != "stacktrace" {
+			if i == 0 && f.key != "stacktrace" {
 				p.buf = append(p.buf, p.key.pre...)
-				p.text(k)
+				p.text(f.key)
 				p.buf = append(p.buf, ": "...)
 				p.buf = append(p.buf, p.key.post...)
 			}
 			p.painted(p.dim, line)
 			p.buf = append(p.buf, '\n')
+			if !found {
+				break
+			}
+			rest = more
 		}
+	}
+}
+
+// writeField writes f as key=value, or keeps it for below the line when
+// its value spans lines.
+func (p *Printer) writeField(f *field) {
+	s := valueString(f)
+	if strings.Contains(s, "\n") { // only a string: JSON escapes a newline in a container
+		p.below = append(p.below, f)
+		return
+	}
+	p.buf = append(p.buf, ' ')
+	p.buf = append(p.buf, p.key.pre...)
+	p.quoted(f.key)
+	p.buf = append(append(p.buf, '='), p.key.post...)
+	if f.kind == kindString {
+		p.quoted(s)
+	} else {
+		p.text(s) // a number, bool, null, or an object or array as JSON
 	}
 }
 
@@ -286,65 +289,119 @@ func (p *Printer) writeApp(app string) {
 	}
 }
 
-// take removes and returns the first of keys present in m.
-func take(m map[string]any, keys []string) (any, bool) {
-	for _, k := range keys {
-		if v, ok := m[k]; ok {
-			delete(m, k)
-			return v, true
-		}
-	}
-	return nil, false
-}
-
-// formatTime reads zap's epoch seconds (a number) or an RFC 3339 string.
-func (p *Printer) formatTime(v any) string {
+// writeTime writes the entry's time: zap's epoch seconds (a number) or an
+// RFC 3339 string, in the layout asked for; anything else as it is.
+func (p *Printer) writeTime(f *field) {
 	var t time.Time
-	switch x := v.(type) {
-	case json.Number:
-		f, err := x.Float64()
+	switch f.kind {
+	case kindNumber:
+		secs, err := strconv.ParseFloat(f.val, 64)
 		if err != nil {
-			return x.String()
+			p.text(f.val)
+			return
 		}
-		sec, frac := math.Modf(f)
+		sec, frac := math.Modf(secs)
 		t = time.Unix(int64(sec), int64(frac*1e9))
-	case string:
-		parsed, err := time.Parse(time.RFC3339Nano, x)
+	case kindString:
+		parsed, err := time.Parse(time.RFC3339Nano, f.val)
 		if err != nil {
-			return x
+			p.text(f.val)
+			return
 		}
 		t = parsed
 	default:
-		return valueString(v)
+		p.text(valueString(f))
+		return
 	}
 	if p.opts.UTC {
 		t = t.UTC()
 	} else {
 		t = t.Local()
 	}
-	return t.Format(p.opts.TimeLayout)
+	start := len(p.buf)
+	p.buf = t.AppendFormat(p.buf, p.opts.TimeLayout)
+	for _, b := range p.buf[start:] {
+		if !asciiSafe[b] { // the layout is the user's, but shown through TerminalSafe all the same
+			formatted := string(p.buf[start:])
+			p.buf = appendTerminalSafe(p.buf[:start], formatted)
+			return
+		}
+	}
 }
 
-// callerString shows zap's "file:line" as it is and slog's source object
+// writeCaller shows zap's "file:line" as it is and slog's source object
 // as file:line.
-func callerString(v any) string {
-	if m, ok := v.(map[string]any); ok {
-		return fmt.Sprintf("%v:%v", m["file"], m["line"])
+func (p *Printer) writeCaller(body []byte, f *field) {
+	if f.kind != kindObject {
+		p.text(valueString(f))
+		return
 	}
-	return valueString(v)
+	// The object as written is in the body too: parse it from there, not
+	// from a copy of f.val.
+	p.source.parse(body[f.rawOff:f.rawEnd]) // checked with the entry
+	file, fileOK := sourcePart(p.source.find("file"))
+	line, lineOK := sourcePart(p.source.find("line"))
+	if !fileOK || !lineOK { // a container: print what fmt prints for it
+		m := decodeJSON(f.val).(map[string]any)
+		p.text(fmt.Sprintf("%v:%v", m["file"], m["line"]))
+		return
+	}
+	p.text(file)
+	p.buf = append(p.buf, ':')
+	p.text(line)
 }
 
-func valueString(v any) string {
-	switch x := v.(type) {
-	case string:
-		return x
-	case json.Number:
-		return x.String()
-	case bool:
-		return strconv.FormatBool(x)
-	case nil:
-		return "null"
+// sourcePart is a part of slog's source object as fmt's %v prints the
+// value encoding/json decodes it to, unless it is a container.
+func sourcePart(f *field) (string, bool) {
+	switch {
+	case f == nil || f.kind == kindLiteral && f.val == "null":
+		return "<nil>", true
+	case f.kind == kindObject || f.kind == kindArray:
+		return "", false
 	}
-	b, _ := json.Marshal(v)
+	return f.val, true
+}
+
+// upperLevel is a level field as shown: zap's lowercase levels without an
+// allocation each.
+func upperLevel(s string) string {
+	switch s {
+	case "debug":
+		return "DEBUG"
+	case "info":
+		return "INFO"
+	case "warn":
+		return "WARN"
+	case "error":
+		return "ERROR"
+	case "dpanic":
+		return "DPANIC"
+	case "panic":
+		return "PANIC"
+	case "fatal":
+		return "FATAL"
+	}
+	return strings.ToUpper(s)
+}
+
+// valueString is a field's value as shown: a string as it is, a number,
+// bool or null as written, and an object or array as compact JSON with
+// keys sorted (as encoding/json writes the map it decodes it to).
+func valueString(f *field) string {
+	if f.kind != kindObject && f.kind != kindArray {
+		return f.val
+	}
+	b, _ := json.Marshal(decodeJSON(f.val))
 	return string(b)
+}
+
+// decodeJSON decodes a value the entry's parse already checked. It is the
+// slow path, for objects and arrays in an entry.
+func decodeJSON(s string) any {
+	d := json.NewDecoder(strings.NewReader(s))
+	d.UseNumber()
+	var v any
+	d.Decode(&v)
+	return v
 }

@@ -110,18 +110,28 @@ func TestFilter(t *testing.T) {
 	}
 }
 
-// BenchmarkPrinter: entries formatted per second, to io.Discard.
+// BenchmarkPrinter: entries formatted per second, to io.Discard, beside
+// the same entries through the printer as it was before issue 18
+// (decoding into a map with encoding/json): the baseline from the same run.
 func BenchmarkPrinter(b *testing.B) {
+	bodies := [][]byte{[]byte(samples[0].entry), []byte(samples[1].entry)}
 	for _, color := range []bool{false, true} {
-		b.Run(map[bool]string{false: "plain", true: "color"}[color], func(b *testing.B) {
-			p := NewPrinter(io.Discard, Options{Color: color})
-			b.ReportAllocs()
-			for i := range b.N {
-				s := samples[i%2]
-				p.Print(s.topic, []byte(s.entry))
-			}
-			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "entries/s")
-		})
+		name := map[bool]string{false: "plain", true: "color"}[color]
+		for _, impl := range []struct {
+			suffix string
+			print  func(topic string, entry []byte) error
+		}{
+			{"", NewPrinter(io.Discard, Options{Color: color}).Print},
+			{"-encoding-json", newRefPrinter(io.Discard, Options{Color: color}).Print},
+		} {
+			b.Run(name+impl.suffix, func(b *testing.B) {
+				b.ReportAllocs()
+				for i := range b.N {
+					impl.print(samples[i%2].topic, bodies[i%2])
+				}
+				b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "entries/s")
+			})
+		}
 	}
 }
 
@@ -276,14 +286,26 @@ func FuzzPrinter(f *testing.F) {
 }
 
 // BenchmarkPrinterHostile: entries full of controls cost a little more,
-// never a blow-up.
+// never a blow-up; beside them the encoding/json baseline.
 func BenchmarkPrinterHostile(b *testing.B) {
 	entries := hostileEntries(&testing.T{})
-	p := NewPrinter(io.Discard, Options{})
-	b.ReportAllocs()
-	for i := range b.N {
-		e := entries[i%len(entries)]
-		p.Print(e.topic, []byte(e.entry))
+	bodies := make([][]byte, len(entries))
+	for i, e := range entries {
+		bodies[i] = []byte(e.entry)
 	}
-	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "entries/s")
+	for _, impl := range []struct {
+		name  string
+		print func(topic string, entry []byte) error
+	}{
+		{"printer", NewPrinter(io.Discard, Options{}).Print},
+		{"encoding-json", newRefPrinter(io.Discard, Options{}).Print},
+	} {
+		b.Run(impl.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for i := range b.N {
+				impl.print(entries[i%len(entries)].topic, bodies[i%len(entries)])
+			}
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "entries/s")
+		})
+	}
 }
