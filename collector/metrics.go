@@ -2,6 +2,7 @@ package collector
 
 import (
 	"fmt"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -27,6 +28,7 @@ var (
 	descProdDropped = desc("producer_dropped_entries", "Entries a producer reports having dropped before sending.", "producer", "instance")
 	descProdRecv    = desc("producer_entries_received_total", "Entries received from a producer.", "producer", "instance")
 	descLive        = desc("live_producers", "Producers heard from in the last minute.")
+	descOmitted     = desc("producers_not_exposed", "Producers remembered but without series of their own here: not heard from within 10 minutes, or past the 1000 most recent.")
 	descSubs        = desc("subscribers", "Subscribers connected.")
 	descConns       = desc("connections", "Producer connections open.")
 	descPeers       = desc("peers_rejected_total", "Peers dropped, by port (pull, pub) and reason.", "port", "reason")
@@ -39,9 +41,15 @@ func desc(name, help string, labels ...string) *prometheus.Desc {
 }
 
 // Describe implements prometheus.Collector.
+// Bounds on the per-producer series a scrape carries.
+const (
+	producerSeriesAge = 10 * time.Minute
+	producerSeriesMax = 1000
+)
+
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descReceived, descStored, descPublished, descWrapped, descDropped, descMessages,
-		descBytes, descForwarded, descGaps, descRepaired, descProdGaps, descProdRepair, descProdDropped, descProdRecv, descLive, descSubs, descConns, descPeers, descBatch, descSkipped} {
+		descBytes, descForwarded, descGaps, descRepaired, descProdGaps, descProdRepair, descProdDropped, descProdRecv, descLive, descOmitted, descSubs, descConns, descPeers, descBatch, descSkipped} {
 		ch <- d
 	}
 	if c.vl != nil {
@@ -84,13 +92,24 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	// A producer is host/pid/app; the instance label tells apart two
 	// shippers in one process (which would otherwise make the scrape fail
 	// on duplicate series) and a restarted process that reused a pid.
-	for _, p := range st.Producers {
+	// Each producer costs four series, and every restart makes a new
+	// producer: only those heard from within producerSeriesAge are
+	// exposed, the most recent producerSeriesMax of them, so a scrape
+	// stays bounded however many processes came and went (their entries
+	// stay in the totals above).
+	now, shown := time.Now(), 0
+	for _, p := range st.Producers { // most recently seen first
+		if shown == producerSeriesMax || now.Sub(p.LastSeen) > producerSeriesAge {
+			break
+		}
+		shown++
 		id, inst := fmt.Sprintf("%s/%d/%s", p.Host, p.PID, p.App), fmt.Sprintf("%016x", p.Instance)
 		counter(descProdGaps, p.Gaps, id, inst)
 		counter(descProdRepair, p.GapsRepaired, id, inst)
 		gauge(descProdDropped, float64(p.Dropped), id, inst)
 		counter(descProdRecv, p.Received, id, inst)
 	}
+	gauge(descOmitted, float64(len(st.Producers)-shown))
 	gauge(descLive, float64(st.LiveProducers))
 	gauge(descSubs, float64(st.Subscribers))
 	gauge(descConns, float64(st.Connections))

@@ -98,3 +98,50 @@ func TestSeriesThatCannotBeExposedAreSkippedNotFatal(t *testing.T) {
 		t.Errorf("not reported: %q", log.String())
 	}
 }
+
+// Every producer restart is a new producer, with series of its own: a
+// scrape carries only those heard from lately, at most
+// producerSeriesMax of them, so /metrics stays bounded however many
+// processes came and went; the rest are counted, and their entries stay
+// in the totals.
+func TestProducerSeriesAreBounded(t *testing.T) {
+	c := startCollector(t, Config{NoPub: true, NoFile: true})
+	defer c.stop()
+	now := time.Now()
+	observe := func(instance uint64, at time.Time) {
+		b, err := wire.Decode(producerBatch(instance, 0, 1))
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.mu.Lock()
+		c.streams.observe(&b, at)
+		c.mu.Unlock()
+	}
+	const old = 50
+	for i := range old { // restarted long ago, never heard from since
+		observe(uint64(1+i), now.Add(-time.Hour))
+	}
+	for i := range producerSeriesMax + 20 {
+		observe(uint64(1000+i), now)
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(c.Collector)
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	series := map[string]int{}
+	var omitted float64
+	for _, mf := range mfs {
+		series[mf.GetName()] = len(mf.GetMetric())
+		if mf.GetName() == "zmqlog_collector_producers_not_exposed" {
+			omitted = mf.GetMetric()[0].GetGauge().GetValue()
+		}
+	}
+	if n := series["zmqlog_collector_producer_entries_received_total"]; n != producerSeriesMax {
+		t.Fatalf("%d producer series in a scrape, want the %d most recent", n, producerSeriesMax)
+	}
+	if omitted != old+20 {
+		t.Fatalf("producers_not_exposed %v, want %d", omitted, old+20)
+	}
+}

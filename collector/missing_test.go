@@ -1,13 +1,13 @@
 package collector
 
 import (
-	"github.com/zmqlog/zmqlog/internal/zsock"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/zmqlog/zmqlog/internal/testsupport"
+	"github.com/zmqlog/zmqlog/internal/zsock"
 	"github.com/zmqlog/zmqlog/wire"
 )
 

@@ -2,12 +2,12 @@ package collector
 
 import (
 	"fmt"
-	"github.com/zmqlog/zmqlog/internal/zsock"
 	"testing"
 	"time"
 
 	"github.com/zmqlog/zmqlog"
 	"github.com/zmqlog/zmqlog/internal/testsupport"
+	"github.com/zmqlog/zmqlog/internal/zsock"
 	"github.com/zmqlog/zmqlog/wire"
 )
 
