@@ -365,6 +365,13 @@ func (c *Collector) onPeerEvent(e zsock.Event) {
 		c.report("curve_refused", fmt.Errorf("refused CURVE client %s (key %s) on %s: %w", e.Peer, zcert.Key(e.CurveKey), e.Endpoint, e.Err))
 		return
 	}
+	if errors.Is(e.Err, zsock.ErrOverLimit) || errors.Is(e.Err, zsock.ErrOverHostLimit) {
+		// Turned away at a connection limit: a kind of its own, so that a
+		// fleet outgrowing --max-conns is said in the log and not lost
+		// among scanners' failed handshakes.
+		c.report("peer_limit", fmt.Errorf("turned away %s on %s: %w", e.Peer, e.Endpoint, e.Err))
+		return
+	}
 	c.report("peer", fmt.Errorf("dropped peer %s on %s: %w", e.Peer, e.Endpoint, e.Err))
 }
 

@@ -190,8 +190,9 @@ func (a *acceptor) acceptLoop() {
 		}
 		delay = 0
 		a.count.accepted.Add(1)
-		if full := a.track(nc); full != nil {
+		if full, why := a.track(nc); full != nil {
 			full.Add(1)
+			a.opts.emit(Event{Kind: Rejected, Endpoint: a.ep.String(), Peer: nc.RemoteAddr().String(), Err: why})
 			nc.Close()
 			continue
 		}
@@ -212,23 +213,33 @@ func (a *acceptor) acceptLoop() {
 	}
 }
 
+// Errors of refused connections, told to OnEvent with their Rejected
+// events so that a listener's owner can say in its log, not only count,
+// that peers are being turned away.
+var (
+	// ErrOverLimit: the listener already held MaxConns connections.
+	ErrOverLimit = errors.New("zsock: connection limit reached (MaxConns)")
+	// ErrOverHostLimit: the peer's host already held MaxConnsPerHost.
+	ErrOverHostLimit = errors.New("zsock: the host's connection limit reached (MaxConnsPerHost)")
+)
+
 // track admits a new connection, or returns the counter of the limit it
-// is over: MaxConns in all, or MaxConnsPerHost for its host.
-func (a *acceptor) track(nc net.Conn) (over *atomic.Uint64) {
+// is over, MaxConns in all or MaxConnsPerHost for its host, and why.
+func (a *acceptor) track(nc net.Conn) (over *atomic.Uint64, why error) {
 	host := hostOf(nc.RemoteAddr())
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	switch {
 	case a.ctx.Err() != nil || len(a.conns) >= a.opts.MaxConns:
-		return &a.count.overLimit
+		return &a.count.overLimit, ErrOverLimit
 	case host != "" && a.byHost[host] >= a.opts.MaxConnsPerHost:
-		return &a.count.overHostLimit
+		return &a.count.overHostLimit, ErrOverHostLimit
 	}
 	a.conns[nc] = struct{}{}
 	if host != "" {
 		a.byHost[host]++
 	}
-	return nil
+	return nil, nil
 }
 
 func (a *acceptor) untrack(nc net.Conn) {
