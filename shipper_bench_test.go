@@ -177,6 +177,9 @@ func BenchmarkShipParallel(b *testing.B) {
 			b.Error(err)
 		}
 		st := s.Stats()
+		if st.Dropped > 0 {
+			b.Errorf("%d of %d entries dropped: the figures are not all shipping", st.Dropped, st.Shipped)
+		}
 		drain.StopAndCheck(b, st.Shipped, st.Sent, st.Dropped)
 	})
 
