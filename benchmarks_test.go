@@ -2,8 +2,11 @@ package zmqlog_test
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"runtime"
 	"testing"
 	"time"
@@ -27,7 +30,9 @@ import (
 // everything is written to the connection), entries/cpu-s: entries per
 // CPU-second of this whole process (getrusage), which is what logging
 // costs the app, and caller-cpu-ns/op: the calling thread's CPU time per
-// entry, the part the logging call itself costs. The libzmq (cgo) competitor lives in benchmarks/libzmq,
+// entry, the part the logging call itself costs. Besides io.Discard, the
+// ceiling, zap writes to a local file as users do when an agent ships
+// their logs. The libzmq (cgo) competitor lives in benchmarks/libzmq,
 // its own module, so this one stays pure Go.
 
 // measure holds a run's starting points: wall clock, the process's CPU
@@ -98,6 +103,27 @@ func BenchmarkZap(b *testing.B) {
 		report(b, m)
 	})
 
+	// What users would do instead of shipping: log to a local file and let
+	// an agent ship it. First through zap's BufferedWriteSyncer (256 KiB,
+	// written out when full and every 30s; Stop writes the rest). Its
+	// Sync does not fsync here, as zapzmq's Sync waits for the kernel to
+	// take the bytes, not for the collector's disk.
+	b.Run("zap-file-buffered", func(b *testing.B) {
+		ws := &zapcore.BufferedWriteSyncer{WS: zapcore.AddSync(writerOnly{benchFile(b)})}
+		m := logAll(b, zapcore.NewCore(zapEncoder(), ws, zapcore.DebugLevel))
+		if err := ws.Stop(); err != nil {
+			b.Fatal(err)
+		}
+		report(b, m)
+	})
+
+	// Then a file written once per entry: zapcore.AddSync over an
+	// *os.File, which is what zap does for stdout and stderr.
+	b.Run("zap-file-unbuffered", func(b *testing.B) {
+		m := logAll(b, zapcore.NewCore(zapEncoder(), zapcore.AddSync(benchFile(b)), zapcore.DebugLevel))
+		report(b, m)
+	})
+
 	b.Run("zapzmq", func(b *testing.B) {
 		d := testcollector.StartDrain(b)
 		core, err := zapzmq.NewCore(d.Endpoint, zapzmq.WithEncoder(zapEncoder()),
@@ -153,6 +179,50 @@ func BenchmarkZap(b *testing.B) {
 	})
 }
 
+// BenchmarkZapParallel: 4 and 16 goroutines logging through one logger at
+// once on GOMAXPROCS=2 (set here, whatever -cpu says), zapzmq against zap
+// encoding to io.Discard, whose goroutines share nothing but zap's pools.
+// It reports entries/s (wall clock, until zapzmq's collector has
+// everything: ns/op is its inverse) and entries/cpu-s of the process; no
+// caller CPU, since the callers are many goroutines on few threads.
+func BenchmarkZapParallel(b *testing.B) {
+	logParallel := func(b *testing.B, goroutines int, core zapcore.Core) measure {
+		defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(2))
+		b.SetParallelism(goroutines / 2) // goroutines = parallelism × GOMAXPROCS
+		logger := zap.New(core).With(zap.String("service", "checkout"))
+		b.ResetTimer()
+		m := begin(false)
+		b.RunParallel(func(pb *testing.PB) {
+			for i := 0; pb.Next(); i++ {
+				logger.Info("request served", zapFields(i)...)
+			}
+		})
+		return m
+	}
+	for _, goroutines := range []int{4, 16} {
+		b.Run(fmt.Sprintf("g%d/zap-iocore-discard", goroutines), func(b *testing.B) {
+			m := logParallel(b, goroutines, zapcore.NewCore(zapEncoder(), zapcore.AddSync(io.Discard), zapcore.DebugLevel))
+			report(b, m)
+		})
+		b.Run(fmt.Sprintf("g%d/zapzmq", goroutines), func(b *testing.B) {
+			d := testcollector.StartDrain(b)
+			core, err := zapzmq.NewCore(d.Endpoint, zapzmq.WithEncoder(zapEncoder()),
+				zapzmq.WithShipperOptions(zmqlog.WithBlock(time.Minute))) // measure delivery, not drops
+			if err != nil {
+				b.Fatal(err)
+			}
+			m := logParallel(b, goroutines, core)
+			if err := core.Sync(); err != nil {
+				b.Fatal(err)
+			}
+			report(b, m)
+			b.StopTimer()
+			core.Close()
+			checkDelivered(b, d, b.N)
+		})
+	}
+}
+
 func BenchmarkSlog(b *testing.B) {
 	logAll := func(b *testing.B, h slog.Handler) measure {
 		logger := slog.New(h).With("service", "checkout")
@@ -188,6 +258,21 @@ func BenchmarkSlog(b *testing.B) {
 		checkDelivered(b, d, b.N)
 	})
 }
+
+// benchFile creates a file in the benchmark's temporary directory, closed
+// when the benchmark ends.
+func benchFile(b *testing.B) *os.File {
+	f, err := os.Create(filepath.Join(b.TempDir(), "app.log"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { f.Close() })
+	return f
+}
+
+// writerOnly hides a file's Sync (fsync) from zapcore.AddSync, which then
+// syncs as a no-op.
+type writerOnly struct{ io.Writer }
 
 // naiveCore is the zap core a user would write around go-zeromq/zmq4:
 // encode, send the entry as [topic, entry], wait for the send.
