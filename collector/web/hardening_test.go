@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"net"
 	"net/http"
@@ -285,4 +286,34 @@ func TestLoopbackByNameMustBindLoopback(t *testing.T) {
 		t.Fatalf("localhost:0 (loopback here): %v", err)
 	}
 	s.Close()
+}
+
+// With a token, a connection that has not shown it is closed after a
+// short idle (unauthIdle), not the minute an authorised one may idle.
+func TestConnectionsWithoutTheTokenIdleBriefly(t *testing.T) {
+	s := serve(t, fakeSource{collector.NewHistory(1 << 20)}, Options{Token: "s3cret"})
+	c, err := net.Dial("tcp", s.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	fmt.Fprintf(c, "GET /app.css HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n") // the page's files need no token
+	br := bufio.NewReader(c)
+	res, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.Copy(io.Discard, res.Body)
+	res.Body.Close()
+	if res.StatusCode != http.StatusOK || res.Close {
+		t.Fatalf("%s (close %v): want 200, kept alive", res.Status, res.Close)
+	}
+	t0 := time.Now()
+	c.SetReadDeadline(t0.Add(unauthIdle + 5*time.Second))
+	if _, err := br.ReadByte(); err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("an idle connection without the token: %v; want it closed by the server", err)
+	}
+	if d := time.Since(t0); d > unauthIdle+time.Second {
+		t.Fatalf("closed after %v idle; want about %v", d, unauthIdle)
+	}
 }
