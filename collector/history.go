@@ -257,11 +257,17 @@ func (h *History) Start(f *HistoryFilter, n int) uint64 {
 		if s <= start {
 			return start
 		}
+		if betweenStartChunks != nil {
+			betweenStartChunks(h)
+		}
 	}
 }
 
 // startChunk is how many records Start scans per hold of the lock.
 const startChunk = 4096
+
+// betweenStartChunks, set by tests only, runs while Start holds no lock.
+var betweenStartChunks func(*History)
 
 // Next is the position the next entry appended will have: a reader that
 // starts there sees only what arrives from now on.

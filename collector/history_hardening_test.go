@@ -48,3 +48,29 @@ func TestStartFindsTheLastNAcrossChunks(t *testing.T) {
 		t.Fatalf("nothing kept: start %d, want the oldest, 1", got)
 	}
 }
+
+// A Start that scans the whole ring (a filter nothing passes) lets the
+// ingest lock go between chunks, and an eviction meanwhile is respected.
+func TestStartLetsTheLockGoBetweenChunks(t *testing.T) {
+	h := NewHistory(8 << 20)
+	for i := range 5 * startChunk {
+		h.Append([][]byte{[]byte("INFO.a"), fmt.Appendf(nil, `{"i":%d}`, i)}, time.Now())
+	}
+	free := 0
+	betweenStartChunks = func(h *History) {
+		if !h.mu.TryLock() {
+			t.Error("Start holds the lock between chunks")
+			return
+		}
+		h.mu.Unlock()
+		free++
+	}
+	defer func() { betweenStartChunks = nil }()
+	none := HistoryFilter{Apps: []string{"nope"}}
+	if got := h.Start(&none, 1_000_000); got != 1 {
+		t.Fatalf("nothing kept: start %d, want the oldest, 1", got)
+	}
+	if free < 4 {
+		t.Fatalf("the lock went free %d times over %d records; want once per %d", free, 5*startChunk, startChunk)
+	}
+}
