@@ -49,12 +49,12 @@ type record struct {
 	off  uint32 // where its topic starts in the arena
 	n    uint32 // topic + line bytes
 	tlen uint16
-	sev  topic.Severity
+	sev  uint8 // a topic.Severity: one byte keeps the record at 32
 }
 
 // recordBytes is what one record costs, for the budget: a ring of B bytes
 // keeps at most B/historyBytesPerRecord entries, so tiny entries cannot
-// make the records outgrow it.
+// make the records outgrow it. A test holds it to unsafe.Sizeof(record{}).
 const (
 	recordBytes           = 32
 	historyBytesPerRecord = 160
@@ -108,7 +108,7 @@ func (h *History) Append(frames [][]byte, at time.Time) {
 		copy(h.data[h.off:], tp)
 		copy(h.data[h.off+uint64(len(tp)):], line)
 		sev := topic.SeverityOf(string(tp))
-		h.recs[h.next&h.mask] = record{pos: h.pos, at: now, off: uint32(h.off), n: uint32(n), tlen: uint16(len(tp)), sev: sev}
+		h.recs[h.next&h.mask] = record{pos: h.pos, at: now, off: uint32(h.off), n: uint32(n), tlen: uint16(len(tp)), sev: uint8(sev)}
 		h.pos += n
 		h.off += n
 		h.next++
@@ -141,7 +141,7 @@ type HistoryFilter struct {
 }
 
 func (f *HistoryFilter) keep(r *record, tp []byte) bool {
-	if f.MinSeverity != topic.Unknown && r.sev < f.MinSeverity {
+	if f.MinSeverity != topic.Unknown && topic.Severity(r.sev) < f.MinSeverity {
 		return false
 	}
 	if !f.Since.IsZero() && r.at < f.Since.UnixNano() {
@@ -166,6 +166,7 @@ type HistoryRead struct {
 // entry, when one is kept), into scratch, which it reuses. It never
 // waits.
 func (h *History) Read(from uint64, f *HistoryFilter, maxScan, maxBytes int, scratch *HistoryRead) {
+	scratch.Trim(max(2*maxBytes, 64<<10)) // grown for one large entry earlier
 	buf := scratch.bytes()
 	scratch.Entries, scratch.Missed = scratch.Entries[:0], 0
 	h.mu.Lock()
@@ -187,7 +188,7 @@ func (h *History) Read(from uint64, f *HistoryFilter, maxScan, maxBytes int, scr
 		start := len(buf)
 		buf = append(buf, b...)
 		scratch.Entries = append(scratch.Entries, HistoryEntry{Seq: from, Time: time.Unix(0, r.at),
-			Topic: buf[start : start+int(r.tlen) : start+int(r.tlen)], Line: buf[start+int(r.tlen) : len(buf) : len(buf)], Severity: r.sev})
+			Topic: buf[start : start+int(r.tlen) : start+int(r.tlen)], Line: buf[start+int(r.tlen) : len(buf) : len(buf)], Severity: topic.Severity(r.sev)})
 	}
 	scratch.Next = from
 	scratch.buf = buf
@@ -202,13 +203,24 @@ func (r *HistoryRead) bytes() []byte {
 	return make([]byte, 0, 64<<10)
 }
 
+// Trim drops the scratch's buffer if one large entry made it grow past
+// keep bytes, so a reader that goes idle after it does not hold it for
+// its whole life. The entries read into it must no longer be used.
+func (r *HistoryRead) Trim(keep int) {
+	if cap(r.buf) > keep {
+		r.buf = nil
+		r.Entries = nil
+	}
+}
+
 // Start returns where a reader that wants what f keeps of the last n
 // entries (n 0: all it keeps) begins, scanning back from the newest; with
 // f.Since set it is the first entry at or after it. The entries of the
-// last n are counted by f's level, app and time only.
+// last n are counted by f's level, app and time only. It holds the lock
+// for startChunk records at a time, so ingest never waits for a scan of
+// the whole ring.
 func (h *History) Start(f *HistoryFilter, n int) uint64 {
 	h.mu.Lock()
-	defer h.mu.Unlock()
 	start := h.first
 	if !f.Since.IsZero() {
 		since := f.Since.UnixNano()
@@ -223,19 +235,39 @@ func (h *History) Start(f *HistoryFilter, n int) uint64 {
 		}
 		start = lo
 	}
+	s := h.next
+	h.mu.Unlock()
 	if n <= 0 {
 		return start
 	}
-	for s := h.next; s > start; s-- {
-		r := &h.recs[(s-1)&h.mask]
-		if f.keep(r, h.data[r.off:r.off+uint32(r.tlen)]) {
-			if n--; n == 0 {
-				return s - 1
+	for {
+		h.mu.Lock()
+		start = max(start, h.first) // evicted while the lock was free
+		stop := max(start, s-min(s, startChunk))
+		for ; s > stop; s-- {
+			r := &h.recs[(s-1)&h.mask]
+			if f.keep(r, h.data[r.off:r.off+uint32(r.tlen)]) {
+				if n--; n == 0 {
+					h.mu.Unlock()
+					return s - 1
+				}
 			}
 		}
+		h.mu.Unlock()
+		if s <= start {
+			return start
+		}
+		if betweenStartChunks != nil {
+			betweenStartChunks(h)
+		}
 	}
-	return start
 }
+
+// startChunk is how many records Start scans per hold of the lock.
+const startChunk = 4096
+
+// betweenStartChunks, set by tests only, runs while Start holds no lock.
+var betweenStartChunks func(*History)
 
 // Next is the position the next entry appended will have: a reader that
 // starts there sees only what arrives from now on.

@@ -43,8 +43,13 @@ type History struct {
 	Status io.Writer
 	Name   string
 	// Client makes the requests; nil: one with no overall timeout (the
-	// stream is endless), connecting within 5s.
+	// stream is endless), connecting within 5s, following no redirect
+	// (the token goes only to Addr).
 	Client *http.Client
+	// MaxEntry is the largest entry expected, the collector's
+	// --max-message-mb: an event larger than twice it is refused.
+	// Default 4 MiB.
+	MaxEntry int
 }
 
 // maxServerGrep is the longest pattern a collector takes; a longer one
@@ -74,7 +79,7 @@ func (h History) Run(ctx context.Context, fn func(topic string, entry []byte)) e
 			DialContext:           (&net.Dialer{Timeout: 5 * time.Second}).DialContext,
 			ResponseHeaderTimeout: 10 * time.Second,
 			DisableKeepAlives:     true,
-		}}
+		}, CheckRedirect: refuseRedirect}
 		defer client.CloseIdleConnections()
 	}
 	var after uint64 // the last position printed; 0: none yet
@@ -96,6 +101,10 @@ func (h History) Run(ctx context.Context, fn func(topic string, entry []byte)) e
 		}
 	}
 }
+
+// refuseRedirect keeps the token at the address the user gave: a
+// redirect, followed, would send it wherever the server pointed.
+func refuseRedirect(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 
 func historyURL(addr string) (*url.URL, error) {
 	if !strings.Contains(addr, "://") {
@@ -147,7 +156,11 @@ func (h History) once(ctx context.Context, client *http.Client, base *url.URL, a
 	defer res.Body.Close()
 	if res.StatusCode != http.StatusOK {
 		msg, _ := io.ReadAll(io.LimitReader(res.Body, 512))
-		err := fmt.Errorf("%s: %s", res.Status, TerminalSafe(strings.TrimSpace(string(msg))))
+		// The status line is the server's words too: escaped like its body.
+		err := fmt.Errorf("%s: %s", TerminalSafe(res.Status), TerminalSafe(strings.TrimSpace(string(msg))))
+		if res.StatusCode >= 300 && res.StatusCode < 400 {
+			return fmt.Errorf("%w by %s: %w (redirects are not followed: give the address it names)", ErrHistory, base.Host, err)
+		}
 		if res.StatusCode >= 400 && res.StatusCode < 500 && res.StatusCode != http.StatusTooManyRequests {
 			return fmt.Errorf("%w by %s: %w", ErrHistory, base.Host, err)
 		}
@@ -157,7 +170,7 @@ func (h History) once(ctx context.Context, client *http.Client, base *url.URL, a
 		h.say("reading history, then live entries, from %s", TerminalSafe(base.Host))
 		*connected = true
 	}
-	return readEvents(res.Body, func(data []byte) error {
+	return readEvents(res.Body, maxEvent(h.MaxEntry), func(data []byte) error {
 		var ev struct {
 			Missed  uint64 `json:"missed"`
 			Entries []struct {
@@ -183,17 +196,29 @@ func (h History) once(ctx context.Context, client *http.Client, base *url.URL, a
 	}, after)
 }
 
-// maxEvent bounds one event's data: the collector sends at most 256 KiB
-// of entries in one, or a single larger entry (at most an eighth of its
-// history).
-const maxEvent = 64 << 20
+// An event's data is bounded (History.MaxEntry): the collector sends at
+// most chunkBytes of entries in one, or a single larger entry, which it
+// took in one message (4 MiB by default, zmqcollect --max-message-mb).
+// Twice the entry leaves room for the event's own framing; a server that
+// sends more is refused.
+const (
+	defaultMaxEntry = 4 << 20
+	chunkBytes      = 256 << 10
+)
+
+func maxEvent(maxEntry int) int {
+	if maxEntry <= 0 {
+		maxEntry = defaultMaxEntry
+	}
+	return 2*maxEntry + chunkBytes
+}
 
 // readEvents reads Server-Sent Events and calls fn with the data of each
 // "entries" event; an event's id moves after on, so a resumed stream
 // skips what the filters dropped too.
-func readEvents(r io.Reader, fn func(data []byte) error, after *uint64) error {
+func readEvents(r io.Reader, limit int, fn func(data []byte) error, after *uint64) error {
 	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 0, 64<<10), maxEvent)
+	sc.Buffer(make([]byte, 0, 64<<10), limit)
 	var name string
 	var data []byte
 	var id uint64

@@ -458,3 +458,45 @@ func TestPageWithAToken(t *testing.T) {
 		t.Error("the token notice is still shown")
 	}
 }
+
+// Large entries are bounded in the page: a row shows the first 2 KiB of
+// a message (the detail pane shows it whole), and what the page keeps is
+// bounded in bytes, not only in entries.
+func TestPageBoundsLargeEntries(t *testing.T) {
+	chromiumPath(t)
+	ctx := testsupport.Context(t)
+	c := startCollector(t, ctx, "--http", "127.0.0.1:0")
+	core, err := zapzmq.NewCore(c.pull, zapzmq.WithApp("big"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer core.Close()
+	log := zap.New(core)
+
+	bctx := openBrowser(t, ctx, 1280, 800)
+	if err := chromedp.Do(bctx, chromedp.Navigate(c.page)); err != nil {
+		t.Fatal(err)
+	}
+	waitPage(t, bctx, "the stream", `document.getElementById('conn').textContent.includes('live')`, 10*time.Second)
+	const n, size = 80, 300 << 10 // 24 MiB in all, over the page's 16 MiB
+	for i := range n {
+		log.Info(fmt.Sprintf("%d:%s", i, strings.Repeat("x", size)))
+		if i%8 == 7 {
+			core.Sync()
+		}
+	}
+	core.Sync()
+	waitPage(t, bctx, "every large entry", fmt.Sprintf(`window.__zmqlog.received >= %d`, n), 30*time.Second)
+	if kept := eval[float64](t, bctx, `window.__zmqlog.keptBytes`); kept > 16<<20 || kept < size {
+		t.Errorf("the page keeps %.0f bytes of entries; want at most 16 MiB (and the newest)", kept)
+	}
+	waitPage(t, bctx, "the newest row", fmt.Sprintf(`[...document.querySelectorAll('#rows td.msg')].some(td => td.textContent.startsWith('%d:'))`, n-1), 10*time.Second)
+	longest := eval[float64](t, bctx, `Math.max(...[...document.querySelectorAll('#rows td.msg')].map(td => td.textContent.length))`)
+	if longest > 2048+1+400 {
+		t.Errorf("a row holds %.0f characters of message; want about 2 KiB", longest)
+	}
+	eval[bool](t, bctx, fmt.Sprintf(`(() => { [...document.querySelectorAll('#rows td.msg')].find(td => td.textContent.startsWith('%d:')).click(); return true; })()`, n-1))
+	if got := eval[float64](t, bctx, `document.getElementById('json').textContent.length`); got < size {
+		t.Errorf("the detail pane shows %.0f characters of a %d-byte message; want it whole", got, size)
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -25,6 +26,13 @@ func IsLoopback(addr string) bool {
 	}
 	ip := net.ParseIP(host)
 	return ip != nil && ip.IsLoopback()
+}
+
+// boundToLoopback reports whether a listener's address is a loopback IP:
+// a name such as "localhost" is only as good as what it resolved to.
+func boundToLoopback(a net.Addr) bool {
+	t, ok := a.(*net.TCPAddr)
+	return ok && t.IP.IsLoopback()
 }
 
 // ErrTokenRequired is New's error for a non-loopback address without a
@@ -130,32 +138,81 @@ func (b *tokenBucket) allow(now time.Time) bool {
 	return true
 }
 
-// limitListener holds at most n connections open; past it Accept waits
-// for one to close, so a flood of idle connections costs n, not memory
-// without bound.
+// limitListener holds at most n connections open, and at most perHost
+// from one IP; past the first Accept waits for one to close, past the
+// second the new connection is closed at once (and counted). So a flood
+// of idle connections costs n, not memory without bound, and one host
+// cannot take every slot.
 type limitListener struct {
 	net.Listener
 	slots     chan struct{}
 	closed    chan struct{}
 	closeOnce sync.Once
+	perHost   int
+	// unauthIdle, when set, bounds how long a connection that has not
+	// yet made an authorised request may wait for its next one.
+	unauthIdle time.Duration
+	refused    *atomic.Uint64
+
+	mu     sync.Mutex
+	byHost map[string]int
 }
 
-func newLimitListener(l net.Listener, n int) *limitListener {
-	return &limitListener{Listener: l, slots: make(chan struct{}, n), closed: make(chan struct{})}
+func newLimitListener(l net.Listener, n, perHost int, unauthIdle time.Duration, refused *atomic.Uint64) *limitListener {
+	return &limitListener{Listener: l, slots: make(chan struct{}, n), closed: make(chan struct{}),
+		perHost: perHost, unauthIdle: unauthIdle, refused: refused, byHost: map[string]int{}}
 }
 
 func (l *limitListener) Accept() (net.Conn, error) {
-	select {
-	case l.slots <- struct{}{}:
-	case <-l.closed:
-		return nil, net.ErrClosed
+	for {
+		select {
+		case l.slots <- struct{}{}:
+		case <-l.closed:
+			return nil, net.ErrClosed
+		}
+		c, err := l.Listener.Accept()
+		if err != nil {
+			<-l.slots
+			return nil, err
+		}
+		host := hostOf(c.RemoteAddr())
+		if !l.take(host) {
+			l.refused.Add(1)
+			c.Close()
+			<-l.slots
+			continue
+		}
+		lc := &limitConn{Conn: c, unauthIdle: l.unauthIdle, release: func() { l.give(host); <-l.slots }}
+		if l.unauthIdle == 0 {
+			lc.authorised.Store(true)
+		}
+		return lc, nil
 	}
-	c, err := l.Listener.Accept()
-	if err != nil {
-		<-l.slots
-		return nil, err
+}
+
+func (l *limitListener) take(host string) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.byHost[host] >= l.perHost {
+		return false
 	}
-	return &limitConn{Conn: c, release: func() { <-l.slots }}, nil
+	l.byHost[host]++
+	return true
+}
+
+func (l *limitListener) give(host string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.byHost[host]--; l.byHost[host] <= 0 {
+		delete(l.byHost, host)
+	}
+}
+
+func hostOf(a net.Addr) string {
+	if t, ok := a.(*net.TCPAddr); ok {
+		return t.IP.String()
+	}
+	return a.String()
 }
 
 func (l *limitListener) Close() error {
@@ -163,14 +220,55 @@ func (l *limitListener) Close() error {
 	return l.Listener.Close()
 }
 
+// limitConn gives its slot back when closed. Until it has made a request
+// with the token, every deadline the HTTP server sets on it (waiting for
+// a request's header, or idle between requests) is cut to unauthIdle:
+// without the token a client cannot keep a slot for the minute an
+// authorised one may idle.
 type limitConn struct {
 	net.Conn
-	once    sync.Once
-	release func()
+	once       sync.Once
+	release    func()
+	unauthIdle time.Duration
+	authorised atomic.Bool
 }
 
 func (c *limitConn) Close() error {
 	err := c.Conn.Close()
 	c.once.Do(c.release)
 	return err
+}
+
+func (c *limitConn) SetReadDeadline(t time.Time) error {
+	// A zero deadline is the server reading in the background while a
+	// handler runs: that one is the handler's business.
+	if !t.IsZero() && !c.authorised.Load() {
+		if short := time.Now().Add(c.unauthIdle); t.After(short) {
+			t = short
+		}
+	}
+	return c.Conn.SetReadDeadline(t)
+}
+
+func (c *limitConn) SetDeadline(t time.Time) error {
+	if err := c.SetReadDeadline(t); err != nil {
+		return err
+	}
+	return c.Conn.SetWriteDeadline(t)
+}
+
+type connKey struct{}
+
+// authorise marks the request's connection as having shown the token.
+func authorise(r *http.Request) {
+	if c, ok := r.Context().Value(connKey{}).(*limitConn); ok {
+		c.authorised.Store(true)
+	}
+}
+
+// refuse answers a request it will not serve and closes its connection
+// after: a client refused keeps no slot.
+func refuse(w http.ResponseWriter, msg string, code int) {
+	w.Header().Set("Connection", "close")
+	http.Error(w, msg, code)
 }

@@ -12,7 +12,7 @@ var (
 	descServed   = prometheus.NewDesc("zmqlog_http_streams_served_total", "Streams opened.", nil, nil)
 	descSent     = prometheus.NewDesc("zmqlog_http_entries_sent_total", "Entries sent on streams.", nil, nil)
 	descMissed   = prometheus.NewDesc("zmqlog_http_entries_missed_total", "Entries streams skipped: too far behind, or evicted from the history before they were read.", nil, nil)
-	descRefused  = prometheus.NewDesc("zmqlog_http_requests_refused_total", "Requests refused, by reason.", []string{"reason"}, nil)
+	descRefused  = prometheus.NewDesc("zmqlog_http_requests_refused_total", "Requests (conns_per_host: connections) refused, by reason.", []string{"reason"}, nil)
 	descSlowDrop = prometheus.NewDesc("zmqlog_http_streams_closed_slow_total", "Streams closed because a write did not complete in time.", nil, nil)
 
 	descHistEntries  = prometheus.NewDesc("zmqlog_history_entries", "Entries held in the collector's recent history.", nil, nil)
@@ -45,6 +45,7 @@ func (s *Server) Collect(ch chan<- prometheus.Metric) {
 	counter(descRefused, st.RateLimited, "rate_limited")
 	counter(descRefused, st.Unauthorized, "unauthorized")
 	counter(descRefused, st.RefusedHost, "host_or_origin")
+	counter(descRefused, st.ConnsRefused, "conns_per_host")
 	if h := s.c.History(); h != nil {
 		hs := h.Stats()
 		ch <- prometheus.MustNewConstMetric(descHistEntries, prometheus.GaugeValue, float64(hs.Entries))

@@ -12,13 +12,10 @@ import (
 	"github.com/zmqlog/zmqlog/topic"
 )
 
-// Bounds on what a stream request may ask for. Go's regexp runs in time
-// linear in the text, so a pattern's cost per entry is bounded by its
-// length and the entry's.
+// Bounds on what a stream request may ask for (grep's: grep.go).
 const (
 	maxQueryBytes   = 4096
 	maxApps         = 16
-	maxGrepBytes    = 256
 	maxLast         = 1_000_000
 	maxSinceSeconds = 7 * 24 * 3600
 )
@@ -70,11 +67,8 @@ func parseStreamQuery(r *http.Request) (streamQuery, error) {
 		q.filter.Apps = apps
 	}
 	if s := v.Get("grep"); s != "" {
-		if len(s) > maxGrepBytes {
-			return q, badQuery("grep: a pattern of %d bytes, at most %d", len(s), maxGrepBytes)
-		}
-		if q.grep, err = regexp.Compile(s); err != nil {
-			return q, badQuery("grep: %v", err)
+		if q.grep, err = compileGrep(s); err != nil {
+			return q, err
 		}
 	}
 	after := v.Get("after")
@@ -101,28 +95,35 @@ func parseStreamQuery(r *http.Request) (streamQuery, error) {
 	return q, nil
 }
 
-// start is the position the stream begins at.
-func (q *streamQuery) start(h *collector.History, now time.Time) uint64 {
+// start is the position the stream begins at; ok is false when stop
+// said the stream is over before it was found.
+func (q *streamQuery) start(h *collector.History, now time.Time, stop func() bool) (at uint64, ok bool) {
 	switch {
 	case q.hasAfter:
-		return min(q.after+1, h.Next())
+		// Clamped before adding: after=MaxUint64 must not wrap to the
+		// ring's start.
+		if next := h.Next(); q.after >= next {
+			return next, true
+		}
+		return q.after + 1, true
 	case q.last > 0 || q.since > 0:
 		f := q.filter
 		if q.since > 0 {
 			f.Since = now.Add(-q.since)
 		}
 		if q.grep != nil && q.last > 0 {
-			return q.lastMatching(h, &f)
+			return q.lastMatching(h, &f, stop)
 		}
-		return h.Start(&f, q.last)
+		return h.Start(&f, q.last), true
 	}
-	return h.Next()
+	return h.Next(), true
 }
 
 // lastMatching is where the last q.last entries that f and the pattern
 // keep begin. The pattern runs outside the ring's lock, on copies read a
-// chunk at a time from the newest back, so ingest never waits for it.
-func (q *streamQuery) lastMatching(h *collector.History, f *collector.HistoryFilter) uint64 {
+// chunk at a time from the newest back, so ingest never waits for it;
+// stop is asked between chunks, so a client that left stops the scan.
+func (q *streamQuery) lastMatching(h *collector.History, f *collector.HistoryFilter, stop func() bool) (uint64, bool) {
 	lo, hi := h.Start(f, 0), h.Next()
 	need := q.last
 	var r collector.HistoryRead
@@ -131,22 +132,26 @@ func (q *streamQuery) lastMatching(h *collector.History, f *collector.HistoryFil
 		from := max(lo, hi-min(hi, chunkScan))
 		matches = matches[:0]
 		for p := from; p < hi; {
-			h.Read(p, f, int(hi-p), chunkBytes, &r)
+			h.Read(p, f, min(int(hi-p), grepChunk), chunkBytes, &r)
 			for _, e := range r.Entries {
+				if stop() {
+					return 0, false
+				}
 				if e.Seq < hi && q.grep.Match(e.Line) {
 					matches = append(matches, e.Seq)
 				}
 			}
+			r.Trim(2 * chunkBytes)
 			if r.Next == p {
 				break
 			}
 			p = r.Next
 		}
 		if len(matches) >= need {
-			return matches[len(matches)-need]
+			return matches[len(matches)-need], true
 		}
 		need -= len(matches)
 		hi = from
 	}
-	return lo
+	return lo, true
 }

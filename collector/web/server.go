@@ -23,6 +23,7 @@
 package web
 
 import (
+	"context"
 	"embed"
 	"errors"
 	"fmt"
@@ -55,6 +56,10 @@ type Options struct {
 	MaxStreams int
 	// MaxConns bounds the connections held open. Default 64.
 	MaxConns int
+	// MaxConnsPerHost bounds the connections held open from one IP;
+	// past it a new one is closed at once and counted. Default a
+	// quarter of MaxConns, at least 8.
+	MaxConnsPerHost int
 	// MaxLag is how many entries a live stream may fall behind the
 	// newest before it skips ahead (counted as missed). Default 20000.
 	MaxLag int
@@ -71,6 +76,9 @@ func (o *Options) fill() {
 	}
 	if o.MaxConns <= 0 {
 		o.MaxConns = 64
+	}
+	if o.MaxConnsPerHost <= 0 {
+		o.MaxConnsPerHost = max(o.MaxConns/4, 8)
 	}
 	if o.MaxLag <= 0 {
 		o.MaxLag = 20000
@@ -109,8 +117,13 @@ type Server struct {
 
 type counters struct {
 	streamsServed, busy, rateLimited, unauthorized, refusedHost atomic.Uint64
-	sent, missed, slowClosed                                    atomic.Uint64
+	sent, missed, slowClosed, connsRefused                      atomic.Uint64
 }
+
+// unauthIdle is how long a connection that has not shown the token may
+// wait for a request (when a token is set): long enough to load the
+// page's files, short against a client holding slots.
+const unauthIdle = 5 * time.Second
 
 // Listen binds o.Addr for c. An address other hosts reach without a token
 // is ErrTokenRequired.
@@ -124,9 +137,19 @@ func Listen(c Source, o Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	if loopback && !boundToLoopback(ln.Addr()) {
+		// "localhost" is trusted by name; what it resolved to is checked.
+		ln.Close()
+		return nil, fmt.Errorf("http %s: bound %s, not a loopback address: %w", o.Addr, ln.Addr(), ErrTokenRequired)
+	}
 	s := &Server{c: c, opts: o, token: newToken(o.Token), hosts: hostCheck{loopback: loopback},
 		rate:    newTokenBucket(float64(o.RequestsPerSecond), float64(2*o.RequestsPerSecond)),
-		streams: make(chan struct{}, o.MaxStreams), ln: newLimitListener(ln, o.MaxConns), stop: make(chan struct{})}
+		streams: make(chan struct{}, o.MaxStreams), stop: make(chan struct{})}
+	var idle time.Duration
+	if s.token != nil {
+		idle = unauthIdle
+	}
+	s.ln = newLimitListener(ln, o.MaxConns, o.MaxConnsPerHost, idle, &s.count.connsRefused)
 	s.shared.c = c
 	s.srv = &http.Server{
 		Handler:           s.Handler(),
@@ -134,6 +157,9 @@ func Listen(c Source, o Options) (*Server, error) {
 		IdleTimeout:       60 * time.Second,
 		MaxHeaderBytes:    8 << 10,
 		ErrorLog:          slog.NewLogLogger(o.Log.Handler(), slog.LevelWarn),
+		ConnContext: func(ctx context.Context, c net.Conn) context.Context {
+			return context.WithValue(ctx, connKey{}, c)
+		},
 	}
 	return s, nil
 }
@@ -158,6 +184,7 @@ func (s *Server) Serve() error {
 func (s *Server) Close() error {
 	s.stopOnce.Do(func() { close(s.stop) })
 	err := s.srv.Close()
+	s.ln.Close() // Serve may never have been called
 	s.wg.Wait()
 	return err
 }
@@ -184,12 +211,12 @@ func (s *Server) guard(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		securityHeaders(w.Header())
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
-			http.Error(w, "only GET", http.StatusMethodNotAllowed)
+			refuse(w, "only GET", http.StatusMethodNotAllowed)
 			return
 		}
 		if !s.hosts.hostAllowed(r) {
 			s.count.refusedHost.Add(1)
-			http.Error(w, "this server answers to a loopback name only (localhost, 127.0.0.1, [::1])", http.StatusMisdirectedRequest)
+			refuse(w, "this server answers to a loopback name only (localhost, 127.0.0.1, [::1])", http.StatusMisdirectedRequest)
 			return
 		}
 		next.ServeHTTP(w, r)
@@ -219,19 +246,20 @@ func (s *Server) api(next http.Handler) http.Handler {
 		w.Header().Set("Cache-Control", "no-store")
 		if !s.hosts.originAllowed(r) {
 			s.count.refusedHost.Add(1)
-			http.Error(w, "cross-origin requests are refused", http.StatusForbidden)
+			refuse(w, "cross-origin requests are refused", http.StatusForbidden)
 			return
 		}
 		if s.token != nil && !s.token.allows(r) {
 			s.count.unauthorized.Add(1)
 			w.Header().Set("WWW-Authenticate", `Bearer realm="zmqcollect"`)
-			http.Error(w, "a token is required: Authorization: Bearer TOKEN", http.StatusUnauthorized)
+			refuse(w, "a token is required: Authorization: Bearer TOKEN", http.StatusUnauthorized)
 			return
 		}
+		authorise(r)
 		if !s.rate.allow(time.Now()) {
 			s.count.rateLimited.Add(1)
 			w.Header().Set("Retry-After", "1")
-			http.Error(w, "too many requests", http.StatusTooManyRequests)
+			refuse(w, "too many requests", http.StatusTooManyRequests)
 			return
 		}
 		next.ServeHTTP(w, r)
@@ -249,6 +277,9 @@ type Stats struct {
 	// (too slow, or evicted before they were read); SlowClosed streams
 	// closed because a write did not complete in time.
 	Sent, Missed, SlowClosed uint64
+	// ConnsRefused counts connections closed at once, past
+	// MaxConnsPerHost from one IP.
+	ConnsRefused uint64
 }
 
 // Stats returns the server's counters.
@@ -257,5 +288,6 @@ func (s *Server) Stats() Stats {
 		Streams: len(s.streams), StreamsServed: s.count.streamsServed.Load(), Busy: s.count.busy.Load(),
 		RateLimited: s.count.rateLimited.Load(), Unauthorized: s.count.unauthorized.Load(), RefusedHost: s.count.refusedHost.Load(),
 		Sent: s.count.sent.Load(), Missed: s.count.missed.Load(), SlowClosed: s.count.slowClosed.Load(),
+		ConnsRefused: s.count.connsRefused.Load(),
 	}
 }

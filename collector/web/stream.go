@@ -15,6 +15,12 @@ import (
 const (
 	chunkScan  = 4096
 	chunkBytes = 256 << 10
+	// grepChunk is how many entries lastMatching reads at once: a
+	// pattern of the largest program allowed (grep.go) costs up to a few
+	// milliseconds on a 1 KiB entry, and every scan asks whether to stop
+	// before each entry it greps, so a client that left, or Close, waits
+	// for one entry at most.
+	grepChunk = 64
 	// writeTimeout bounds each write to a client (set before each one):
 	// a client that takes no bytes for this long is closed and counted.
 	writeTimeout = 10 * time.Second
@@ -44,7 +50,7 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request) {
 	default:
 		s.count.busy.Add(1)
 		w.Header().Set("Retry-After", "5")
-		http.Error(w, "too many streams open", http.StatusServiceUnavailable)
+		refuse(w, "too many streams open", http.StatusServiceUnavailable)
 		return
 	}
 	s.wg.Add(1)
@@ -54,8 +60,12 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request) {
 	rc := http.NewResponseController(w)
 	w.Header().Set("Content-Type", "text/event-stream; charset=utf-8")
 	w.Header().Set("X-Accel-Buffering", "no")
-	st := &streamState{s: s, w: w, rc: rc, q: &q}
-	st.cursor = q.start(h, time.Now())
+	st := &streamState{s: s, w: w, rc: rc, q: &q, done: r.Context().Done()}
+	cursor, ok := q.start(h, time.Now(), st.stopped)
+	if !ok {
+		return
+	}
+	st.cursor = cursor
 	st.joined = h.Next() // before it: history, read at full speed; from it: live
 	if err := st.write([]byte("retry: 1000\n\n")); err != nil {
 		return
@@ -73,6 +83,9 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request) {
 	}
 	var paced <-chan time.Time
 	for {
+		if st.stopped() {
+			return
+		}
 		if paced == nil {
 			more, err := st.sendEntries(h)
 			if err != nil {
@@ -116,6 +129,36 @@ type streamState struct {
 	missed uint64 // in all, told to the client
 	read   collector.HistoryRead
 	buf    []byte
+	done   <-chan struct{} // the request's: its client left
+}
+
+// errStopped ends a stream whose client left or whose server is closing.
+var errStopped = errors.New("stream stopped")
+
+// stopped reports whether the client left or the server is closing: every
+// scan asks between chunks, so neither waits for a long catch-up.
+func (st *streamState) stopped() bool {
+	select {
+	case <-st.done:
+		return true
+	case <-st.s.stop:
+		return true
+	default:
+		return false
+	}
+}
+
+// keepBuffer is the largest buffer a stream keeps between events: one
+// large entry makes them grow, and an idle stream must not hold that for
+// its whole life.
+const keepBuffer = 2 * chunkBytes
+
+// trim drops what one large entry made the stream's buffers grow to.
+func (st *streamState) trim() {
+	if cap(st.buf) > keepBuffer {
+		st.buf = nil
+	}
+	st.read.Trim(keepBuffer)
 }
 
 // sendEntries reads one chunk from the cursor and sends what the filter
@@ -132,6 +175,7 @@ func (st *streamState) sendEntries(h *collector.History) (bool, error) {
 		}
 	}
 	h.Read(st.cursor, &st.q.filter, chunkScan, chunkBytes, &st.read)
+	defer st.trim()
 	missed := skipped + st.read.Missed
 	more := st.read.Next < h.Next()
 	if st.read.Next == st.cursor && missed == 0 {
@@ -146,8 +190,13 @@ func (st *streamState) sendEntries(h *collector.History) (bool, error) {
 	b = append(b, `,"entries":[`...)
 	n := 0
 	for _, e := range st.read.Entries {
-		if st.q.grep != nil && !st.q.grep.Match(e.Line) {
-			continue
+		if st.q.grep != nil {
+			if st.stopped() { // a costly pattern: asked before each entry
+				return false, errStopped
+			}
+			if !st.q.grep.Match(e.Line) {
+				continue
+			}
 		}
 		if n > 0 {
 			b = append(b, ',')
@@ -192,6 +241,7 @@ func (st *streamState) sendStats() error {
 	b = append(b, st.s.shared.get(st.s)...)
 	b = append(b, "}\n\n"...)
 	st.buf = b
+	defer st.trim()
 	return st.write(b)
 }
 

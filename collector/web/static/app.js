@@ -5,6 +5,8 @@
 
 (() => {
   const MAX_KEPT = 5000; // entries kept in memory, for filter changes
+  const MAX_KEPT_BYTES = 16 << 20; // and their JSON's length: a few large entries must not fill the tab
+  const ROW_TEXT = 2048; // characters of a message shown in its row; the detail pane shows it whole
   const MAX_ROWS = 1000; // rows in the page: keeps it responsive at any rate
   const HISTORY = 1000; // entries asked for when the page opens
   const STALE_MS = 60000; // a producer not heard from this long stands out
@@ -21,6 +23,7 @@
 
   const state = {
     entries: [], // kept, oldest first
+    keptBytes: 0, // what the kept entries' JSON took on the wire
     lastSeq: 0,
     paused: false, // by the user (button, space)
     scrolledUp: false, // the user scrolled away from the bottom
@@ -122,11 +125,12 @@
     }
     if (!data) return;
     const d = JSON.parse(data);
-    if (event === 'entries') onEntries(d);
+    if (event === 'entries') onEntries(d, data.length);
     else if (event === 'stats') onStats(d);
   }
 
-  function onEntries(d) {
+  function onEntries(d, bytes) {
+    const share = d.entries.length > 0 ? Math.ceil(bytes / d.entries.length) : 0; // each entry's part of the event
     if (probe.firstSeq === 0 && d.entries.length > 0) probe.firstSeq = d.entries[0].seq - d.missed;
     probe.accounted += d.missed + d.entries.length;
     probe.missed += d.missed;
@@ -139,8 +143,9 @@
     }
     for (const e of d.entries) {
       const entry = (e.entry && typeof e.entry === 'object') ? e.entry : {};
-      const item = { seq: e.seq, t: e.t, topic: e.topic, sev: severity(e.topic), app: appOf(e.topic), entry, text: null, row: null };
+      const item = { seq: e.seq, t: e.t, topic: e.topic, sev: severity(e.topic), app: appOf(e.topic), entry, text: null, row: null, bytes: share };
       state.entries.push(item);
+      state.keptBytes += share;
       probe.received++;
       if (item.app && state.apps.size < 500 && !state.apps.has(item.app)) {
         state.apps.add(item.app);
@@ -150,7 +155,12 @@
       }
       if (matches(item)) state.pending.push(item);
     }
-    if (state.entries.length > MAX_KEPT) state.entries.splice(0, state.entries.length - MAX_KEPT);
+    // Bounded by count and by bytes; the newest entry is always kept.
+    let drop = Math.max(0, state.entries.length - MAX_KEPT);
+    for (let i = 0; i < drop; i++) state.keptBytes -= state.entries[i].bytes;
+    while (state.keptBytes > MAX_KEPT_BYTES && drop < state.entries.length - 1) state.keptBytes -= state.entries[drop++].bytes;
+    if (drop > 0) state.entries.splice(0, drop);
+    probe.keptBytes = state.keptBytes;
     if (state.pending.length > MAX_ROWS) state.pending.splice(0, state.pending.length - MAX_ROWS);
     queueRender();
   }
@@ -286,7 +296,7 @@
     td('app', item.app.slice(0, 40));
     const e = item.entry;
     const msg = typeof e.msg === 'string' ? e.msg : (typeof e.message === 'string' ? e.message : '');
-    const cell = td('msg', msg);
+    const cell = td('msg', msg.length > ROW_TEXT ? msg.slice(0, ROW_TEXT) + '…' : msg);
     let extra = '';
     for (const k of Object.keys(e)) {
       if (SKIP.has(k)) continue;
