@@ -147,25 +147,6 @@ func TestAfterMaxUint64DoesNotWrapToTheStart(t *testing.T) {
 	}
 }
 
-// How long one request holds the ring's lock (and so ingest) in Start:
-// last=1000000 with a filter nothing passes scans every record.
-func TestStartLockHoldIsLogged(t *testing.T) {
-	h := collector.NewHistory(collector.DefaultHistoryBytes)
-	frames := make([][]byte, 0, 2*1024)
-	for i := range 200 {
-		frames = frames[:0]
-		for j := range 1024 {
-			frames = append(frames, []byte("INFO.app"), fmt.Appendf(nil, `{"level":"info","m":%d}`, i*1024+j))
-		}
-		h.Append(frames, time.Now())
-	}
-	st := h.Stats()
-	f := collector.HistoryFilter{Apps: []string{"a", "b", "c", "d", "e", "f", "g", "h", "i", "j", "k", "l", "m", "n", "o", "nope"}}
-	t0 := time.Now()
-	h.Start(&f, 1_000_000)
-	t.Logf("%d records held; Start(last=1e6, 16 apps, none matching) took %v, holding the ingest lock for 4096 records at a time", st.Entries, time.Since(t0))
-}
-
 // What open streams keep after one large entry went by: each keeps its
 // read scratch and event buffer at their largest for its whole life.
 func TestStreamsDropLargeBuffersAfterUse(t *testing.T) {
