@@ -16,7 +16,8 @@
 // # Delivery
 //
 // [Shipper.Ship] copies the entry into the open batch and returns; batches leave
-// when they reach 64 KiB or after a 5ms linger, on one goroutine that owns
+// when they reach 64 KiB or after a 5ms linger (partly filled ones at most
+// once per 50ms pace, [WithPace]), on one goroutine that owns
 // the connections. With no collector reachable, entries queue up to the
 // byte budget (8 MiB) and then are dropped and counted; errors are kept
 // longer than debug noise. When a collector appears, what was queued is

@@ -22,6 +22,7 @@ type config struct {
 	batchSize     int
 	maxEntry      int
 	linger        time.Duration
+	pace          time.Duration // least time between two partly filled batches
 	closeTimeout  time.Duration
 	overflow      overflowMode
 	blockTimeout  time.Duration
@@ -41,6 +42,7 @@ func defaultConfig() config {
 		batchSize:     64 << 10,
 		maxEntry:      1 << 20,
 		linger:        5 * time.Millisecond,
+		pace:          50 * time.Millisecond,
 		closeTimeout:  5 * time.Second,
 		errorInterval: time.Second,
 	}
@@ -98,13 +100,33 @@ func WithMaxEntrySize(bytes int) Option {
 }
 
 // WithLinger sets how long an entry may wait for its batch to fill before
-// the batch is sent anyway (default 5ms).
+// the batch is sent anyway (default 5ms), when the last batch left longer
+// ago than the pace (WithPace); otherwise the batch waits for the pace.
 func WithLinger(d time.Duration) Option {
 	return optionFunc(func(c *config) error {
 		if d <= 0 {
 			return fmt.Errorf("linger %v: must be positive", d)
 		}
 		c.linger = d
+		return nil
+	})
+}
+
+// WithPace sets the least time between two batches that leave partly
+// filled (default 50ms; 0 turns it off). A program logging steadily at a
+// low rate would otherwise send one message per entry or two, every
+// linger, and a collector's cost follows its messages, not its entries:
+// with a pace, entries that come while the last batch is less than the
+// pace old wait for it and leave together. An entry after a quiet spell
+// (the last batch older than the pace) still leaves after the linger
+// alone, and a full batch or a Flush never waits for the pace. So an
+// entry waits at most the pace, plus the linger after a quiet spell.
+func WithPace(d time.Duration) Option {
+	return optionFunc(func(c *config) error {
+		if d < 0 {
+			return fmt.Errorf("pace %v: must not be negative", d)
+		}
+		c.pace = d
 		return nil
 	})
 }

@@ -55,6 +55,7 @@ type Shipper struct {
 	dialNews  chan struct{} // capacity 1: "a dial failed or connected" for Shutdown
 
 	wake      chan struct{} // capacity 1: "there is a batch to send or a linger to start"
+	lastSent  time.Time     // when the last batch was handed to the socket; the shipper goroutine's own
 	ctx       context.Context
 	cancel    context.CancelFunc
 	done      sync.WaitGroup // the shipper and reporter goroutines
@@ -250,7 +251,7 @@ func (s *Shipper) run() {
 				pending := s.q.pending()
 				s.mu.Unlock()
 				if pending && !armed {
-					linger.Reset(s.cfg.linger)
+					linger.Reset(s.lingerFor(time.Now()))
 					armed = true
 				}
 				break
@@ -259,6 +260,7 @@ func (s *Shipper) run() {
 			b := &inflight{s: s, c: c}
 			s.inflight[b] = struct{}{}
 			s.mu.Unlock()
+			s.lastSent = time.Now()
 			if err := s.push.Send(s.ctx, b); err != nil {
 				// Closing: put it back for Close to count.
 				s.mu.Lock()
@@ -269,6 +271,14 @@ func (s *Shipper) run() {
 			}
 		}
 	}
+}
+
+// lingerFor is how long a batch just begun may wait to fill: the
+// linger, or, when the last batch left less than the pace ago, until the
+// pace has passed since then, so that a steady low rate sends fewer,
+// fuller messages while the first entry after a quiet spell is not held.
+func (s *Shipper) lingerFor(now time.Time) time.Duration {
+	return max(s.cfg.linger, s.cfg.pace-now.Sub(s.lastSent))
 }
 
 // inflight is a batch the shipper has handed to the socket: the

@@ -21,17 +21,27 @@ import (
 //
 //	go test -run '^$' -bench ZmqcollectFanIn -benchtime 300000x ./cmd/zmqcollect
 func BenchmarkZmqcollectFanIn(b *testing.B) {
-	for _, shape := range []struct{ producers, rate int }{
-		{1, 100000}, {100, 1000}, {1000, 100}, {1000, 10},
+	for _, shape := range []struct {
+		producers, rate int
+		pace            string
+	}{
+		{1, 100000, "default"}, {100, 1000, "default"}, {1000, 100, "default"}, {1000, 10, "default"},
+		// The same shapes with no pace: every partly filled batch leaves
+		// after the linger, as before WithPace (the baseline).
+		{100, 1000, "0"}, {1000, 100, "0"}, {1000, 10, "0"},
 	} {
-		b.Run(fmt.Sprintf("producers=%d/rate=%d", shape.producers, shape.rate), func(b *testing.B) {
+		b.Run(fmt.Sprintf("producers=%d/rate=%d/pace=%s", shape.producers, shape.rate, shape.pace), func(b *testing.B) {
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
 			c := startCollector(b, ctx, "--max-size", "100000", "--max-conns-per-host", "4096", "--pub", "")
 			entry := []byte(`{"level":"info","ts":1764259200.123456,"caller":"api/handler.go:42","msg":"request served","method":"GET","path":"/v1/orders","status":200,"took":0.0042,"n":1}`)
 			shippers := make([]*zmqlog.Shipper, shape.producers)
 			for i := range shippers {
-				s, err := zmqlog.NewShipper(c.pull, zmqlog.WithApp(fmt.Sprint("svc-", i)), zmqlog.WithBlock(time.Minute))
+				opts := []zmqlog.Option{zmqlog.WithApp(fmt.Sprint("svc-", i)), zmqlog.WithBlock(time.Minute)}
+				if shape.pace == "0" {
+					opts = append(opts, zmqlog.WithPace(0))
+				}
+				s, err := zmqlog.NewShipper(c.pull, opts...)
 				if err != nil {
 					b.Fatal(err)
 				}
