@@ -3,11 +3,14 @@ package main
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/zmqlog/zmqlog"
+	"github.com/zmqlog/zmqlog/internal/testcollector"
+	"github.com/zmqlog/zmqlog/internal/zsock"
 )
 
 // BenchmarkZmqcollectFanIn is the fan-in sweep of issue 18: the built
@@ -91,6 +94,84 @@ func BenchmarkZmqcollectFanIn(b *testing.B) {
 			for _, s := range shippers {
 				s.Close()
 			}
+			c.terminate(b, ctx)
+		})
+	}
+}
+
+// BenchmarkZmqcollectLatency measures what the pace costs a person
+// watching: one producer logs at a steady rate, a subscriber on the
+// collector's PUB port takes every entry, and each entry's time from Ship
+// to the subscriber is recorded (both in this process, one clock). It
+// reports the median, p99 and worst, with the default pace and with none.
+//
+//	go test -run '^$' -bench ZmqcollectLatency -benchtime 500x ./cmd/zmqcollect
+func BenchmarkZmqcollectLatency(b *testing.B) {
+	for _, pace := range []string{"default", "0"} {
+		b.Run("rate=100/pace="+pace, func(b *testing.B) {
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			c := startCollector(b, ctx, "--file", "")
+			sub := testcollector.Subscribe(b, c.pub, zsock.Options{}, "INFO")
+			opts := []zmqlog.Option{zmqlog.WithApp("lat")}
+			if pace == "0" {
+				opts = append(opts, zmqlog.WithPace(0))
+			}
+			s, err := zmqlog.NewShipper(c.pull, opts...)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer s.Close()
+			// The subscription is in place once a probe comes back.
+			for {
+				s.Ship("INFO.probe", []byte(`{"probe":true}`))
+				short, stop := context.WithTimeout(ctx, 100*time.Millisecond)
+				_, err := sub.Recv(short)
+				stop()
+				if err == nil {
+					break
+				}
+			}
+			for { // drain the probes
+				short, stop := context.WithTimeout(ctx, 200*time.Millisecond)
+				_, err := sub.Recv(short)
+				stop()
+				if err != nil {
+					break
+				}
+			}
+			start := time.Now()
+			lat := make([]time.Duration, 0, b.N)
+			got := make(chan struct{})
+			go func() {
+				defer close(got)
+				for len(lat) < b.N {
+					m, err := sub.Recv(ctx)
+					if err != nil {
+						return
+					}
+					var ns int64
+					fmt.Sscanf(string(m.Frames[1]), `{"sent":%d}`, &ns)
+					lat = append(lat, time.Since(start)-time.Duration(ns))
+				}
+			}()
+			b.ResetTimer()
+			t := time.NewTicker(10 * time.Millisecond) // 100 entries/s
+			for range b.N {
+				<-t.C
+				s.Ship("INFO.lat", fmt.Appendf(nil, `{"sent":%d}`, time.Since(start).Nanoseconds()))
+			}
+			t.Stop()
+			<-got
+			b.StopTimer()
+			if len(lat) < b.N {
+				b.Fatalf("the subscriber got %d of %d", len(lat), b.N)
+			}
+			slices.Sort(lat)
+			ms := func(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+			b.ReportMetric(ms(lat[len(lat)/2]), "p50-ms")
+			b.ReportMetric(ms(lat[len(lat)*99/100]), "p99-ms")
+			b.ReportMetric(ms(lat[len(lat)-1]), "worst-ms")
 			c.terminate(b, ctx)
 		})
 	}
