@@ -207,23 +207,9 @@ func (c *conn) readMessage(limit int64) (frames [][]byte, isCommand bool, err er
 	}
 	var total int64
 	for {
-		flags, err := c.r.ReadByte()
+		flags, size, err := c.readFrameHeader()
 		if err != nil {
 			return nil, false, err
-		}
-		var size uint64
-		if flags&flagLong != 0 {
-			var b [8]byte
-			if _, err := io.ReadFull(c.r, b[:]); err != nil {
-				return nil, false, unexpected(err)
-			}
-			size = binary.BigEndian.Uint64(b[:])
-		} else {
-			b, err := c.r.ReadByte()
-			if err != nil {
-				return nil, false, unexpected(err)
-			}
-			size = uint64(b)
 		}
 		if flags&flagCommand != 0 && (flags&flagMore != 0 || len(frames) != 0) {
 			// RFC 23: a command is one frame, never part of a message.
@@ -563,6 +549,27 @@ func (g *handshakeGuard) peerMechanism() (string, bool) {
 	return greetingMechanism(g.seen[:]), true
 }
 
+// readFrameHeader reads a ZMTP frame's flags and its size, short or long.
+// An end of stream before the flags is the peer leaving (err as read);
+// one inside the header is unexpected.
+func (c *conn) readFrameHeader() (flags byte, size uint64, err error) {
+	if flags, err = c.r.ReadByte(); err != nil {
+		return 0, 0, err
+	}
+	if flags&flagLong != 0 {
+		var b [8]byte
+		if _, err := io.ReadFull(c.r, b[:]); err != nil {
+			return 0, 0, unexpected(err)
+		}
+		return flags, binary.BigEndian.Uint64(b[:]), nil
+	}
+	b, err := c.r.ReadByte()
+	if err != nil {
+		return 0, 0, unexpected(err)
+	}
+	return flags, uint64(b), nil
+}
+
 // readCurveMessage is readMessage on a CURVE connection: each frame
 // arrives as a MESSAGE box in an outer frame of its own. The box is read
 // whole, under the receive budget and the size limit (its plaintext is
@@ -574,23 +581,9 @@ func (g *handshakeGuard) peerMechanism() (string, bool) {
 func (c *conn) readCurveMessage(limit int64) (frames [][]byte, isCommand bool, err error) {
 	var total int64
 	for {
-		outer, err := c.r.ReadByte()
+		outer, size, err := c.readFrameHeader()
 		if err != nil {
 			return nil, false, err
-		}
-		var size uint64
-		if outer&flagLong != 0 {
-			var b [8]byte
-			if _, err := io.ReadFull(c.r, b[:]); err != nil {
-				return nil, false, unexpected(err)
-			}
-			size = binary.BigEndian.Uint64(b[:])
-		} else {
-			b, err := c.r.ReadByte()
-			if err != nil {
-				return nil, false, unexpected(err)
-			}
-			size = uint64(b)
 		}
 		if outer&flagMore != 0 || size < messageOverhead {
 			// MORE travels inside the box; a box has a fixed overhead.
