@@ -3,7 +3,11 @@ package main
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -19,11 +23,22 @@ import (
 // are many services at low rates, and the collector's cost follows its
 // messages, not its entries: at a low rate each batch holds few entries.
 // For b.N entries in all it reports the collector process's CPU per
-// entry (from /proc), its share of a core while the load ran, and the
-// entries per message it received.
+// entry (from /proc), its share of a core while the load ran, the
+// entries per message it received, its threads' context switches per
+// message (each one a thread that went to sleep or was preempted: the
+// wake-ups a message costs), and its heap in use per producer connection
+// at the end of the load, over its heap before the producers connected.
 //
 //	go test -run '^$' -bench ZmqcollectFanIn -benchtime 300000x ./cmd/zmqcollect
+//
+// $ZMQCOLLECT_BENCH_BIN, if set, is the zmqcollect binary to drive instead
+// of this tree's: an older build, for a baseline from the same session.
 func BenchmarkZmqcollectFanIn(b *testing.B) {
+	if bin := os.Getenv("ZMQCOLLECT_BENCH_BIN"); bin != "" {
+		saved := bins["."]
+		bins["."] = bin
+		defer func() { bins["."] = saved }()
+	}
 	for _, shape := range []struct {
 		producers, rate int
 		pace            string
@@ -38,6 +53,7 @@ func BenchmarkZmqcollectFanIn(b *testing.B) {
 			defer cancel()
 			c := startCollector(b, ctx, "--max-size", "100000", "--max-conns-per-host", "4096", "--pub", "")
 			entry := []byte(`{"level":"info","ts":1764259200.123456,"caller":"api/handler.go:42","msg":"request served","method":"GET","path":"/v1/orders","status":200,"took":0.0042,"n":1}`)
+			heap0 := c.metric(b, "go_memstats_heap_inuse_bytes")
 			shippers := make([]*zmqlog.Shipper, shape.producers)
 			for i := range shippers {
 				opts := []zmqlog.Option{zmqlog.WithApp(fmt.Sprint("svc-", i)), zmqlog.WithBlock(time.Minute)}
@@ -53,6 +69,7 @@ func BenchmarkZmqcollectFanIn(b *testing.B) {
 			baseEntries := c.metric(b, "zmqlog_collector_entries_received_total")
 			baseBatches := c.metric(b, `zmqlog_collector_messages_total{kind="batch"}`)
 			cpu0 := processCPU(b, c.cmd.Process.Pid)
+			switches0 := contextSwitches(b, c.cmd.Process.Pid)
 			b.ResetTimer()
 			start := time.Now()
 			var wg sync.WaitGroup
@@ -86,11 +103,15 @@ func BenchmarkZmqcollectFanIn(b *testing.B) {
 			}
 			elapsed := time.Since(start)
 			cpu := processCPU(b, c.cmd.Process.Pid) - cpu0
+			switches := contextSwitches(b, c.cmd.Process.Pid) - switches0
 			b.StopTimer()
+			heap := c.metric(b, "go_memstats_heap_inuse_bytes") - heap0
 			batches := c.metric(b, `zmqlog_collector_messages_total{kind="batch"}`) - baseBatches
 			b.ReportMetric(cpu.Seconds()*1e6/float64(b.N), "collector-cpu-µs/entry")
 			b.ReportMetric(cpu.Seconds()/elapsed.Seconds()*100, "%collector-core")
 			b.ReportMetric(float64(b.N)/batches, "entries/message")
+			b.ReportMetric(float64(switches)/batches, "ctx-switches/message")
+			b.ReportMetric(heap/float64(shape.producers)/1024, "heap-KiB/conn")
 			for _, s := range shippers {
 				s.Close()
 			}
@@ -175,4 +196,33 @@ func BenchmarkZmqcollectLatency(b *testing.B) {
 			c.terminate(b, ctx)
 		})
 	}
+}
+
+// contextSwitches sums the voluntary and involuntary context switches of
+// every thread of process pid (from /proc/pid/task/*/status); threads
+// that have exited are not counted, which a benchmark's steady load
+// makes rare.
+func contextSwitches(tb testing.TB, pid int) int64 {
+	tb.Helper()
+	tasks, err := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/status", pid))
+	if err != nil || len(tasks) == 0 {
+		tb.Fatalf("no threads of process %d: %v", pid, err)
+	}
+	var n int64
+	for _, t := range tasks {
+		data, err := os.ReadFile(t)
+		if err != nil {
+			continue // the thread exited
+		}
+		for _, line := range strings.Split(string(data), "\n") {
+			if v, ok := strings.CutPrefix(line, "voluntary_ctxt_switches:"); ok {
+				k, _ := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+				n += k
+			} else if v, ok := strings.CutPrefix(line, "nonvoluntary_ctxt_switches:"); ok {
+				k, _ := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+				n += k
+			}
+		}
+	}
+	return n
 }
