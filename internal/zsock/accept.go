@@ -293,6 +293,7 @@ func (a *acceptor) handle(nc net.Conn) {
 		c.budget, c.share = a.budget, a.budget.join(c.host)
 		defer a.budget.leave(c.share)
 	}
+	defer c.releaseBuffers()
 	a.count.active.Add(1)
 	defer a.count.active.Add(-1)
 	a.opts.emit(Event{Kind: Connected, Endpoint: a.ep.String(), Peer: peer, CurveKey: c.peer.CurveKey})

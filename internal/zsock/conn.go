@@ -60,14 +60,16 @@ const (
 // many small messages, so a large buffer saves syscalls; a PULL reads
 // 64 KiB batches, which bypass the buffer, or libzmq peers' small
 // messages, for which 16 KiB keeps most of the syscalls a larger buffer
-// would save; a PUB reads only subscriptions and a PUSH only PONGs. A
-// listener holds thousands of connections, so its buffers stay small.
+// would save, and only while its peer sends that much (readBuffer: it
+// keeps pullSmallBuffer otherwise); a PUB reads only subscriptions and a
+// PUSH only PONGs. A listener holds thousands of connections, so its
+// buffers stay small.
 func readBufferSize(typ zmq4.SocketType) int {
 	switch typ {
 	case zmq4.Sub:
 		return 32 << 10
 	case zmq4.Pull:
-		return 16 << 10
+		return pullLargeBuffer
 	default:
 		return 1 << 10
 	}
@@ -88,7 +90,7 @@ var (
 // writes are serialised by wmu because a reader answers PINGs too.
 type conn struct {
 	nc   net.Conn
-	r    *bufio.Reader
+	r    *readBuffer
 	wmu  sync.Mutex
 	peer Peer
 	// writeTimeout bounds each write on its own (0: none); every write
@@ -146,8 +148,8 @@ func handshake(ctx context.Context, nc net.Conn, typ zmq4.SocketType, server boo
 	}
 	c = &conn{nc: nc, writeTimeout: max(opts.WriteTimeout, 0), host: hostOf(nc.RemoteAddr())}
 	watch := &idleWatch{c: c, quiet: opts.Heartbeat, timeout: opts.HeartbeatTimeout}
-	br := bufio.NewReaderSize(watch, readBufferSize(typ))
-	guard := &guardedConn{Conn: nc, g: handshakeGuard{r: br, greeting: greetingSize, budget: maxHandshakeBytes}, splitGreeting: true, server: server}
+	br := newReadBuffer(watch, readBufferSize(typ), typ == zmq4.Pull)
+	guard := &guardedConn{Conn: nc, g: handshakeGuard{r: br.Reader, greeting: greetingSize, budget: maxHandshakeBytes}, splitGreeting: true, server: server}
 	defer func() {
 		if p := recover(); p != nil {
 			err = fmt.Errorf("zsock: handshake with %s: %w: %v", nc.RemoteAddr(), errCodecPanic, p)
@@ -190,6 +192,10 @@ func (c *conn) close() error {
 	return err
 }
 
+// releaseBuffers gives back what the connection borrowed to read, once
+// its reading goroutine is done with it.
+func (c *conn) releaseBuffers() { c.r.release() }
+
 // readMessage reads one message (all its frames). A command is returned
 // with isCommand set and its single frame. limit bounds the message: body
 // bytes plus frameOverhead per frame. With a receive budget, the message's
@@ -202,6 +208,7 @@ func (c *conn) readMessage(limit int64) (frames [][]byte, isCommand bool, err er
 			c.giveBackHeld()
 		}
 	}()
+	c.r.fit()
 	if c.curve != nil {
 		return c.readCurveMessage(limit)
 	}

@@ -338,7 +338,7 @@ func TestCurveLargeBoxChargesItsPlaintext(t *testing.T) {
 	read := func(perHost int64) ([][]byte, *recvBudget, *conn, error) {
 		nc := &scriptedConn{r: bytes.NewReader(fuzzMessages(3, body))}
 		budget := newRecvBudget(8<<20, perHost, make(chan struct{}))
-		c := &conn{nc: nc, r: bufio.NewReader(nc), budget: budget, share: budget.join("127.0.0.1"),
+		c := &conn{nc: nc, r: &readBuffer{Reader: bufio.NewReader(nc)}, budget: budget, share: budget.join("127.0.0.1"),
 			curve: &curveCodec{shared: fuzzShared, recvPrefix: "CurveZMQMESSAGEC", sendPrefix: "CurveZMQMESSAGES", peerNonce: 2, sendNonce: 2}}
 		frames, _, err := c.readMessage(8 << 20)
 		return frames, budget, c, err

@@ -170,7 +170,7 @@ func FuzzCurveMessages(f *testing.F) {
 	f.Add(fuzzMessages(3, []byte("\x04PING\x00\x00")))
 	f.Fuzz(func(t *testing.T, peer []byte) {
 		nc := &scriptedConn{r: bytes.NewReader(peer)}
-		c := &conn{nc: nc, r: bufio.NewReader(nc), curve: &curveCodec{shared: fuzzShared, recvPrefix: "CurveZMQMESSAGEC", sendPrefix: "CurveZMQMESSAGES", peerNonce: 2, sendNonce: 2}}
+		c := &conn{nc: nc, r: &readBuffer{Reader: bufio.NewReader(nc)}, curve: &curveCodec{shared: fuzzShared, recvPrefix: "CurveZMQMESSAGEC", sendPrefix: "CurveZMQMESSAGES", peerNonce: 2, sendNonce: 2}}
 		const limit = 4 << 10
 		for {
 			frames, isCommand, err := c.readMessage(limit)

@@ -34,6 +34,13 @@ type idleWatch struct {
 	// connection does not reset its deadline on every read: a peer is
 	// sent its PING after between half and all of quiet in silence.
 	deadline time.Time
+	// lastFilled says the last read filled all it was given: the peer
+	// likely has more waiting (readBuffer grows on it).
+	lastFilled bool
+	// err, once a read failed, is what every later read returns: the
+	// read buffer may change between reads (readBuffer), and the new one
+	// must meet the error the old one had read and not yet returned.
+	err error
 }
 
 // start turns the watch on, after the handshake (which has its own
@@ -41,6 +48,16 @@ type idleWatch struct {
 func (w *idleWatch) start() { w.on = w.quiet > 0 && w.timeout > 0 }
 
 func (w *idleWatch) Read(p []byte) (int, error) {
+	if w.err != nil {
+		return 0, w.err
+	}
+	n, err := w.read(p)
+	w.lastFilled = n == len(p) && n > 0
+	w.err = err
+	return n, err
+}
+
+func (w *idleWatch) read(p []byte) (int, error) {
 	nc := w.c.nc
 	if !w.on {
 		return nc.Read(p)
