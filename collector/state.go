@@ -7,7 +7,9 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 	"time"
+	"unicode/utf8"
 
 	"github.com/zmqlog/zmqlog/wire"
 )
@@ -119,19 +121,102 @@ func saveState(path string, mode os.FileMode, st savedState) error {
 // maxStreams producers, each with two MaxName-byte names), so the file is
 // never built whole in memory, and names are written as they are, not
 // with '<', '>' and '&' as 6-byte HTML escapes.
+//
+// Each stream is appended by hand rather than by encoding/json: the state
+// is saved at every store flush while batches arrive, and with a thousand
+// producers reflection cost more than anything else the collector does
+// per flush.
 func writeState(w io.Writer, st savedState) error {
 	bw := bufio.NewWriterSize(w, 64<<10)
-	enc := json.NewEncoder(bw)
-	enc.SetEscapeHTML(false)
 	fmt.Fprintf(bw, `{"version":%d,"gaps":%d,"repaired":%d,"streams":[`, st.Version, st.Gaps, st.Repaired)
+	line := make([]byte, 0, 512)
 	for i := range st.Streams {
+		line = line[:0]
 		if i > 0 {
-			bw.WriteByte(',')
+			line = append(line, ',')
 		}
-		if err := enc.Encode(&st.Streams[i]); err != nil {
+		line = appendSavedStream(line, &st.Streams[i])
+		if _, err := bw.Write(line); err != nil {
 			return err
 		}
 	}
 	bw.WriteString("]}\n")
 	return bw.Flush()
 }
+
+// appendSavedStream appends x as the JSON object savedStream's tags
+// describe, which loadState reads back as it would encoding/json's.
+func appendSavedStream(b []byte, x *savedStream) []byte {
+	b = append(b, `{"instance":`...)
+	b = strconv.AppendUint(b, x.Instance, 10)
+	b = append(b, `,"stream":`...)
+	b = strconv.AppendUint(b, uint64(x.Stream), 10)
+	b = append(b, `,"host":`...)
+	b = appendStateName(b, x.Host)
+	b = append(b, `,"pid":`...)
+	b = strconv.AppendUint(b, uint64(x.PID), 10)
+	b = append(b, `,"app":`...)
+	b = appendStateName(b, x.App)
+	b = append(b, `,"next":`...)
+	b = strconv.AppendUint(b, x.Next, 10)
+	b = append(b, `,"received":`...)
+	b = strconv.AppendUint(b, x.Received, 10)
+	b = append(b, `,"gaps":`...)
+	b = strconv.AppendUint(b, x.Gaps, 10)
+	if x.Repaired != 0 {
+		b = append(b, `,"repaired":`...)
+		b = strconv.AppendUint(b, x.Repaired, 10)
+	}
+	b = append(b, `,"dropped":`...)
+	b = strconv.AppendUint(b, x.Dropped, 10)
+	b = append(b, `,"last_seen":`...)
+	if y := x.LastSeen.Year(); y >= 0 && y <= 9999 { // as time.Time's MarshalJSON, which fails otherwise
+		b = append(b, '"')
+		b = x.LastSeen.AppendFormat(b, time.RFC3339Nano)
+		b = append(b, '"')
+	} else { // not a time this collector saw
+		b = append(b, `"0001-01-01T00:00:00Z"`...)
+	}
+	return append(b, '}')
+}
+
+// appendStateName appends a producer's name as a JSON string that
+// encoding/json reads back as it would read its own encoding of the name:
+// '"' and '\\' escaped, control characters, U+2028 and U+2029 as \u
+// escapes, invalid UTF-8 as U+FFFD; '<', '>' and '&' as they are (names
+// are cleaned, so only quotes and backslashes are ever escaped).
+func appendStateName(b []byte, s string) []byte {
+	b = append(b, '"')
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c >= 0x20 && c < utf8.RuneSelf && c != '"' && c != '\\' {
+			b = append(b, c)
+			i++
+			continue
+		}
+		if c < utf8.RuneSelf {
+			switch c {
+			case '"', '\\':
+				b = append(b, '\\', c)
+			default:
+				b = append(b, `\u00`...)
+				b = append(b, hexDigits[c>>4], hexDigits[c&0xF])
+			}
+			i++
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			b = append(b, `\ufffd`...)
+		} else if r == '\u2028' || r == '\u2029' {
+			b = append(b, `\u202`...)
+			b = append(b, hexDigits[r&0xF])
+		} else {
+			b = append(b, s[i:i+size]...)
+		}
+		i += size
+	}
+	return append(b, '"')
+}
+
+const hexDigits = "0123456789abcdef"
