@@ -3,6 +3,7 @@ package zsock
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 
 	"github.com/go-zeromq/zmq4"
 )
@@ -34,6 +35,16 @@ type Puller struct {
 	// queue, so Close never discards what was already read.
 	mu       sync.Mutex
 	leftover []Message
+
+	// inline, while Serve runs, is its handler: connections call it
+	// themselves instead of queueing (see Serve).
+	inline atomic.Pointer[inlineHandler]
+}
+
+// inlineHandler is Serve's handler, called by one connection at a time.
+type inlineHandler struct {
+	mu sync.Mutex
+	fn func(Message)
 }
 
 // ListenPull binds a PULL socket to ep (parse it with ParseEndpoint(s, true)).
@@ -72,6 +83,67 @@ func (p *Puller) Recv(ctx context.Context) (Message, error) {
 	case <-p.a.ctx.Done():
 		return p.remaining()
 	}
+}
+
+// Serve calls fn with each message from any peer until ctx ends or the
+// socket closes, then returns the reason (ctx's error, or ErrClosed); it
+// is what a loop around Recv does, for less. fn is called by the
+// connection that read the message, on its own goroutine, and never by
+// two at once: each message then costs no hand-off to another goroutine
+// (no channel, no wake-up of a sleeping thread), which with many peers
+// sending small messages is much of what receiving one costs. A
+// connection waits for fn, and stops reading meanwhile (TCP pushes back
+// on its peer), as it waits for room in the queue when Recv is used.
+//
+// When Serve returns, fn is not running and will not be called again:
+// messages read from then on wait for Recv, as before Serve. Serve and
+// Recv must not be used at the same time. A panic in fn drops the
+// connection that called it (counted as Panics).
+func (p *Puller) Serve(ctx context.Context, fn func(Message)) error {
+	h := &inlineHandler{fn: fn}
+	p.inline.Store(h)
+	defer func() {
+		// Once this holds the lock, no connection is inside fn, and any
+		// that waits for it finds Serve gone and queues its message.
+		h.mu.Lock()
+		p.inline.Store(nil)
+		h.mu.Unlock()
+	}()
+	for {
+		// Messages queued before Serve began, or by connections that
+		// had not yet seen it: handled in the same order as any.
+		select {
+		case m := <-p.out:
+			h.call(p.handOn(m))
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-p.a.ctx.Done():
+			return ErrClosed
+		}
+	}
+}
+
+// call runs the handler on m, one message at a time.
+func (h *inlineHandler) call(m Message) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.fn(m)
+}
+
+// handInline gives m to Serve's handler, if Serve runs; it reports
+// whether it did.
+func (p *Puller) handInline(m Message) bool {
+	h := p.inline.Load()
+	if h == nil {
+		return false
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if p.inline.Load() != h {
+		return false // Serve ended while this waited
+	}
+	h.fn(p.handOn(m))
+	return true
 }
 
 // handOn gives back what m held of the receive budget: from here on its
@@ -132,6 +204,9 @@ func (p *Puller) serve(c *conn) error {
 		p.a.count.messages.Add(1)
 		p.a.count.bytes.Add(uint64(frameBytes(frames)))
 		m := Message{Frames: frames, Peer: peer, held: c.finishMessage(true), share: c.share}
+		if p.handInline(m) {
+			continue
+		}
 		select {
 		case p.out <- m:
 		case <-p.a.ctx.Done():
