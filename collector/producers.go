@@ -33,8 +33,8 @@ type stream struct {
 	elem     *list.Element
 }
 
-// streams tracks sequence numbers per producer stream. It is used by the
-// ingest goroutine only, and read under the collector's stats lock.
+// streams tracks sequence numbers per producer stream. It is used by
+// ingest only (one batch at a time), and read under the collector's stats lock.
 type streams struct {
 	byKey map[streamKey]*stream
 	lru   *list.List // front: most recently seen
