@@ -30,15 +30,8 @@ import (
 // at the end of the load, over its heap before the producers connected.
 //
 //	go test -run '^$' -bench ZmqcollectFanIn -benchtime 300000x ./cmd/zmqcollect
-//
-// $ZMQCOLLECT_BENCH_BIN, if set, is the zmqcollect binary to drive instead
-// of this tree's: an older build, for a baseline from the same session.
 func BenchmarkZmqcollectFanIn(b *testing.B) {
-	if bin := os.Getenv("ZMQCOLLECT_BENCH_BIN"); bin != "" {
-		saved := bins["."]
-		bins["."] = bin
-		defer func() { bins["."] = saved }()
-	}
+	useBenchBinary(b)
 	for _, shape := range []struct {
 		producers, rate int
 		pace            string
@@ -128,6 +121,7 @@ func BenchmarkZmqcollectFanIn(b *testing.B) {
 //
 //	go test -run '^$' -bench ZmqcollectLatency -benchtime 500x ./cmd/zmqcollect
 func BenchmarkZmqcollectLatency(b *testing.B) {
+	useBenchBinary(b)
 	for _, pace := range []string{"default", "0"} {
 		b.Run("rate=100/pace="+pace, func(b *testing.B) {
 			ctx, cancel := context.WithCancel(context.Background())
@@ -195,6 +189,17 @@ func BenchmarkZmqcollectLatency(b *testing.B) {
 			b.ReportMetric(ms(lat[len(lat)-1]), "worst-ms")
 			c.terminate(b, ctx)
 		})
+	}
+}
+
+// useBenchBinary makes $ZMQCOLLECT_BENCH_BIN, if set, the zmqcollect the
+// benchmark drives instead of this tree's: an older build, for a baseline
+// from the same session.
+func useBenchBinary(b *testing.B) {
+	if bin := os.Getenv("ZMQCOLLECT_BENCH_BIN"); bin != "" {
+		saved := bins["."]
+		bins["."] = bin
+		b.Cleanup(func() { bins["."] = saved })
 	}
 }
 
