@@ -35,8 +35,10 @@ type idleWatch struct {
 	// sent its PING after between half and all of quiet in silence.
 	deadline time.Time
 	// lastFilled says the last read filled all it was given: the peer
-	// likely has more waiting (readBuffer grows on it).
+	// likely has more waiting (readBuffer grows on it); lastRead is what
+	// it returned.
 	lastFilled bool
+	lastRead   int
 	// err, once a read failed, is what every later read returns: the
 	// read buffer may change between reads (readBuffer), and the new one
 	// must meet the error the old one had read and not yet returned.
@@ -52,7 +54,7 @@ func (w *idleWatch) Read(p []byte) (int, error) {
 		return 0, w.err
 	}
 	n, err := w.read(p)
-	w.lastFilled = n == len(p) && n > 0
+	w.lastFilled, w.lastRead = n == len(p) && n > 0, n
 	w.err = err
 	return n, err
 }

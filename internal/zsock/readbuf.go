@@ -19,7 +19,9 @@ import (
 //   - it shrinks back, returning the large buffer to the pool, when a
 //     read came back short (it had everything the peer sent: the next
 //     read will likely wait, and would hold the large buffer while it
-//     does).
+//     does) with what the small buffer holds: a peer that sends more at
+//     a time keeps the large one rather than taking and returning it at
+//     each message.
 //
 // Either happens only between messages and with nothing buffered, so no
 // byte is ever moved from one buffer to the other. The source's errors
@@ -68,7 +70,7 @@ func (b *readBuffer) fit() {
 		lr := b.large.Get().(*bufio.Reader)
 		lr.Reset(b.src)
 		b.Reader = lr
-	case borrowed && !b.src.lastFilled:
+	case borrowed && !b.src.lastFilled && b.src.lastRead <= pullSmallBuffer:
 		b.giveBack()
 	}
 }
