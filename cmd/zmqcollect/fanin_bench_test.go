@@ -26,8 +26,9 @@ import (
 // entry (from /proc), its share of a core while the load ran, the
 // entries per message it received, its threads' context switches per
 // message (each one a thread that went to sleep or was preempted: the
-// wake-ups a message costs), and its heap in use per producer connection
-// at the end of the load, over its heap before the producers connected.
+// wake-ups a message costs), and its heap and goroutine stacks in use per
+// producer connection at the end of the load, over what it used before
+// the producers connected.
 //
 //	go test -run '^$' -bench ZmqcollectFanIn -benchtime 300000x ./cmd/zmqcollect
 func BenchmarkZmqcollectFanIn(b *testing.B) {
@@ -47,6 +48,7 @@ func BenchmarkZmqcollectFanIn(b *testing.B) {
 			c := startCollector(b, ctx, "--max-size", "100000", "--max-conns-per-host", "4096", "--pub", "")
 			entry := []byte(`{"level":"info","ts":1764259200.123456,"caller":"api/handler.go:42","msg":"request served","method":"GET","path":"/v1/orders","status":200,"took":0.0042,"n":1}`)
 			heap0 := c.metric(b, "go_memstats_heap_inuse_bytes")
+			stack0 := c.metric(b, "go_memstats_stack_inuse_bytes")
 			shippers := make([]*zmqlog.Shipper, shape.producers)
 			for i := range shippers {
 				opts := []zmqlog.Option{zmqlog.WithApp(fmt.Sprint("svc-", i)), zmqlog.WithBlock(time.Minute)}
@@ -99,12 +101,14 @@ func BenchmarkZmqcollectFanIn(b *testing.B) {
 			switches := contextSwitches(b, c.cmd.Process.Pid) - switches0
 			b.StopTimer()
 			heap := c.metric(b, "go_memstats_heap_inuse_bytes") - heap0
+			stack := c.metric(b, "go_memstats_stack_inuse_bytes") - stack0
 			batches := c.metric(b, `zmqlog_collector_messages_total{kind="batch"}`) - baseBatches
 			b.ReportMetric(cpu.Seconds()*1e6/float64(b.N), "collector-cpu-µs/entry")
 			b.ReportMetric(cpu.Seconds()/elapsed.Seconds()*100, "%collector-core")
 			b.ReportMetric(float64(b.N)/batches, "entries/message")
 			b.ReportMetric(float64(switches)/batches, "ctx-switches/message")
 			b.ReportMetric(heap/float64(shape.producers)/1024, "heap-KiB/conn")
+			b.ReportMetric(stack/float64(shape.producers)/1024, "stack-KiB/conn")
 			for _, s := range shippers {
 				s.Close()
 			}
