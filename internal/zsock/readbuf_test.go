@@ -115,3 +115,28 @@ func TestReadBufferFollowsThePeer(t *testing.T) {
 		t.Fatalf("after the peer left: %v, want EOF", err)
 	}
 }
+
+// A peer whose reads bring more than the small buffer holds (say, 13 KB
+// batches one at a time) keeps the large buffer instead of taking it and
+// giving it back at every message; one whose reads fit the small one
+// gives it back.
+func TestReadBufferKeepsTheLargeOneWhileReadsNeedIt(t *testing.T) {
+	src := &idleWatch{}
+	b := newReadBuffer(src, pullLargeBuffer, true)
+	defer b.release()
+	src.lastFilled, src.lastRead = true, pullSmallBuffer
+	b.fit()
+	if !b.borrowing() {
+		t.Fatal("a read that filled the small buffer did not borrow the large one")
+	}
+	src.lastFilled, src.lastRead = false, 13000
+	b.fit()
+	if !b.borrowing() {
+		t.Fatal("gave the large buffer back after a 13 KB read")
+	}
+	src.lastFilled, src.lastRead = false, 300
+	b.fit()
+	if b.borrowing() {
+		t.Fatal("kept the large buffer after a 300-byte read")
+	}
+}
