@@ -9,6 +9,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/zmqlog/zmqlog/collector/vlsink"
 	"github.com/zmqlog/zmqlog/internal/zcert"
@@ -293,15 +294,15 @@ func (c *Collector) handle(m zsock.Message) {
 		}
 		for tp, data := range b.Entries() {
 			received++
-			if !validUTF8(tp, data) {
+			line, body := asStoredLine(data)
+			if body == bodyNotUTF8 || !utf8.Valid(tp) {
 				invalid++
 				continue
 			}
 			if len(tp) == 0 {
 				tp = []byte(levelOf(data))
 			}
-			line, isObject := asStoredLine(data)
-			if !isObject {
+			if body == bodyText {
 				line = wrap(string(tp), data)
 				wrapped++
 			}
