@@ -190,6 +190,29 @@ func (p *Publisher) Publish(frames [][]byte) int {
 // queued and writes it with one system call instead of waking for the
 // first message and writing a few at a time.
 func (p *Publisher) PublishEach(msgs [][][]byte) int {
+	return p.publishEach(msgs, nil)
+}
+
+// PublishShared publishes msgs as PublishEach does, without copying them
+// for subscribers that take much of them: their queues keep msgs' frames
+// as they are. The caller promises that msgs, their frames and the bytes
+// they point into are never written again, and that all of it keeps at
+// most pinned bytes alive (a received batch: its frames' capacity, and
+// what the caller allocated for msgs).
+//
+// Each subscriber's queue that keeps any of msgs uncopied is charged
+// pinned, in full, against its bounds (Options.SendQueueBytes and
+// Options.PublisherQueueBytes) from the first of them it admits until its
+// writer is done with the last: so a queue holding one 170-byte entry of
+// a 4 MiB batch counts 4 MiB. Where that charge does not fit, or the
+// subscriber took under a quarter of the last block offered to it, a
+// message is copied as PublishEach copies it.
+func (p *Publisher) PublishShared(msgs [][][]byte, pinned int64) int {
+	return p.publishEach(msgs, &sharedBlock{cost: pinned})
+}
+
+// publishEach is PublishEach, and PublishShared with a block.
+func (p *Publisher) publishEach(msgs [][][]byte, block *sharedBlock) int {
 	p.published.Add(uint64(len(msgs)))
 	reached, queued := 0, 0
 	var m ownedMessage
@@ -213,7 +236,7 @@ func (p *Publisher) PublishEach(msgs [][][]byte) int {
 			if len(frames) > 0 {
 				topic = frames[0]
 			}
-			m, queued = ownedMessage{frames: frames, cost: messageCost(frames)}, 0
+			m, queued = ownedMessage{frames: frames, cost: messageCost(frames), block: block}, 0
 			p.index.match(topic, admit)
 			if queued > 0 {
 				reached++
@@ -448,18 +471,15 @@ func (p *Publisher) writeLoop(s *subscriber, gone <-chan struct{}) {
 			}
 		}
 		bw.reset()
-		cost := int64(0)
 		for i := range batch {
 			frames = batch[i].appendFrames(frames[:0])
 			bw.add(frames)
-			cost += batch[i].cost
 		}
 		clear(frames[:cap(frames)])
 		n, err := bw.writeTo(s.c, p.opts.WriteTimeout)
 		// Let go of the messages before giving their bytes back.
 		bw.reset()
-		clear(batch)
-		s.q.release(cost)
+		s.q.release(batch)
 		s.sent.Add(uint64(n))
 		p.sent.Add(uint64(n))
 		if err != nil {
