@@ -135,6 +135,28 @@ func (q *sendQueue) push(m *ownedMessage) bool {
 func (q *sendQueue) admit(m *ownedMessage) bool {
 	q.mu.Lock()
 	defer q.mu.Unlock()
+	return q.admitLocked(m)
+}
+
+// admitEach admits each of msgs as admit would, in order, under one hold
+// of the lock, and marks in queuedFor those it admitted. It returns how
+// many it admitted and refused.
+func (q *sendQueue) admitEach(msgs []ownedMessage, queuedFor []bool) (admitted, refused int) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	for i := range msgs {
+		if q.admitLocked(&msgs[i]) {
+			queuedFor[i] = true
+			admitted++
+		} else {
+			refused++
+		}
+	}
+	return admitted, refused
+}
+
+// admitLocked is admit; the caller holds mu.
+func (q *sendQueue) admitLocked(m *ownedMessage) bool {
 	if m.block != nil {
 		q.density.note(m.block, m.cost)
 	}
