@@ -19,9 +19,76 @@ func validObject(b []byte) bool {
 	if i >= len(b) || b[i] != '{' {
 		return false
 	}
-	i, ok := scanValue(b, i, 0)
+	i, ok := scanTopObject(b, i)
 	return ok && skipSpace(b, i) == len(b)
 }
+
+// scanTopObject is scanObject for the outermost object, with what a log
+// line is mostly made of done here rather than in a call per token: its
+// keys and string values, when short and plain (scanShortString). The
+// rest goes to the general functions.
+func scanTopObject(b []byte, i int) (int, bool) {
+	i = skipSpace(b, i+1)
+	if i < len(b) && b[i] == '}' {
+		return i + 1, true
+	}
+	for {
+		if i >= len(b) || b[i] != '"' {
+			return i, false
+		}
+		var ok bool
+		if j := scanShortString(b, i); j > 0 {
+			i = j
+		} else if i, ok = scanString(b, i); !ok {
+			return i, false
+		}
+		i = skipSpace(b, i)
+		if i >= len(b) || b[i] != ':' {
+			return i, false
+		}
+		i = skipSpace(b, i+1)
+		if j := scanShortString(b, i); j > 0 {
+			i = j
+		} else if i, ok = scanValue(b, i, 1); !ok {
+			return i, false
+		}
+		i = skipSpace(b, i)
+		if i >= len(b) {
+			return i, false
+		}
+		switch b[i] {
+		case ',':
+			i = skipSpace(b, i+1)
+		case '}':
+			return i + 1, true
+		default:
+			return i, false
+		}
+	}
+}
+
+// scanShortString returns the index after the string at b[i] if it is
+// one of at most shortString plain ASCII bytes, and 0 for anything else
+// (no string there, or one scanString must read).
+func scanShortString(b []byte, i int) int {
+	if i >= len(b) || b[i] != '"' {
+		return 0
+	}
+	end := min(len(b), i+1+shortString)
+	for j := i + 1; j < end; j++ {
+		if !plainASCII[b[j]] {
+			if b[j] == '"' {
+				return j + 1
+			}
+			return 0
+		}
+	}
+	return 0
+}
+
+// shortString is how long a string scanShortString reads at most: longer
+// ones are left to scanString, which reads them eight bytes at a time.
+const shortString = 24
 
 // maxDepth is encoding/json's nesting limit.
 const maxDepth = 10000
