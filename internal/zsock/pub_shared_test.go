@@ -2,7 +2,11 @@ package zsock
 
 import (
 	"fmt"
+	"slices"
 	"testing"
+	"time"
+
+	"github.com/zmqlog/zmqlog/internal/testsupport"
 )
 
 // sharedFixture is a publisher with no listener and subscribers with the
@@ -149,5 +153,74 @@ func TestPublishSharedCopiesForASubscriberThatTakesLittle(t *testing.T) {
 	}
 	if got := q.size(); got != want {
 		t.Errorf("after the second block: %d bytes, want %d (its messages copied, its block not charged)", got, want)
+	}
+}
+
+// freshBlock returns n messages with the given topics in turn, each a
+// view into one fresh buffer of blockSize bytes, as the entries of a
+// received batch are, and what they pin.
+func freshBlock(n, blockSize int, topics ...string) ([][][]byte, int64) {
+	buf := make([]byte, blockSize)
+	step := blockSize / n
+	msgs := make([][][]byte, n)
+	for i := range msgs {
+		msgs[i] = [][]byte{[]byte(topics[i%len(topics)]), buf[i*step : (i+1)*step : (i+1)*step]}
+	}
+	return msgs, int64(blockSize)
+}
+
+// Through real, stalled subscribers: however many 256 KiB blocks are
+// published shared, the blocks their queued entries keep alive stay
+// within the byte bounds, each and all together, for a subscriber that
+// takes every entry and for one that takes one entry of each block; and
+// everything is given back when they leave. Charged by the entry instead
+// of by the block, the ERROR subscriber's few hundred bytes an entry
+// would pin a 256 KiB block each, and the heap would grow by all 50 MiB.
+func TestSharedBlocksKeepAliveAtMostTheByteBounds(t *testing.T) {
+	ctx := testsupport.Context(t)
+	const perSub, total = 1 << 20, 3 << 19 // 1 MiB each, 1.5 MiB together
+	pub := listenPub(t, "tcp://127.0.0.1:0", Options{
+		SendQueue: 100000, SendQueueBytes: perSub, PublisherQueueBytes: total, WriteTimeout: time.Minute,
+	})
+	every := slowSubscriber(t, pub, "")
+	errors := slowSubscriber(t, pub, "ERROR")
+	awaitSubscriptions(t, ctx, pub, "both subscriptions", func(st PublisherStats) bool {
+		return len(st.Subscribers) == 2 && len(st.Subscribers[0].Topics) == 1 && len(st.Subscribers[1].Topics) == 1
+	})
+
+	before := heapInUse()
+	const blockSize, perBlock = 256 << 10, 256 // entries of 1 KiB
+	topics := append([]string{"ERROR"}, slices.Repeat([]string{"INFO"}, perBlock-1)...)
+	for st := pub.Stats(); st.Subscribers[0].Dropped == 0 || st.Subscribers[1].Dropped == 0; st = pub.Stats() {
+		pub.PublishShared(freshBlock(perBlock, blockSize, topics...))
+		if st.Published > 10000*perBlock {
+			t.Fatalf("after %d messages a subscriber's queue still refused nothing: %+v", st.Published, st.Subscribers)
+		}
+	}
+	for range 200 {
+		pub.PublishShared(freshBlock(perBlock, blockSize, topics...))
+	}
+	grown := int64(heapInUse()) - int64(before)
+	t.Logf("heap grew %d KiB", grown>>10)
+	st := pub.Stats()
+	sum := int64(0)
+	for _, s := range st.Subscribers {
+		if s.QueuedBytes > perSub || s.Queued == 0 {
+			t.Errorf("subscriber %s %v: %d messages, %d bytes queued; bound %d", s.Peer, s.Topics, s.Queued, s.QueuedBytes, perSub)
+		}
+		sum += s.QueuedBytes
+	}
+	if st.QueuedBytes > total || st.QueuedBytes != sum {
+		t.Errorf("publisher holds %d bytes, its subscribers %d; bound %d", st.QueuedBytes, sum, total)
+	}
+	if grown > 8<<20 {
+		t.Errorf("the heap grew %d MiB while publishing 50 MiB in shared blocks to stalled subscribers", grown>>20)
+	}
+
+	every.nc.Close()
+	errors.nc.Close()
+	awaitSubscriptions(t, ctx, pub, "the subscribers to leave", func(st PublisherStats) bool { return len(st.Subscribers) == 0 })
+	if st := pub.Stats(); st.QueuedBytes != 0 || st.Sent+st.Dropped == 0 {
+		t.Errorf("after both left: %d bytes still held; %d sent, %d dropped", st.QueuedBytes, st.Sent, st.Dropped)
 	}
 }
