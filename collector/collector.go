@@ -9,6 +9,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/zmqlog/zmqlog/collector/vlsink"
 	"github.com/zmqlog/zmqlog/internal/zcert"
@@ -279,6 +280,7 @@ func (c *Collector) handle(m zsock.Message) {
 	// One allocation for all the entries' [topic, entry] frames.
 	frames := make([][]byte, 0, 2*b.Count)
 	received, invalid, wrapped := 0, 0, 0
+	pinned := receivedBytes(m.Frames) // what the published entries keep alive: see publishBatch
 	// The batch's position and its entries go in together (appendBatch),
 	// so a state snapshot never holds one without the other.
 	c.store.appendBatch(c.producerStamp(&b), func(add func(line []byte)) {
@@ -290,21 +292,23 @@ func (c *Collector) handle(m zsock.Message) {
 		}
 		for tp, data := range b.Entries() {
 			received++
-			if !validUTF8(tp, data) {
+			line, body := asStoredLine(data)
+			if body == bodyNotUTF8 || !utf8.Valid(tp) {
 				invalid++
 				continue
 			}
 			if len(tp) == 0 {
 				tp = []byte(levelOf(data))
+				pinned += int64(cap(tp))
 			}
-			line, isObject := asStoredLine(data)
-			if !isObject {
+			if body == bodyText {
 				line = wrap(string(tp), data)
 				wrapped++
 			}
+			pinned += madeBytes(line, data)
 			add(line)
 			if c.pub != nil || c.history != nil {
-				frames = append(frames, tp, line) // both point into the received message, never reused
+				frames = append(frames, tp, line) // into the received message (or made here), never written again: see publishBatch
 			}
 		}
 	})
@@ -315,14 +319,7 @@ func (c *Collector) handle(m zsock.Message) {
 		c.report("utf8", fmt.Errorf("skipped %d entries from %s that are not valid UTF-8", invalid, m.Peer.Addr))
 	}
 	if c.pub != nil && len(frames) > 0 {
-		// All of the batch's entries in one call: the publisher locks and
-		// wakes each subscriber's writer once per run of entries, not once
-		// per entry.
-		msgs := make([][][]byte, len(frames)/2)
-		for i := range msgs {
-			msgs[i] = frames[2*i : 2*i+2 : 2*i+2]
-		}
-		c.count.published.Add(uint64(c.pub.PublishEach(msgs)))
+		c.count.published.Add(uint64(publishBatch(c.pub, frames, pinned)))
 	}
 	if c.history != nil {
 		c.history.Append(frames, time.Now()) // copies what it keeps

@@ -186,7 +186,11 @@ type Limits struct {
 	// SubscriberQueueBytes bounds the bytes queued for one subscriber,
 	// PublishBudget those queued for all of them; past either, entries
 	// are dropped for the subscriber over it and counted (as past
-	// Config.SubscriberQueue messages). Defaults 4 MiB and 16 MiB.
+	// Config.SubscriberQueue messages). Entries are queued without a
+	// copy, as parts of the batch they came in, and a queue holding any
+	// entry of a batch counts the whole batch (once); where that does not
+	// fit, or the subscriber takes little of each batch, it gets copies.
+	// Defaults 4 MiB and 16 MiB.
 	SubscriberQueueBytes, PublishBudget int64
 	// SubscriptionBudget bounds the memory all subscribers' subscriptions
 	// hold (each distinct topic of a subscriber costs twice its length

@@ -11,19 +11,33 @@ import (
 // unknownLevel is the topic of an entry whose level cannot be told.
 const unknownLevel = "UNKNOWN"
 
+// entryBody is what asStoredLine found an entry's body to be.
+type entryBody uint8
+
+const (
+	bodyObject  entryBody = iota // a JSON object: stored as it is (compacted if on several lines)
+	bodyText                     // valid UTF-8 but no JSON object: stored wrapped
+	bodyNotUTF8                  // not valid UTF-8: not stored
+)
+
 // asStoredLine returns data as the one-line JSON object the store and
-// subscribers get, and whether data was a JSON object at all. An object
-// spread over several lines (legal JSON) is compacted onto one.
-func asStoredLine(data []byte) ([]byte, bool) {
+// subscribers get, when data is a JSON object in valid UTF-8, and says
+// what data is. An object spread over several lines (legal JSON) is
+// compacted onto one. The usual entry, an object, is read once:
+// validObject checks its UTF-8 too.
+func asStoredLine(data []byte) ([]byte, entryBody) {
 	if len(data) < 2 || data[0] != '{' || !validObject(data) {
-		return data, false
+		if !utf8.Valid(data) {
+			return data, bodyNotUTF8
+		}
+		return data, bodyText
 	}
 	if bytes.IndexByte(data, '\n') >= 0 || bytes.IndexByte(data, '\r') >= 0 {
 		var buf bytes.Buffer
 		json.Compact(&buf, data) // cannot fail: validObject said it is valid
-		return buf.Bytes(), true
+		return buf.Bytes(), bodyObject
 	}
-	return data, true
+	return data, bodyObject
 }
 
 // levelOf reads the "level" field of a JSON entry, upper-cased as the
@@ -69,13 +83,8 @@ func wrap(topicName string, body []byte) []byte {
 
 // appendJSONString appends s as a JSON string: control characters,
 // quotes, backslashes, U+2028 and U+2029 escaped, invalid UTF-8 (which
-// validUTF8 keeps out anyway) as U+FFFD.
+// the collector keeps out anyway) as U+FFFD.
 func appendJSONString(dst []byte, s string) []byte {
 	b, _ := json.Marshal(s) // cannot fail for a string
 	return append(dst, b...)
-}
-
-// validUTF8 reports whether both parts of an entry are valid UTF-8.
-func validUTF8(topicName, data []byte) bool {
-	return utf8.Valid(topicName) && utf8.Valid(data)
 }

@@ -35,7 +35,7 @@ func checkWrapped(t *testing.T, line []byte, topicName string, body []byte) {
 		t.Fatalf("wrap(%q, %q) = %s: not valid JSON", topicName, body, line)
 	}
 	if !utf8.ValidString(topicName) || !utf8.Valid(body) {
-		return // stored never: validUTF8 skips the entry first
+		return // stored never: the collector skips an entry that is not UTF-8 first
 	}
 	var got struct {
 		Level, Topic, Msg string
@@ -111,6 +111,36 @@ func TestEveryStoredLineIsValidJSON(t *testing.T) {
 	for _, l := range lines {
 		if !json.Valid([]byte(l)) {
 			t.Errorf("stored line is not JSON: %s", l)
+		}
+	}
+}
+
+// A JSON object whose strings hold invalid UTF-8 is skipped and counted,
+// as any entry that is not UTF-8 is: the validator that reads the object
+// checks its UTF-8 too, and the store never gets such a line. Its valid
+// neighbours, non-ASCII ones included, are stored as they came.
+func TestObjectWithInvalidUTF8IsSkippedAndCounted(t *testing.T) {
+	ctx := testsupport.Context(t)
+	c := startCollector(t, Config{NoPub: true})
+	push := dialPush(t, c.PullEndpoint())
+	good := []string{`{"level":"info","msg":"café ☕ 😀"}`, `{"level":"info","msg":"0123456789abcdef0123456789 é"}`}
+	bad := []string{"{\"level\":\"info\",\"msg\":\"caf\xc3\"}", "{\"level\":\"info\",\"msg\":\"0123456789abcdef\xff0123\"}", "{\"lev\xed\xa0\x80el\":\"info\"}"}
+	for _, e := range append(append([]string{}, bad...), good...) {
+		if err := push.Send(ctx, zsock.Plain([][]byte{[]byte("INFO"), []byte(e)})); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sent := len(good) + len(bad)
+	testsupport.WaitFor(t, ctx, "every message handled", func() bool { return c.Stats().Messages == uint64(sent) })
+	c.stop()
+	st := c.Stats()
+	lines := readLines(t, c.file)
+	if st.InvalidUTF8 != uint64(len(bad)) || st.Stored != uint64(len(good)) || len(lines) != len(good) {
+		t.Fatalf("stats %+v, lines %q", st, lines)
+	}
+	for i, l := range lines {
+		if !utf8.ValidString(l) || l != good[i] {
+			t.Errorf("stored %q, want %q", l, good[i])
 		}
 	}
 }

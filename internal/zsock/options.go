@@ -50,6 +50,8 @@ type Options struct {
 	// subscriber (and being written to it), PublisherQueueBytes the same
 	// over all subscribers of a publisher: past either, as past
 	// SendQueue, a message is dropped for that subscriber and counted.
+	// Messages published shared count their whole block (see
+	// Publisher.PublishShared).
 	// Defaults 4 MiB and 16 MiB.
 	SendQueueBytes, PublisherQueueBytes int64
 	// MaxPublisherSubscriptionBytes bounds the memory all subscribers'

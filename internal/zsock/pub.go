@@ -56,6 +56,10 @@ type Publisher struct {
 	// handling, to wake each writer once when the run is queued (guarded
 	// by mu, like subscriber.due).
 	due []*subscriber
+	// offer and queuedFor are queueSameTopic's, kept between calls
+	// (guarded by mu): the messages it offers, and which were queued.
+	offer     []ownedMessage
+	queuedFor []bool
 
 	published, sent, dropped, overSubscribed atomic.Uint64
 }
@@ -180,44 +184,53 @@ func (p *Publisher) Publish(frames [][]byte) int {
 
 // PublishEach publishes each of msgs in turn as Publish would: the same
 // matching, bounds, copy and counting, and each subscriber gets its
-// messages in order. It returns how many of msgs were queued for at least
+// messages in order. (Only the publisher's budget, shared by all queues,
+// may go to subscribers in another order when it runs out: messages with
+// one topic are queued subscriber by subscriber.) It returns how many of msgs were queued for at least
 // one subscriber.
 //
 // It is for a caller with many messages at once (the collector, with a
 // received batch's entries): it takes the publisher's lock once per run of
-// up to publishRun messages instead of once per message, and wakes each
+// up to publishRun messages instead of once per message, matches
+// consecutive messages with the same topic once and locks each
+// subscriber's queue once for them, and wakes each
 // subscriber's writer once per run, so that the writer finds the run
 // queued and writes it with one system call instead of waking for the
 // first message and writing a few at a time.
 func (p *Publisher) PublishEach(msgs [][][]byte) int {
+	return p.publishEach(msgs, nil)
+}
+
+// PublishShared publishes msgs as PublishEach does, without copying them
+// for subscribers that take much of them: their queues keep msgs' frames
+// as they are. The caller promises that msgs, their frames and the bytes
+// they point into are never written again, and that all of it keeps at
+// most pinned bytes alive (a received batch: its frames' capacity, and
+// what the caller allocated for msgs).
+//
+// Each subscriber's queue that keeps any of msgs uncopied is charged
+// pinned, in full, against its bounds (Options.SendQueueBytes and
+// Options.PublisherQueueBytes) from the first of them it admits until its
+// writer is done with the last: so a queue holding one 170-byte entry of
+// a 4 MiB batch counts 4 MiB. Where that charge does not fit, or the
+// subscriber took under a quarter of the last block offered to it, a
+// message is copied as PublishEach copies it.
+func (p *Publisher) PublishShared(msgs [][][]byte, pinned int64) int {
+	return p.publishEach(msgs, &sharedBlock{cost: pinned})
+}
+
+// publishEach is PublishEach, and PublishShared with a block.
+func (p *Publisher) publishEach(msgs [][][]byte, block *sharedBlock) int {
 	p.published.Add(uint64(len(msgs)))
-	reached, queued := 0, 0
-	var m ownedMessage
-	admit := func(s *subscriber) {
-		if !s.q.admit(&m) {
-			p.dropped.Add(1)
-			return
-		}
-		queued++
-		if !s.due {
-			s.due = true
-			p.due = append(p.due, s)
-		}
-	}
+	reached := 0
 	for len(msgs) > 0 {
 		run := msgs[:min(len(msgs), publishRun)]
 		msgs = msgs[len(run):]
 		p.mu.Lock()
-		for _, frames := range run {
-			var topic []byte
-			if len(frames) > 0 {
-				topic = frames[0]
-			}
-			m, queued = ownedMessage{frames: frames, cost: messageCost(frames)}, 0
-			p.index.match(topic, admit)
-			if queued > 0 {
-				reached++
-			}
+		for len(run) > 0 {
+			same := leadingSameTopic(run)
+			run = run[len(same):]
+			reached += p.queueSameTopic(same, block)
 		}
 		for i, s := range p.due {
 			s.q.signal()
@@ -228,6 +241,54 @@ func (p *Publisher) PublishEach(msgs [][][]byte) int {
 		p.mu.Unlock()
 	}
 	return reached
+}
+
+// queueSameTopic queues msgs, which all have one topic, for the
+// subscribers it matches: one match for all of them, and each
+// subscriber's queue locked once for all of them, in order. It returns
+// how many were queued for at least one subscriber. The caller holds mu.
+func (p *Publisher) queueSameTopic(msgs [][][]byte, block *sharedBlock) int {
+	offer, queuedFor := p.offer[:0], p.queuedFor[:0]
+	for _, frames := range msgs {
+		offer = append(offer, ownedMessage{frames: frames, cost: messageCost(frames), block: block})
+		queuedFor = append(queuedFor, false)
+	}
+	p.index.match(topicOf(msgs[0]), func(s *subscriber) {
+		admitted, refused := s.q.admitEach(offer, queuedFor)
+		p.dropped.Add(uint64(refused))
+		if admitted > 0 && !s.due {
+			s.due = true
+			p.due = append(p.due, s)
+		}
+	})
+	reached := 0
+	for _, q := range queuedFor {
+		if q {
+			reached++
+		}
+	}
+	clear(offer) // the caller's frames, and the copies, are the queues' now
+	p.offer, p.queuedFor = offer, queuedFor
+	return reached
+}
+
+// leadingSameTopic returns the first of msgs and those right after it
+// with the same topic: a received batch's entries mostly share a few.
+func leadingSameTopic(msgs [][][]byte) [][][]byte {
+	topic := topicOf(msgs[0])
+	n := 1
+	for n < len(msgs) && string(topicOf(msgs[n])) == string(topic) {
+		n++
+	}
+	return msgs[:n]
+}
+
+// topicOf is a message's first frame, the topic subscriptions match.
+func topicOf(frames [][]byte) []byte {
+	if len(frames) > 0 {
+		return frames[0]
+	}
+	return nil
 }
 
 // publishRun bounds the messages PublishEach handles under one hold of
@@ -448,18 +509,15 @@ func (p *Publisher) writeLoop(s *subscriber, gone <-chan struct{}) {
 			}
 		}
 		bw.reset()
-		cost := int64(0)
 		for i := range batch {
 			frames = batch[i].appendFrames(frames[:0])
 			bw.add(frames)
-			cost += batch[i].cost
 		}
 		clear(frames[:cap(frames)])
 		n, err := bw.writeTo(s.c, p.opts.WriteTimeout)
 		// Let go of the messages before giving their bytes back.
 		bw.reset()
-		clear(batch)
-		s.q.release(cost)
+		s.q.release(batch)
 		s.sent.Add(uint64(n))
 		p.sent.Add(uint64(n))
 		if err != nil {

@@ -11,11 +11,12 @@ import (
 // order and copied from the caller's buffers, with the same bounds
 // refusing the same messages and the same counts; and each writer is
 // woken, once the run is queued.
+type twin struct {
+	p    *Publisher
+	subs []*subscriber // all, INFO, ERROR; the last holds 100 messages at most
+}
+
 func TestPublishEachQueuesWhatPublishWould(t *testing.T) {
-	type twin struct {
-		p    *Publisher
-		subs []*subscriber // all, INFO, ERROR; the last holds 100 messages at most
-	}
 	newTwin := func() twin {
 		p := newPublisher(Options{}.withDefaults())
 		p.a = &acceptor{} // for Counters; no listener
@@ -33,11 +34,23 @@ func TestPublishEachQueuesWhatPublishWould(t *testing.T) {
 		}
 		return tw
 	}
+	// Topics in turn, and in runs of one topic (matched once for the run,
+	// each queue locked once for it), some longer than a run of the lock.
+	for _, topicOf := range []func(i int) int{
+		func(i int) int { return i % 3 },
+		func(i int) int { return (i / 7) % 3 },
+		func(i int) int { return (i / 300) % 3 },
+	} {
+		testPublishEachQueuesWhatPublishWould(t, newTwin, topicOf)
+	}
+}
+
+func testPublishEachQueuesWhatPublishWould(t *testing.T, newTwin func() twin, topicOf func(i int) int) {
 	// More messages than one run holds, and more ERRORs than its queue.
 	buf := make([]byte, 0, 3*publishRun*32)
 	var msgs [][][]byte
 	for i := range 3*publishRun + 7 {
-		topic := [...]string{"INFO.api", "ERROR.db", "DEBUG"}[i%3]
+		topic := [...]string{"INFO.api", "ERROR.db", "DEBUG"}[topicOf(i)]
 		start := len(buf)
 		buf = append(buf, topic...)
 		mid := len(buf)

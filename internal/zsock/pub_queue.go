@@ -28,6 +28,16 @@ import (
 // the first message after it, and a load that comes in waves keeps its
 // ring instead of reallocating it on every wave.
 //
+// A message published shared (Publisher.PublishShared) is not copied: it
+// points into a block of the publisher's caller (a received batch) that
+// many messages share. The queue is charged the whole block once, when it
+// admits the first of the block's messages, and gives the charge back when
+// its writer is done with the last of them (blockCharge), so however few
+// of a block's messages it holds, the block counts against its bounds in
+// full. A subscriber that takes few of each block's messages would spend
+// its room on blocks: the queue copies for it instead (blockDensity). And a
+// message whose block does not fit where its copy does is copied.
+//
 // One writer takes messages (take) and gives their bytes back once it is
 // done with them (release); any number of goroutines push. wake has room
 // for one signal: there is one waiter, the writer.
@@ -47,26 +57,36 @@ type sendQueue struct {
 	usedAt time.Time // when a drain last found more than a quarter of the ring used
 	fit    int       // the most any drain held since
 	bytes  int64     // bytes kept alive: queued plus taken and not released
+	// charge is the charge of the block of the last shared message
+	// admitted, which the next one from that block shares while its refs
+	// last; density is how much of recent blocks the subscriber takes.
+	charge  *blockCharge
+	density blockDensity
 }
 
-// queuedMessage is a message in a queue: Publish's copy of it. A message
-// of up to two frames (a topic and an entry, the collector's) is held as
-// its bytes and where the second frame starts, so that the copy is one
-// allocation; a longer one also has a frames slice, shared by every
-// queue that holds it. Either way nothing in it is ever written again.
+// queuedMessage is a message in a queue: Publish's copy of it, or a
+// shared message as the caller gave it. A copy of up to two frames (a
+// topic and an entry, the collector's) is held as its bytes and where the
+// second frame starts, so that the copy is one allocation; a longer one
+// also has a frames slice, shared by every queue that holds it. Either way
+// nothing in it is ever written again.
 type queuedMessage struct {
-	buf    []byte   // every frame's bytes, one after the other
+	buf    []byte   // a copy's frames' bytes, one after the other
 	nf     int      // how many frames
-	split  int      // with two frames, where the second starts in buf
-	frames [][]byte // with more than two, views of buf
-	cost   int64
+	split  int      // a copy with two frames: where the second starts in buf
+	frames [][]byte // a copy with more than two: views of buf; a shared message's frames
+	// cost is what the message is charged on its own; size its frames'
+	// bytes and overhead, which take goes by. They differ for a shared
+	// message, whose bytes are its block's, charged in charge.
+	cost, size int64
+	charge     *blockCharge // nil: a copy
 }
 
 // appendFrames appends the message's frames to dst, as views of its
 // bytes.
 func (m *queuedMessage) appendFrames(dst [][]byte) [][]byte {
 	switch {
-	case m.nf > 2:
+	case m.frames != nil:
 		return append(dst, m.frames...)
 	case m.nf == 2:
 		return append(dst, m.buf[:m.split:m.split], m.buf[m.split:])
@@ -99,7 +119,8 @@ func messageCost(frames [][]byte) int64 {
 }
 
 // push queues m unless a bound refuses it, and wakes the writer. It calls
-// m.own, under the queue's lock, only once the message is admitted.
+// m.own, under the queue's lock, only once the message is admitted as a
+// copy.
 func (q *sendQueue) push(m *ownedMessage) bool {
 	if !q.admit(m) {
 		return false
@@ -113,20 +134,123 @@ func (q *sendQueue) push(m *ownedMessage) bool {
 // once, so that it finds them all queued and writes them together.
 func (q *sendQueue) admit(m *ownedMessage) bool {
 	q.mu.Lock()
-	if q.n >= q.maxCount || q.bytes+m.cost > q.maxBytes || !q.budget.reserve(m.cost) {
-		q.mu.Unlock()
+	defer q.mu.Unlock()
+	return q.admitLocked(m)
+}
+
+// admitEach admits each of msgs as admit would, in order, under one hold
+// of the lock, and marks in queuedFor those it admitted. It returns how
+// many it admitted and refused.
+func (q *sendQueue) admitEach(msgs []ownedMessage, queuedFor []bool) (admitted, refused int) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	for i := range msgs {
+		if q.admitLocked(&msgs[i]) {
+			queuedFor[i] = true
+			admitted++
+		} else {
+			refused++
+		}
+	}
+	return admitted, refused
+}
+
+// admitLocked is admit; the caller holds mu.
+func (q *sendQueue) admitLocked(m *ownedMessage) bool {
+	if m.block != nil {
+		q.density.note(m.block, m.cost)
+	}
+	if q.n >= q.maxCount {
 		q.drops.Add(1)
 		return false
 	}
+	if m.block != nil {
+		if q.admitShared(m) {
+			return true
+		}
+	}
+	if q.bytes+m.cost > q.maxBytes || !q.budget.reserve(m.cost) {
+		q.drops.Add(1)
+		return false
+	}
+	q.append(m.own())
+	q.bytes += m.cost
+	return true
+}
+
+// admitShared queues m without copying it, if the subscriber takes enough
+// of each block for sharing to pay and the queue's bounds have room for
+// m's block (unless the queue holds it already); the caller holds mu.
+func (q *sendQueue) admitShared(m *ownedMessage) bool {
+	cost := int64(m.nf()) * frameOverhead
+	charge := q.charge
+	if charge == nil || charge.block != m.block || charge.refs == 0 {
+		if q.density.sparse || q.bytes+cost+m.block.cost > q.maxBytes || !q.budget.reserve(cost+m.block.cost) {
+			return false
+		}
+		charge = &blockCharge{block: m.block, cost: m.block.cost}
+		q.charge = charge
+		q.bytes += charge.cost
+	} else if q.bytes+cost > q.maxBytes || !q.budget.reserve(cost) {
+		return false
+	}
+	charge.refs++
+	q.append(queuedMessage{frames: m.frames, nf: m.nf(), cost: cost, size: m.cost, charge: charge})
+	q.bytes += cost
+	return true
+}
+
+// append adds qm at the ring's tail, growing the ring when it is full.
+func (q *sendQueue) append(qm queuedMessage) {
 	if q.n == len(q.ring) {
 		q.resize(max(minRing, 2*len(q.ring)))
 	}
-	q.ring[(q.head+q.n)%len(q.ring)] = m.own()
+	q.ring[(q.head+q.n)%len(q.ring)] = qm
 	q.n++
 	q.peak = max(q.peak, q.n)
-	q.bytes += m.cost
-	q.mu.Unlock()
-	return true
+}
+
+// sharedBlock is memory that the messages of one PublishShared call point
+// into, and what it costs a queue that holds any of them.
+type sharedBlock struct{ cost int64 }
+
+// blockCharge is one queue's charge for a block: its whole cost, taken
+// when the queue admits the first of its messages, given back when the
+// writer is done with the last (refs counts those not yet done with).
+// Guarded by the queue's mu.
+type blockCharge struct {
+	block *sharedBlock
+	cost  int64
+	refs  int
+}
+
+// blockDensity tells a subscriber that takes much of each block from one
+// that takes little: once the messages of a block that matched its
+// subscriptions add up to less than a quarter of the block's cost
+// (sparseShare), its queue copies the next block's messages instead of
+// being charged the block for them. A queue that keeps up is thereby never
+// charged much more than four times the bytes of what it holds (a new
+// subscriber's first block aside).
+type blockDensity struct {
+	block  *sharedBlock
+	taken  int64 // the bytes of block's messages matched so far
+	sparse bool  // what the block before it showed
+}
+
+// sparseShare: a block is shared with a subscriber that took at least
+// 1/sparseShare of the last one's bytes.
+const sparseShare = 4
+
+// note records that a message of cost bytes from block matched the
+// subscriber.
+func (d *blockDensity) note(block *sharedBlock, cost int64) {
+	if block != d.block {
+		if d.block != nil {
+			d.sparse = d.taken*sparseShare < d.block.cost
+		}
+		d.block, d.taken = block, 0
+	}
+	d.taken += cost
 }
 
 // signal wakes the writer, if it is not already due to wake.
@@ -138,19 +262,19 @@ func (q *sendQueue) signal() {
 }
 
 // take moves the oldest messages to dst, at least one if any is queued
-// and then as long as their costs add up to less than maxBytes. Their
+// and then as long as their sizes add up to less than maxBytes. Their
 // bytes stay counted until release.
 func (q *sendQueue) take(dst []queuedMessage, maxBytes int64) []queuedMessage {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	taken := int64(0)
-	for q.n > 0 && (taken == 0 || taken+q.ring[q.head].cost <= maxBytes) {
+	for q.n > 0 && (taken == 0 || taken+q.ring[q.head].size <= maxBytes) {
 		m := q.ring[q.head]
 		q.ring[q.head] = queuedMessage{}
 		q.head = (q.head + 1) % len(q.ring)
 		q.n--
 		dst = append(dst, m)
-		taken += m.cost
+		taken += m.size
 	}
 	if q.n == 0 {
 		q.shrink()
@@ -159,12 +283,30 @@ func (q *sendQueue) take(dst []queuedMessage, maxBytes int64) []queuedMessage {
 }
 
 // release gives back the bytes of messages take returned, once the
-// writer no longer refers to them.
-func (q *sendQueue) release(bytes int64) {
+// writer no longer refers to them otherwise: each one's cost, and a
+// block's charge with the last of its messages. It clears taken.
+func (q *sendQueue) release(taken []queuedMessage) {
 	q.mu.Lock()
-	q.bytes -= bytes
+	freed := int64(0)
+	for i := range taken {
+		freed += taken[i].unref()
+		taken[i] = queuedMessage{} // let go of it before its bytes are given back
+	}
+	q.bytes -= freed
 	q.mu.Unlock()
-	q.budget.release(bytes)
+	q.budget.release(freed)
+}
+
+// unref returns what the queue no longer keeps alive once it lets go of
+// m; the caller holds the queue's mu.
+func (m *queuedMessage) unref() int64 {
+	freed := m.cost
+	if m.charge != nil {
+		if m.charge.refs--; m.charge.refs == 0 {
+			freed += m.charge.cost
+		}
+	}
+	return freed
 }
 
 // lost counts n messages the writer took and could not write.
@@ -179,13 +321,13 @@ func (q *sendQueue) discard() int {
 	q.mu.Lock()
 	n, freed := q.n, int64(0)
 	for q.n > 0 {
-		freed += q.ring[q.head].cost
+		freed += q.ring[q.head].unref()
 		q.ring[q.head] = queuedMessage{}
 		q.head = (q.head + 1) % len(q.ring)
 		q.n--
 	}
 	q.bytes -= freed
-	q.ring, q.head, q.peak, q.usedAt, q.fit = nil, 0, 0, time.Time{}, 0
+	q.ring, q.head, q.peak, q.usedAt, q.fit, q.charge = nil, 0, 0, time.Time{}, 0, nil
 	q.mu.Unlock()
 	q.budget.release(freed)
 	q.drops.Add(uint64(n))
@@ -264,14 +406,19 @@ func (b *byteBudget) reserve(n int64) bool {
 func (b *byteBudget) release(n int64) { b.used.Add(-n) }
 
 // ownedMessage is a message Publish is offering to its subscribers: the
-// caller's frames until the first queue admits it, then one copy that
-// every queue shares, so no queue keeps the caller's buffers alive.
+// caller's frames until the first queue admits it as a copy, then one copy
+// that every queue shares, so no queue keeps the caller's buffers alive.
+// With a block (PublishShared), queues may instead keep the caller's
+// frames and be charged the block.
 type ownedMessage struct {
 	frames [][]byte
-	cost   int64
+	cost   int64 // its frames' bytes and overhead: messageCost
+	block  *sharedBlock
 	copied bool
 	copy   queuedMessage
 }
+
+func (m *ownedMessage) nf() int { return len(m.frames) }
 
 // own returns the message's own copy, making it the first time: one
 // allocation for all the bytes, and for more than two frames one for the
@@ -284,7 +431,7 @@ func (m *ownedMessage) own() queuedMessage {
 	for _, f := range m.frames {
 		total += len(f)
 	}
-	c := queuedMessage{buf: make([]byte, 0, total), nf: len(m.frames), cost: m.cost}
+	c := queuedMessage{buf: make([]byte, 0, total), nf: len(m.frames), cost: m.cost, size: m.cost}
 	if c.nf > 2 {
 		c.frames = make([][]byte, c.nf)
 	}

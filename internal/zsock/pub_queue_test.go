@@ -78,8 +78,9 @@ func TestSendQueue(t *testing.T) {
 			var (
 				model         []int64 // costs of the messages queued, oldest first
 				taken         int64   // bytes the last take returned, until released
-				pushed, next  int     // numbers given to messages; the one take must return next
-				refused, gone int     // what the queue must count as dropped
+				takenMsgs     []queuedMessage
+				pushed, next  int // numbers given to messages; the one take must return next
+				refused, gone int // what the queue must count as dropped
 			)
 			for i, s := range tt.steps {
 				switch s.op {
@@ -96,6 +97,7 @@ func TestSendQueue(t *testing.T) {
 					}
 				case "take":
 					batch := q.take(nil, int64(s.size))
+					takenMsgs = append(takenMsgs, batch...)
 					if len(batch) != s.want {
 						t.Fatalf("step %d: took %d messages, want %d", i, len(batch), s.want)
 					}
@@ -108,8 +110,8 @@ func TestSendQueue(t *testing.T) {
 						model = model[1:]
 					}
 				case "release":
-					q.release(taken)
-					taken = 0
+					q.release(takenMsgs)
+					taken, takenMsgs = 0, nil
 				case "discard":
 					if n := q.discard(); n != s.want {
 						t.Fatalf("step %d: discarded %d messages, want %d", i, n, s.want)
