@@ -289,6 +289,15 @@ say("sent")
 	for _, h := range slogHandlers {
 		h.Flush(ctx)
 	}
+	// A flush says a batch is written to its connection, not that the
+	// collector has handled it; each app has its own connection, so the
+	// end marker could overtake another app's last batch. It is sent only
+	// once the collector has handled the whole load (handling is one batch
+	// at a time, so what it published before reaches subscribers first).
+	total := 4*perApp + 100 + probes + 1
+	testsupport.WaitFor(t, ctx, "the collector to receive the load", func() bool {
+		return c.metric(t, "zmqlog_collector_entries_received_total") >= float64(total-1)
+	})
 	zap.New(zapCores[1]).Error("end", zap.Bool("load", true), zap.Bool("end", true))
 	zapCores[1].Sync()
 
@@ -311,7 +320,6 @@ say("sent")
 		t.Errorf("pyzmq SUB got %q", l)
 	}
 
-	total := 4*perApp + 100 + probes + 1
 	testsupport.WaitFor(t, ctx, "the collector to receive everything", func() bool { return c.metric(t, "zmqlog_collector_entries_received_total") >= float64(total) })
 	if got := c.metric(t, "zmqlog_collector_gap_entries_total"); got != 0 {
 		t.Errorf("gaps %v", got)
