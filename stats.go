@@ -55,11 +55,14 @@ func (s *Shipper) Stats() Stats {
 	s.mu.Lock()
 	c := s.count
 	allocated := s.q.allocated
+	open := s.q.openEntries() // read once: claims go on without the mutex
+	shipped := c.refused + s.q.admitted + uint64(open)
+	queued := s.q.queued + open
 	s.mu.Unlock()
 	st := Stats{
-		Shipped: c.shipped, Sent: c.sent, Batches: c.batches, BytesSent: c.bytesSent,
+		Shipped: shipped, Sent: c.sent, Batches: c.batches, BytesSent: c.bytesSent,
 		DroppedQueueFull: c.dropped[queueFull], DroppedTooLarge: c.dropped[tooLarge], DroppedClosed: c.dropped[closedShipper],
-		Queued: c.queued, QueuedBytes: allocated,
+		Queued: queued, QueuedBytes: allocated,
 	}
 	st.Dropped = st.DroppedQueueFull + st.DroppedTooLarge + st.DroppedClosed
 	for sev, n := range c.droppedLevel {
