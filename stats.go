@@ -9,7 +9,8 @@ import (
 // Stats is a snapshot of a shipper's counters. Every entry handed to Ship
 // is in exactly one place: Shipped == Sent + Dropped + Queued.
 type Stats struct {
-	// Shipped counts calls to Ship.
+	// Shipped counts calls to Ship; one waiting for room under WithBlock
+	// is counted once it gets room or gives up.
 	Shipped uint64
 	// Sent counts entries written whole to a collector connection. An
 	// entry written just before its collector died can still be lost;
