@@ -436,14 +436,14 @@ func (q *queue) waitForRoom(mu *sync.Mutex, size int, high bool, timeout time.Du
 	defer func() {
 		line.leave(w)
 		q.updateLockFree()
+		w.recycle()
 	}()
-	deadline := time.NewTimer(timeout)
-	defer deadline.Stop()
+	deadline := w.deadline(timeout)
 	for {
 		mu.Unlock()
 		select {
 		case <-w.woken:
-		case <-deadline.C:
+		case <-deadline:
 			mu.Lock()
 			return reservation{}, false, false
 		}
@@ -458,7 +458,36 @@ func (q *queue) waitForRoom(mu *sync.Mutex, size int, high bool, timeout time.Du
 }
 
 // waiter is one caller in line for room.
-type waiter struct{ woken chan struct{} }
+type waiter struct {
+	woken chan struct{}
+	timer *time.Timer
+}
+
+// waiters are reused with their channel and timer: once callers outrun
+// the collector under WithBlock, every entry waits, and making both per
+// wait was a third of the process's CPU in BenchmarkZapParallel.
+var waiters = sync.Pool{New: func() any {
+	t := time.NewTimer(time.Hour)
+	t.Stop()
+	return &waiter{woken: make(chan struct{}, 1), timer: t}
+}}
+
+// deadline starts the waiter's timer.
+func (w *waiter) deadline(timeout time.Duration) <-chan time.Time {
+	w.timer.Reset(timeout)
+	return w.timer.C
+}
+
+// recycle returns a waiter that has left its line (nobody wakes it any
+// more) to the pool, its timer stopped and any wake it did not see dropped.
+func (w *waiter) recycle() {
+	w.timer.Stop() // since Go 1.23, no stale tick is received after Stop
+	select {
+	case <-w.woken:
+	default:
+	}
+	waiters.Put(w)
+}
 
 // wake tells the waiter to re-check; a wake not yet seen is kept.
 func (w *waiter) wake() {
@@ -473,7 +502,7 @@ func (w *waiter) wake() {
 type waitLine struct{ waiters []*waiter }
 
 func (l *waitLine) join() *waiter {
-	w := &waiter{woken: make(chan struct{}, 1)}
+	w := waiters.Get().(*waiter)
 	l.waiters = append(l.waiters, w)
 	return w
 }
