@@ -276,3 +276,45 @@ func TestQueueCloseReleasesWaiters(t *testing.T) {
 		}
 	}
 }
+
+// Waiters are reused: one that gave up at its deadline must not hand its
+// expired timer, nor a wake it never saw, to the next caller that waits.
+func TestQueueReusedWaiterStartsClean(t *testing.T) {
+	var mu sync.Mutex
+	q, _ := testQueue(t, block, "dddddddd")
+	mu.Lock()
+	for range 3 {
+		if _, ok, _ := q.waitForRoom(&mu, 100, false, time.Nanosecond); ok {
+			t.Fatal("admitted with no room")
+		}
+	}
+	mu.Unlock()
+	result := make(chan bool, 1)
+	go func() {
+		mu.Lock()
+		defer mu.Unlock()
+		_, ok, _ := q.waitForRoom(&mu, 100, false, time.Hour)
+		result <- ok
+	}()
+	for {
+		mu.Lock()
+		n := len(q.lines[0].waiters)
+		mu.Unlock()
+		if n == 1 {
+			break
+		}
+		select {
+		case ok := <-result:
+			t.Fatalf("the waiter returned (admitted %v) before any room was made", ok)
+		default:
+		}
+		runtime.Gosched()
+	}
+	mu.Lock()
+	q.release(q.take())
+	q.release(q.take())
+	mu.Unlock()
+	if !<-result {
+		t.Fatal("the waiter gave up although room was made within its hour")
+	}
+}

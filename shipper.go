@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -200,6 +201,7 @@ func (s *Shipper) shipLocked(topicName string, entry []byte, size int) {
 	if !ok && s.q.overflow == block {
 		r, ok, wake = s.q.waitForRoom(&s.mu, size, high, s.cfg.blockTimeout)
 	}
+	backlog := wake && s.q.allocated > s.q.budget/2
 	if !ok {
 		reason := queueFull
 		if s.q.closed {
@@ -213,6 +215,16 @@ func (s *Shipper) shipLocked(topicName string, entry []byte, size int) {
 	r.fill(topicName, entry)
 	if wake || r.first { // a first entry starts the linger
 		s.signal()
+	}
+	if backlog {
+		// Sealed batches pile up: hand this P to the shipper goroutine,
+		// just woken onto it. Callers claiming without the mutex never
+		// park, so with as many of them as Ps the shipper would wait for
+		// a preemption while they fill the budget and then all wait for
+		// room (BenchmarkZapParallel/g16: 558k entries/s without this,
+		// 705k with, medians of 7 interleaved runs). Below half the
+		// budget nobody yields, so Ship's latency is untouched there.
+		runtime.Gosched()
 	}
 }
 
