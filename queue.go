@@ -481,7 +481,15 @@ func (w *waiter) deadline(timeout time.Duration) <-chan time.Time {
 // recycle returns a waiter that has left its line (nobody wakes it any
 // more) to the pool, its timer stopped and any wake it did not see dropped.
 func (w *waiter) recycle() {
-	w.timer.Stop() // since Go 1.23, no stale tick is received after Stop
+	w.timer.Stop()
+	// Since Go 1.23 no tick is received after Stop, but a program built
+	// with GODEBUG=asynctimerchan=1 keeps the old buffered channel: a
+	// deadline that fired while this waiter was being admitted would
+	// end its next wait at once.
+	select {
+	case <-w.timer.C:
+	default:
+	}
 	select {
 	case <-w.woken:
 	default:
