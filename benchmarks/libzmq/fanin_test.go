@@ -27,12 +27,16 @@ import (
 // sinkEnv, when set in the environment, makes this test binary run as
 // the libzmq sink of BenchmarkFanInLibzmq instead of running tests: a
 // process of its own, so its CPU is read apart from the producers'.
-// Its value is the sink's mode (sinkRecv or sinkStore).
+// Its value is the sink's mode (sinkC, sinkRecv or sinkStore).
 const sinkEnv = "ZMQLOG_FANIN_SINK"
 
 const (
-	// sinkRecv receives every message and counts its entries (read from
-	// a batch's header) and bytes: what libzmq itself costs.
+	// sinkC receives every message and counts its entries (read from a
+	// batch's header) in a loop written in C (csink.go): what libzmq
+	// itself costs.
+	sinkC = "c"
+	// sinkRecv does the same in Go through github.com/pebbe/zmq4, as a
+	// Go program would: a cgo call and a copy into Go memory per frame.
 	sinkRecv = "recv"
 	// sinkStore also decodes each batch and appends every entry as a
 	// line to a file, buffered in 256 KiB writes as zmqcollect's store
@@ -55,6 +59,24 @@ func TestMain(m *testing.M) {
 // when stdin closes.
 func runSink(mode, file string) int {
 	fail := func(err error) int { fmt.Fprintln(os.Stderr, "sink:", err); return 1 }
+	if mode == sinkC {
+		endpoint, err := cSinkOpen()
+		if err != nil {
+			return fail(err)
+		}
+		fmt.Printf("endpoint %s\n", endpoint)
+		go func() { // the receive loop; it ends with the process
+			fmt.Printf("error %v\n", cSinkLoop())
+		}()
+		sc := bufio.NewScanner(os.Stdin)
+		for sc.Scan() {
+			if v, ok := strings.CutPrefix(sc.Text(), "expect "); ok {
+				n, _ := strconv.ParseInt(v, 10, 64)
+				cSinkExpect(n)
+			}
+		}
+		return 0
+	}
 	pull, err := zmq.NewSocket(zmq.PULL)
 	if err != nil {
 		return fail(err)
@@ -76,7 +98,7 @@ func runSink(mode, file string) int {
 		store = &lineStore{w: f, buf: make([]byte, 0, 256<<10)}
 		defer store.flush()
 	} else if mode != sinkRecv {
-		return fail(fmt.Errorf("%s=%q: not %q or %q", sinkEnv, mode, sinkRecv, sinkStore))
+		return fail(fmt.Errorf("%s=%q: not %q, %q or %q", sinkEnv, mode, sinkC, sinkRecv, sinkStore))
 	}
 	var out sync.Mutex
 	say := func(format string, args ...any) {
@@ -394,11 +416,13 @@ func threadsCPU(b *testing.B, pid int) time.Duration {
 // steady rate) sent to three receivers, each a process of its own whose
 // CPU is read from /proc:
 //
-//   - sink=libzmq: a libzmq PULL socket (github.com/pebbe/zmq4) that
-//     receives every message and counts its entries: what libzmq itself
-//     costs per message, the floor for any collector built on it;
-//   - sink=libzmq-store: the same, also decoding every batch and
-//     appending each entry as a line to a file in 256 KiB writes;
+//   - sink=libzmq: a libzmq PULL socket that receives every message and
+//     counts its entries in a loop written in C: what libzmq itself costs
+//     per message, the floor for any collector built on it;
+//   - sink=libzmq-go: the same loop in Go through github.com/pebbe/zmq4
+//     (a cgo call and a copy per frame), as a Go program would write it;
+//   - sink=libzmq-go-store: that, also decoding every batch and appending
+//     each entry as a line to a file in 256 KiB writes;
 //   - sink=zmqcollect: the built zmqcollect, storing and accounting every
 //     entry, as BenchmarkZmqcollectFanIn runs it.
 //
@@ -412,7 +436,7 @@ func BenchmarkFanInLibzmq(b *testing.B) {
 	bin := buildZmqcollect(b)
 	entry := []byte(`{"level":"info","ts":1764259200.123456,"caller":"api/handler.go:42","msg":"request served","method":"GET","path":"/v1/orders","status":200,"took":0.0042,"n":1}`)
 	for _, shape := range []struct{ producers, rate int }{{1000, 10}, {1000, 100}, {100, 1000}} {
-		for _, sink := range []string{"libzmq", "libzmq-store", "zmqcollect"} {
+		for _, sink := range []string{"libzmq", "libzmq-go", "libzmq-go-store", "zmqcollect"} {
 			b.Run(fmt.Sprintf("producers=%d/rate=%d/sink=%s", shape.producers, shape.rate, sink), func(b *testing.B) {
 				// The load takes b.N/(producers×rate) seconds; bound the
 				// whole run, setup and drain included, a good deal above.
@@ -422,8 +446,10 @@ func BenchmarkFanInLibzmq(b *testing.B) {
 				var s fanInSink
 				switch sink {
 				case "libzmq":
+					s = startLibzmqSink(b, ctx, sinkC)
+				case "libzmq-go":
 					s = startLibzmqSink(b, ctx, sinkRecv)
-				case "libzmq-store":
+				case "libzmq-go-store":
 					s = startLibzmqSink(b, ctx, sinkStore)
 				default:
 					s = startZmqcollectSink(b, ctx, bin)
