@@ -410,6 +410,33 @@ func threadsCPU(b *testing.B, pid int) time.Duration {
 	return time.Duration(ns)
 }
 
+// contextSwitches sums the voluntary and involuntary context switches of
+// every thread of process pid (from /proc/pid/task/*/status), as
+// BenchmarkZmqcollectFanIn counts them.
+func contextSwitches(b *testing.B, pid int) int64 {
+	b.Helper()
+	tasks, err := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/status", pid))
+	if err != nil || len(tasks) == 0 {
+		b.Fatalf("no threads of process %d: %v", pid, err)
+	}
+	var n int64
+	for _, t := range tasks {
+		data, err := os.ReadFile(t)
+		if err != nil {
+			continue // the thread exited
+		}
+		for _, line := range strings.Split(string(data), "\n") {
+			for _, key := range []string{"voluntary_ctxt_switches:", "nonvoluntary_ctxt_switches:"} {
+				if v, ok := strings.CutPrefix(line, key); ok {
+					k, _ := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+					n += k
+				}
+			}
+		}
+	}
+	return n
+}
+
 // BenchmarkFanInLibzmq is the baseline for BenchmarkZmqcollectFanIn
 // (cmd/zmqcollect): the same fan-in shapes (N zmqlog shippers with
 // default options in this process, each logging 200-byte entries at a
@@ -428,7 +455,8 @@ func threadsCPU(b *testing.B, pid int) time.Duration {
 //
 // For b.N entries in all it reports the receiver's CPU per message and
 // per entry, its share of a core while the load ran, the entries per
-// message, and how much of the intended rate the producers kept. Before the clock starts every shipper sends one entry and the
+// message, its threads' context switches per message (the wake-ups a
+// message costs), and how much of the intended rate the producers kept. Before the clock starts every shipper sends one entry and the
 // benchmark waits for all of them, so the handshakes are not measured.
 //
 //	cd benchmarks/libzmq && go test -run '^$' -bench FanInLibzmq -benchtime 100000x
@@ -479,6 +507,7 @@ func BenchmarkFanInLibzmq(b *testing.B) {
 
 				s.expect(b, b.N)
 				cpu0 := threadsCPU(b, s.pid())
+				switches0 := contextSwitches(b, s.pid())
 				b.ResetTimer()
 				start := time.Now()
 				var wg sync.WaitGroup
@@ -514,11 +543,13 @@ func BenchmarkFanInLibzmq(b *testing.B) {
 				messages := s.waitFor(b, ctx)
 				elapsed := time.Since(start)
 				cpu := threadsCPU(b, s.pid()) - cpu0
+				switches := contextSwitches(b, s.pid()) - switches0
 				b.StopTimer()
 				b.ReportMetric(float64(cpu.Nanoseconds())/1e3/messages, "sink-cpu-µs/message")
 				b.ReportMetric(float64(cpu.Nanoseconds())/1e3/float64(b.N), "sink-cpu-µs/entry")
 				b.ReportMetric(cpu.Seconds()/elapsed.Seconds()*100, "%sink-core")
 				b.ReportMetric(float64(b.N)/messages, "entries/message")
+				b.ReportMetric(float64(switches)/messages, "ctx-switches/message")
 				// Below 100, the producers fell behind their rate (a busy
 				// machine starves them): fewer, fuller messages, and a run
 				// that is not the shape its name says.
