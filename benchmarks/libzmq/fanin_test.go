@@ -1,0 +1,560 @@
+package libzmq
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	zmq "github.com/pebbe/zmq4"
+
+	"github.com/zmqlog/zmqlog"
+	"github.com/zmqlog/zmqlog/wire"
+)
+
+// sinkEnv, when set in the environment, makes this test binary run as
+// the libzmq sink of BenchmarkFanInLibzmq instead of running tests: a
+// process of its own, so its CPU is read apart from the producers'.
+// Its value is the sink's mode (sinkC, sinkRecv or sinkStore).
+const sinkEnv = "ZMQLOG_FANIN_SINK"
+
+const (
+	// sinkC receives every message and counts its entries (read from a
+	// batch's header) in a loop written in C (csink.go): what libzmq
+	// itself costs.
+	sinkC = "c"
+	// sinkRecv does the same in Go through github.com/pebbe/zmq4, as a
+	// Go program would: a cgo call and a copy into Go memory per frame.
+	sinkRecv = "recv"
+	// sinkStore also decodes each batch and appends every entry as a
+	// line to a file, buffered in 256 KiB writes as zmqcollect's store
+	// is: the least work a collector that keeps its entries can do.
+	sinkStore = "store"
+)
+
+func TestMain(m *testing.M) {
+	if mode := os.Getenv(sinkEnv); mode != "" {
+		os.Exit(runSink(mode, os.Getenv(sinkEnv+"_FILE")))
+	}
+	os.Exit(m.Run())
+}
+
+// runSink is the sink process. It binds a PULL socket on loopback and
+// says "endpoint E" on stdout. Each "expect N" line on stdin asks it to
+// say "reached ENTRIES MESSAGES" once N more entries have arrived; it
+// says so from its receive loop, so the benchmark waits without polling
+// (polling would cost the sink CPU inside the measurement). It exits
+// when stdin closes.
+func runSink(mode, file string) int {
+	fail := func(err error) int { fmt.Fprintln(os.Stderr, "sink:", err); return 1 }
+	if mode == sinkC {
+		endpoint, err := cSinkOpen()
+		if err != nil {
+			return fail(err)
+		}
+		fmt.Printf("endpoint %s\n", endpoint)
+		go func() { // the receive loop; it ends with the process
+			fmt.Printf("error %v\n", cSinkLoop())
+		}()
+		sc := bufio.NewScanner(os.Stdin)
+		for sc.Scan() {
+			if v, ok := strings.CutPrefix(sc.Text(), "expect "); ok {
+				n, _ := strconv.ParseInt(v, 10, 64)
+				cSinkExpect(n)
+			}
+		}
+		return 0
+	}
+	pull, err := zmq.NewSocket(zmq.PULL)
+	if err != nil {
+		return fail(err)
+	}
+	if err := pull.Bind("tcp://127.0.0.1:*"); err != nil {
+		return fail(err)
+	}
+	endpoint, err := pull.GetLastEndpoint()
+	if err != nil {
+		return fail(err)
+	}
+	var store *lineStore
+	if mode == sinkStore {
+		f, err := os.Create(file)
+		if err != nil {
+			return fail(err)
+		}
+		defer f.Close()
+		store = &lineStore{w: f, buf: make([]byte, 0, 256<<10)}
+		defer store.flush()
+	} else if mode != sinkRecv {
+		return fail(fmt.Errorf("%s=%q: not %q, %q or %q", sinkEnv, mode, sinkC, sinkRecv, sinkStore))
+	}
+	var out sync.Mutex
+	say := func(format string, args ...any) {
+		out.Lock()
+		defer out.Unlock()
+		fmt.Fprintf(os.Stdout, format+"\n", args...)
+	}
+	say("endpoint %s", endpoint)
+
+	var target atomic.Int64 // entries to reach; 0: nobody waits
+	var entries, messages atomic.Int64
+	go func() { // the receive loop; it ends with the process
+		for {
+			frames, err := pull.RecvMessageBytes(0)
+			if err != nil {
+				if zmq.AsErrno(err) == zmq.Errno(syscall.EINTR) {
+					continue
+				}
+				say("error %v", err)
+				return
+			}
+			n := 1 // a plain [topic, entry] or [entry] message
+			if wire.IsBatch(frames) {
+				n = wire.Count(frames[0])
+			}
+			if store != nil {
+				b, err := wire.Decode(frames)
+				if err != nil {
+					say("error %v", err)
+					return
+				}
+				for _, data := range b.Entries() {
+					store.add(data)
+				}
+			}
+			messages.Add(1)
+			e := entries.Add(int64(n))
+			if t := target.Load(); t > 0 && e >= t && target.CompareAndSwap(t, 0) {
+				say("reached %d %d", e, messages.Load())
+			}
+		}
+	}()
+	sc := bufio.NewScanner(os.Stdin)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), "expect "); ok {
+			n, _ := strconv.ParseInt(v, 10, 64)
+			t := entries.Load() + n
+			target.Store(t)
+			// Whichever of this and the receive loop sees the target
+			// reached first clears it and says so.
+			if entries.Load() >= t && target.CompareAndSwap(t, 0) {
+				say("reached %d %d", entries.Load(), messages.Load())
+			}
+		}
+	}
+	return 0
+}
+
+// lineStore appends entries as lines and writes them out in 256 KiB
+// writes, as zmqcollect's store does (its flush interval aside).
+type lineStore struct {
+	w   io.Writer
+	buf []byte
+}
+
+func (s *lineStore) add(line []byte) {
+	if len(s.buf)+len(line)+1 > cap(s.buf) {
+		s.flush()
+	}
+	s.buf = append(append(s.buf, line...), '\n')
+}
+
+func (s *lineStore) flush() {
+	s.w.Write(s.buf)
+	s.buf = s.buf[:0]
+}
+
+// fanInSink is what BenchmarkFanInLibzmq drives: a process receiving on
+// a PULL endpoint that can wait for a number of entries.
+type fanInSink interface {
+	pid() int
+	endpoint() string
+	// waitFor returns once n more entries than before the call have
+	// arrived; expect(n) must have been called first, before sending.
+	expect(b *testing.B, n int)
+	waitFor(b *testing.B, ctx context.Context) (messages float64)
+}
+
+// libzmqSink is runSink running as a child of the benchmark.
+type libzmqSink struct {
+	cmd      *exec.Cmd
+	stdin    io.WriteCloser
+	lines    chan string
+	addr     string
+	messages float64
+}
+
+func startLibzmqSink(b *testing.B, ctx context.Context, mode string) *libzmqSink {
+	b.Helper()
+	cmd := exec.CommandContext(ctx, os.Args[0])
+	cmd.Env = append(os.Environ(), sinkEnv+"="+mode, sinkEnv+"_FILE="+filepath.Join(b.TempDir(), "store.jsonl"))
+	cmd.Stderr = os.Stderr
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	s := &libzmqSink{cmd: cmd, stdin: stdin, lines: make(chan string, 16)}
+	go func() {
+		defer close(s.lines)
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			s.lines <- sc.Text()
+		}
+	}()
+	b.Cleanup(func() {
+		// Closing stdin ends the sink; a sink that hangs is killed.
+		stdin.Close()
+		timer := time.AfterFunc(10*time.Second, func() { cmd.Process.Kill() })
+		for range s.lines { // read all before Wait closes the pipe
+		}
+		cmd.Wait()
+		timer.Stop()
+	})
+	line := s.line(b, ctx)
+	addr, ok := strings.CutPrefix(line, "endpoint ")
+	if !ok {
+		b.Fatalf("sink said %q, not its endpoint", line)
+	}
+	s.addr = addr
+	return s
+}
+
+func (s *libzmqSink) line(b *testing.B, ctx context.Context) string {
+	b.Helper()
+	select {
+	case l, ok := <-s.lines:
+		if !ok {
+			b.Fatal("the libzmq sink exited")
+		}
+		return l
+	case <-ctx.Done():
+		b.Fatal("the libzmq sink said nothing in time")
+	}
+	return ""
+}
+
+func (s *libzmqSink) pid() int         { return s.cmd.Process.Pid }
+func (s *libzmqSink) endpoint() string { return s.addr }
+
+func (s *libzmqSink) expect(b *testing.B, n int) {
+	if _, err := fmt.Fprintf(s.stdin, "expect %d\n", n); err != nil {
+		b.Fatal(err)
+	}
+}
+
+func (s *libzmqSink) waitFor(b *testing.B, ctx context.Context) float64 {
+	b.Helper()
+	line := s.line(b, ctx)
+	var entries, messages float64
+	if _, err := fmt.Sscanf(line, "reached %g %g", &entries, &messages); err != nil {
+		b.Fatalf("sink said %q, not what it reached", line)
+	}
+	d := messages - s.messages
+	s.messages = messages
+	return d
+}
+
+// zmqcollectSink is the built zmqcollect storing every entry, started as
+// BenchmarkZmqcollectFanIn (cmd/zmqcollect) starts it.
+type zmqcollectSink struct {
+	cmd           *exec.Cmd
+	pull, metrics string
+	baseEntries   float64
+	baseMessages  float64
+	want          float64
+}
+
+func startZmqcollectSink(b *testing.B, ctx context.Context, bin string) *zmqcollectSink {
+	b.Helper()
+	cmd := exec.CommandContext(ctx, bin, "--pull", "tcp://127.0.0.1:0", "--pub", "",
+		"--file", filepath.Join(b.TempDir(), "store.jsonl"), "--metrics", "127.0.0.1:0",
+		"--max-size", "100000", "--max-conns-per-host", "4096")
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	c := &zmqcollectSink{cmd: cmd}
+	said := make(chan string, 256)
+	go func() {
+		defer close(said)
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			select {
+			case said <- sc.Text():
+			default: // nobody listens any more: drain
+			}
+		}
+	}()
+	b.Cleanup(func() {
+		cmd.Process.Signal(syscall.SIGTERM)
+		timer := time.AfterFunc(10*time.Second, func() { cmd.Process.Kill() })
+		for range said {
+		}
+		cmd.Wait()
+		timer.Stop()
+	})
+	for c.pull == "" || c.metrics == "" {
+		select {
+		case line, ok := <-said:
+			if !ok {
+				b.Fatal("zmqcollect exited")
+			}
+			for _, m := range endpointField.FindAllStringSubmatch(line, -1) {
+				if m[1] == "pull" {
+					c.pull = m[2]
+				} else {
+					c.metrics = m[2]
+				}
+			}
+		case <-ctx.Done():
+			b.Fatal("zmqcollect said nothing in time")
+		}
+	}
+	return c
+}
+
+func (c *zmqcollectSink) metric(b *testing.B, name string) float64 {
+	b.Helper()
+	resp, err := http.Get(c.metrics)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	for _, line := range strings.Split(string(body), "\n") {
+		if v, ok := strings.CutPrefix(line, name+" "); ok {
+			f, _ := strconv.ParseFloat(v, 64)
+			return f
+		}
+	}
+	b.Fatalf("no metric %s in: %.500s", name, body)
+	return 0
+}
+
+// endpointField finds zmqcollect's PULL endpoint and metrics URL in the
+// lines it logs at start.
+var endpointField = regexp.MustCompile(`(pull|url)=(\S+)`)
+
+const batchesMetric = `zmqlog_collector_messages_total{kind="batch"}`
+
+func (c *zmqcollectSink) pid() int         { return c.cmd.Process.Pid }
+func (c *zmqcollectSink) endpoint() string { return c.pull }
+
+func (c *zmqcollectSink) expect(b *testing.B, n int) {
+	c.baseEntries = c.metric(b, "zmqlog_collector_entries_received_total")
+	c.baseMessages = c.metric(b, batchesMetric)
+	c.want = float64(n)
+}
+
+// waitFor polls the metrics page, which costs zmqcollect CPU; it is
+// called only once the producers have sent everything, so only the last
+// few milliseconds of the load see it (as in BenchmarkZmqcollectFanIn).
+func (c *zmqcollectSink) waitFor(b *testing.B, ctx context.Context) float64 {
+	b.Helper()
+	for c.metric(b, "zmqlog_collector_entries_received_total")-c.baseEntries < c.want {
+		select {
+		case <-ctx.Done():
+			b.Fatal("zmqcollect did not receive every entry in time")
+		case <-time.After(10 * time.Millisecond): // polling a counter: a benchmark, not a test
+		}
+	}
+	return c.metric(b, batchesMetric) - c.baseMessages
+}
+
+// threadsCPU sums the time on CPU of every thread of process pid, in
+// nanoseconds, from /proc/pid/task/*/schedstat. /proc/pid/stat counts in
+// 10 ms ticks, too coarse for libzmq's few milliseconds per thousand
+// messages. Threads that exited are not counted; libzmq's and Go's
+// threads live as long as the process.
+func threadsCPU(b *testing.B, pid int) time.Duration {
+	b.Helper()
+	tasks, err := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/schedstat", pid))
+	if err != nil || len(tasks) == 0 {
+		b.Fatalf("no threads of process %d: %v", pid, err)
+	}
+	var ns int64
+	for _, t := range tasks {
+		data, err := os.ReadFile(t)
+		if err != nil {
+			continue // the thread exited
+		}
+		f := strings.Fields(string(data))
+		if len(f) == 0 {
+			continue
+		}
+		n, _ := strconv.ParseInt(f[0], 10, 64)
+		ns += n
+	}
+	return time.Duration(ns)
+}
+
+// contextSwitches sums the voluntary and involuntary context switches of
+// every thread of process pid (from /proc/pid/task/*/status), as
+// BenchmarkZmqcollectFanIn counts them.
+func contextSwitches(b *testing.B, pid int) int64 {
+	b.Helper()
+	tasks, err := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/status", pid))
+	if err != nil || len(tasks) == 0 {
+		b.Fatalf("no threads of process %d: %v", pid, err)
+	}
+	var n int64
+	for _, t := range tasks {
+		data, err := os.ReadFile(t)
+		if err != nil {
+			continue // the thread exited
+		}
+		for _, line := range strings.Split(string(data), "\n") {
+			for _, key := range []string{"voluntary_ctxt_switches:", "nonvoluntary_ctxt_switches:"} {
+				if v, ok := strings.CutPrefix(line, key); ok {
+					k, _ := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+					n += k
+				}
+			}
+		}
+	}
+	return n
+}
+
+// BenchmarkFanInLibzmq is the baseline for BenchmarkZmqcollectFanIn
+// (cmd/zmqcollect): the same fan-in shapes (N zmqlog shippers with
+// default options in this process, each logging 200-byte entries at a
+// steady rate) sent to three receivers, each a process of its own whose
+// CPU is read from /proc:
+//
+//   - sink=libzmq: a libzmq PULL socket that receives every message and
+//     counts its entries in a loop written in C: what libzmq itself costs
+//     per message, the floor for any collector built on it;
+//   - sink=libzmq-go: the same loop in Go through github.com/pebbe/zmq4
+//     (a cgo call and a copy per frame), as a Go program would write it;
+//   - sink=libzmq-go-store: that, also decoding every batch and appending
+//     each entry as a line to a file in 256 KiB writes;
+//   - sink=zmqcollect: the built zmqcollect, storing and accounting every
+//     entry, as BenchmarkZmqcollectFanIn runs it.
+//
+// For b.N entries in all it reports the receiver's CPU per message and
+// per entry, its share of a core while the load ran, the entries per
+// message, its threads' context switches per message (the wake-ups a
+// message costs), and how much of the intended rate the producers kept. Before the clock starts every shipper sends one entry and the
+// benchmark waits for all of them, so the handshakes are not measured.
+//
+//	cd benchmarks/libzmq && go test -run '^$' -bench FanInLibzmq -benchtime 100000x
+func BenchmarkFanInLibzmq(b *testing.B) {
+	bin := buildZmqcollect(b)
+	entry := []byte(`{"level":"info","ts":1764259200.123456,"caller":"api/handler.go:42","msg":"request served","method":"GET","path":"/v1/orders","status":200,"took":0.0042,"n":1}`)
+	for _, shape := range []struct{ producers, rate int }{{1000, 10}, {1000, 100}, {100, 1000}} {
+		for _, sink := range []string{"libzmq", "libzmq-go", "libzmq-go-store", "zmqcollect"} {
+			b.Run(fmt.Sprintf("producers=%d/rate=%d/sink=%s", shape.producers, shape.rate, sink), func(b *testing.B) {
+				// The load takes b.N/(producers×rate) seconds; bound the
+				// whole run, setup and drain included, a good deal above.
+				load := time.Duration(float64(b.N) / float64(shape.producers*shape.rate) * float64(time.Second))
+				ctx, cancel := context.WithTimeout(context.Background(), 2*load+2*time.Minute)
+				defer cancel()
+				var s fanInSink
+				switch sink {
+				case "libzmq":
+					s = startLibzmqSink(b, ctx, sinkC)
+				case "libzmq-go":
+					s = startLibzmqSink(b, ctx, sinkRecv)
+				case "libzmq-go-store":
+					s = startLibzmqSink(b, ctx, sinkStore)
+				default:
+					s = startZmqcollectSink(b, ctx, bin)
+				}
+				shippers := make([]*zmqlog.Shipper, shape.producers)
+				defer func() {
+					for _, sh := range shippers {
+						if sh != nil {
+							sh.Close()
+						}
+					}
+				}()
+				for i := range shippers {
+					sh, err := zmqlog.NewShipper(s.endpoint(), zmqlog.WithApp(fmt.Sprint("svc-", i)), zmqlog.WithBlock(time.Minute))
+					if err != nil {
+						b.Fatal(err)
+					}
+					shippers[i] = sh
+				}
+				// Every connection is up once every shipper's first entry
+				// has arrived.
+				s.expect(b, shape.producers)
+				for _, sh := range shippers {
+					sh.Ship("INFO.api", entry)
+				}
+				s.waitFor(b, ctx)
+
+				s.expect(b, b.N)
+				cpu0 := threadsCPU(b, s.pid())
+				switches0 := contextSwitches(b, s.pid())
+				b.ResetTimer()
+				start := time.Now()
+				var wg sync.WaitGroup
+				for i, sh := range shippers {
+					n := b.N / shape.producers
+					if i < b.N%shape.producers {
+						n++
+					}
+					wg.Add(1)
+					go func() { // paced: one tick each 10ms, rate/100 entries a tick
+						defer wg.Done()
+						per := max(1, shape.rate/100)
+						every := 10 * time.Millisecond
+						if shape.rate < 100 {
+							per, every = 1, time.Second/time.Duration(shape.rate)
+						}
+						t := time.NewTicker(every)
+						defer t.Stop()
+						for sent := 0; sent < n; {
+							select {
+							case <-t.C:
+							case <-ctx.Done():
+								return
+							}
+							for k := 0; k < per && sent < n; k++ {
+								sh.Ship("INFO.api", entry)
+								sent++
+							}
+						}
+					}()
+				}
+				wg.Wait()
+				messages := s.waitFor(b, ctx)
+				elapsed := time.Since(start)
+				cpu := threadsCPU(b, s.pid()) - cpu0
+				switches := contextSwitches(b, s.pid()) - switches0
+				b.StopTimer()
+				b.ReportMetric(float64(cpu.Nanoseconds())/1e3/messages, "sink-cpu-µs/message")
+				b.ReportMetric(float64(cpu.Nanoseconds())/1e3/float64(b.N), "sink-cpu-µs/entry")
+				b.ReportMetric(cpu.Seconds()/elapsed.Seconds()*100, "%sink-core")
+				b.ReportMetric(float64(b.N)/messages, "entries/message")
+				b.ReportMetric(float64(switches)/messages, "ctx-switches/message")
+				// Below 100, the producers fell behind their rate (a busy
+				// machine starves them): fewer, fuller messages, and a run
+				// that is not the shape its name says.
+				b.ReportMetric(load.Seconds()/elapsed.Seconds()*100, "%rate-kept")
+			})
+		}
+	}
+}
