@@ -2,6 +2,7 @@ package collector
 
 import (
 	"encoding/binary"
+	"encoding/json"
 	"math/bits"
 	"unicode/utf8"
 )
@@ -20,6 +21,12 @@ func validObject(b []byte) bool {
 		return false
 	}
 	i, ok := scanTopObject(b, i)
+	if i == tooDeep {
+		// A peer's deep nesting would grow the stack of the connection
+		// goroutine that handles it (Serve): encoding/json keeps its
+		// nesting on the heap.
+		return json.Valid(b) && utf8.Valid(b)
+	}
 	return ok && skipSpace(b, i) == len(b)
 }
 
@@ -90,8 +97,9 @@ func scanShortString(b []byte, i int) int {
 // ones are left to scanString, which reads them eight bytes at a time.
 const shortString = 24
 
-// maxDepth is encoding/json's nesting limit.
-const maxDepth = 10000
+// maxDepth is how deep validObject recurses; deeper input is left to
+// encoding/json (tooDeep is the index the scan then returns).
+const maxDepth, tooDeep = 64, -1
 
 func skipSpace(b []byte, i int) int {
 	for i < len(b) && b[i] <= ' ' && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
@@ -126,7 +134,7 @@ func scanValue(b []byte, i, depth int) (int, bool) {
 
 func scanObject(b []byte, i, depth int) (int, bool) {
 	if depth > maxDepth {
-		return i, false
+		return tooDeep, false
 	}
 	i = skipSpace(b, i+1)
 	if i < len(b) && b[i] == '}' {
@@ -164,7 +172,7 @@ func scanObject(b []byte, i, depth int) (int, bool) {
 
 func scanArray(b []byte, i, depth int) (int, bool) {
 	if depth > maxDepth {
-		return i, false
+		return tooDeep, false
 	}
 	i = skipSpace(b, i+1)
 	if i < len(b) && b[i] == ']' {

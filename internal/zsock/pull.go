@@ -2,6 +2,7 @@ package zsock
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"sync/atomic"
 
@@ -18,6 +19,10 @@ type Message struct {
 	// given back when Recv returns it.
 	held  int64
 	share *hostShare
+	// queued counts its connection's messages in the queue not yet
+	// handled: while any is, the connection queues behind it rather than
+	// call Serve's handler itself, so its messages keep their order.
+	queued *atomic.Int32
 }
 
 // Puller is the listening side of PULL: it accepts any number of PUSH
@@ -43,8 +48,10 @@ type Puller struct {
 
 // inlineHandler is Serve's handler, called by one connection at a time.
 type inlineHandler struct {
-	mu sync.Mutex
-	fn func(Message)
+	mu       sync.Mutex
+	fn       func(Message)
+	panicked chan any // capacity 1: a panic in fn on a connection's goroutine, for Serve to raise
+	broken   bool     // fn panicked: never called again (under mu)
 }
 
 // ListenPull binds a PULL socket to ep (parse it with ParseEndpoint(s, true)).
@@ -72,11 +79,13 @@ func (p *Puller) Endpoint() string { return p.a.endpoint() }
 func (p *Puller) Recv(ctx context.Context) (Message, error) {
 	select {
 	case m := <-p.out:
+		m.queued.Add(-1)
 		return p.handOn(m), nil
 	default:
 	}
 	select {
 	case m := <-p.out:
+		m.queued.Add(-1)
 		return p.handOn(m), nil
 	case <-ctx.Done():
 		return Message{}, ctx.Err()
@@ -97,10 +106,13 @@ func (p *Puller) Recv(ctx context.Context) (Message, error) {
 //
 // When Serve returns, fn is not running and will not be called again:
 // messages read from then on wait for Recv, as before Serve. Serve and
-// Recv must not be used at the same time. A panic in fn drops the
-// connection that called it (counted as Panics).
+// Recv must not be used at the same time. A panic in fn is raised by
+// Serve, on its caller's goroutine, as it would be from a loop around
+// Recv: a handler that stopped half way may hold its own locks or have
+// half-updated its state, so it is not called again, and the connection
+// that called it is dropped.
 func (p *Puller) Serve(ctx context.Context, fn func(Message)) error {
-	h := &inlineHandler{fn: fn}
+	h := &inlineHandler{fn: fn, panicked: make(chan any, 1)}
 	p.inline.Store(h)
 	defer func() {
 		// Once this holds the lock, no connection is inside fn, and any
@@ -111,10 +123,15 @@ func (p *Puller) Serve(ctx context.Context, fn func(Message)) error {
 	}()
 	for {
 		// Messages queued before Serve began, or by connections that
-		// had not yet seen it: handled in the same order as any.
+		// had not yet seen it. A connection with messages in the queue
+		// queues the next ones behind them (Message.queued), so each
+		// peer's messages are handled in the order it sent them.
 		select {
+		case v := <-h.panicked:
+			panic(v)
 		case m := <-p.out:
 			h.call(p.handOn(m))
+			m.queued.Add(-1) // only now may its connection go inline
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-p.a.ctx.Done():
@@ -127,6 +144,9 @@ func (p *Puller) Serve(ctx context.Context, fn func(Message)) error {
 func (h *inlineHandler) call(m Message) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	if h.broken {
+		panic(<-h.panicked) // raised here if Serve's select did not take it first
+	}
 	h.fn(m)
 }
 
@@ -139,12 +159,23 @@ func (p *Puller) handInline(m Message) bool {
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if p.inline.Load() != h {
-		return false // Serve ended while this waited
+	if p.inline.Load() != h || h.broken {
+		return false // Serve ended while this waited, or is raising fn's panic
 	}
+	defer func() {
+		if v := recover(); v != nil {
+			h.broken = true
+			h.panicked <- v        // the first panic; none after it: broken
+			panic(errHandlerPanic) // drops this connection (serveContained)
+		}
+	}()
 	h.fn(p.handOn(m))
 	return true
 }
+
+// errHandlerPanic ends a connection whose message's handler panicked;
+// Serve raises the panic itself.
+var errHandlerPanic = errors.New("zsock: Serve's handler panicked")
 
 // handOn gives back what m held of the receive budget: from here on its
 // memory is the caller's.
@@ -157,6 +188,7 @@ func (p *Puller) handOn(m Message) Message {
 func (p *Puller) remaining() (Message, error) {
 	select {
 	case m := <-p.out:
+		m.queued.Add(-1)
 		return p.handOn(m), nil
 	default:
 	}
@@ -189,6 +221,7 @@ func (p *Puller) Close() error {
 
 func (p *Puller) serve(c *conn) error {
 	peer := &c.peer
+	queued := new(atomic.Int32)
 	for {
 		frames, isCommand, err := c.readMessage(p.opts.MaxMessageSize)
 		if err != nil {
@@ -203,10 +236,11 @@ func (p *Puller) serve(c *conn) error {
 		}
 		p.a.count.messages.Add(1)
 		p.a.count.bytes.Add(uint64(frameBytes(frames)))
-		m := Message{Frames: frames, Peer: peer, held: c.finishMessage(true), share: c.share}
-		if p.handInline(m) {
+		m := Message{Frames: frames, Peer: peer, held: c.finishMessage(true), share: c.share, queued: queued}
+		if queued.Load() == 0 && p.handInline(m) {
 			continue
 		}
+		queued.Add(1)
 		select {
 		case p.out <- m:
 		case <-p.a.ctx.Done():

@@ -82,3 +82,36 @@ func TestPullServeEndsAtClose(t *testing.T) {
 		t.Fatalf("Serve returned %v after Close, want ErrClosed", err)
 	}
 }
+
+// A handler that panics on a message a connection handed it is not
+// contained by that connection (which would leave whatever the handler
+// held, its own locks, half done while others kept calling it): Serve
+// raises the panic on its caller's goroutine, as a loop around Recv
+// would, and the handler is not called again.
+func TestServeRaisesTheHandlersPanic(t *testing.T) {
+	ctx := testsupport.Context(t)
+	p := listenPull(t, "tcp://127.0.0.1:0", Options{})
+	push := dialPush(t, p.Endpoint(), Options{})
+	for i := range 10 {
+		if err := push.Send(ctx, Plain(numbered("t", i, 16))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	calls := 0
+	raised := func() (v any) {
+		defer func() { v = recover() }()
+		p.Serve(ctx, func(m Message) {
+			calls++
+			if number(m) == 3 {
+				panic("handler bug")
+			}
+		})
+		return nil
+	}()
+	if raised != "handler bug" {
+		t.Fatalf("Serve raised %v, want the handler's panic", raised)
+	}
+	if calls != 4 {
+		t.Fatalf("the handler was called %d times; want 4, none after its panic", calls)
+	}
+}
