@@ -60,9 +60,9 @@ func shipConcurrently(s *Shipper, goroutines, n int) {
 }
 
 // Many goroutines log at once through small batches, so that batches
-// fill and are sealed and reused while others still copy into them:
-// every entry arrives whole, once, and each goroutine's entries arrive in
-// the order it shipped them.
+// fill, are sealed and are reused while others ship: every entry arrives
+// whole, once, and each goroutine's entries arrive in the order it
+// shipped them (any design of Ship must keep this; see docs/MANY-CORES.md).
 func TestEachGoroutinesEntriesArriveInOrderUnderConcurrentLoggers(t *testing.T) {
 	ctx := testsupport.Context(t)
 	col := testcollector.Start(t, "tcp://127.0.0.1:0")
@@ -90,8 +90,8 @@ func TestEachGoroutinesEntriesArriveInOrderUnderConcurrentLoggers(t *testing.T) 
 }
 
 // With no collector and DropOldest, concurrent loggers overflow a small
-// budget: batches are evicted and their memory reused while callers claim
-// and copy. What is queued then arrives whole and in each goroutine's
+// budget: batches are evicted and their memory reused while callers
+// ship. What is queued then arrives whole and in each goroutine's
 // order, the accounting adds up, and drops are counted by level.
 func TestEvictionAndReuseWhileCallersCopy(t *testing.T) {
 	ctx := testsupport.Context(t)
@@ -130,7 +130,7 @@ func TestEvictionAndReuseWhileCallersCopy(t *testing.T) {
 	}
 }
 
-// Stats taken while callers claim room without the mutex always add up.
+// Stats taken while many callers ship always add up.
 func TestStatsAddUpWhileCallersShip(t *testing.T) {
 	ctx := testsupport.Context(t)
 	col := testcollector.Start(t, "tcp://127.0.0.1:0")

@@ -216,9 +216,6 @@ func (c *config) validate(headerLen int) error {
 	if c.batchSize < headerLen+64 {
 		return fmt.Errorf("batch size %d bytes leaves no room after the %d-byte batch header", c.batchSize, headerLen)
 	}
-	if c.batchSize > maxChunk {
-		return fmt.Errorf("batch size %d bytes: must be at most %d bytes", c.batchSize, maxChunk)
-	}
 	if c.budget < 2*c.batchSize {
 		return fmt.Errorf("budget %d bytes: must hold at least two batches (%d bytes)", c.budget, 2*c.batchSize)
 	}
@@ -227,9 +224,6 @@ func (c *config) validate(headerLen int) error {
 			return fmt.Errorf("max entry size %d bytes: must be at most half the budget (%d bytes)", c.maxEntry, c.budget)
 		}
 		c.maxEntry = c.budget / 2
-	}
-	if headerLen+c.maxEntry > maxChunk { // an entry travels alone in a batch of its size
-		return fmt.Errorf("max entry size %d bytes: must be at most %d bytes", c.maxEntry, maxChunk-headerLen)
 	}
 	return nil
 }

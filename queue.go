@@ -1,11 +1,8 @@
 package zmqlog
 
 import (
-	"encoding/binary"
-	"runtime"
 	"slices"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/zmqlog/zmqlog/topic"
@@ -36,9 +33,7 @@ const (
 //	             (by policy), or wait in line                  │ wakes each line's first waiter
 //
 // It has no lock of its own: the shipper's mutex guards it, and the
-// waiting methods are given that mutex to release while they wait. The
-// one exception is the open batch, in which callers may claim room
-// without the mutex while nothing needs deciding (updateLockFree).
+// waiting methods are given that mutex to release while they wait.
 type queue struct {
 	budget    int // bytes of live batches allowed
 	reserve   int // the part of budget only ERROR-and-above entries may use
@@ -46,18 +41,12 @@ type queue struct {
 	overflow  overflowMode
 	header    []byte
 
-	open      atomic.Pointer[chunk] // batch being filled; written under the mutex
-	sealed    []*chunk              // oldest first, not yet taken by the socket
-	free      []*chunk              // spare full-size batches for reuse
-	allocated int                   // bytes of live batches: the budget's measure
-	nextID    uint64                // id for the next sealed batch (Flush's clock)
+	open      *chunk   // batch being filled
+	sealed    []*chunk // oldest first, not yet taken by the socket
+	free      []*chunk // spare full-size batches for reuse
+	allocated int      // bytes of live batches: the budget's measure
+	nextID    uint64   // id for the next sealed batch (Flush's clock)
 	closed    bool
-
-	// Entries in sealed batches: ever (admitted) and not yet released
-	// (queued). The open batch's are counted when it is sealed; until
-	// then they are read from it (openEntries).
-	admitted uint64
-	queued   int
 
 	// Callers waiting for room, one line per priority so that debug
 	// callers in line cannot hold up an error the reserve has room for.
@@ -77,153 +66,24 @@ func newQueue(budget, batchSize int, overflow overflowMode, header []byte) *queu
 }
 
 // chunk is one batch: a wire header followed by entries.
-//
-// Callers claim room in the open batch with one compare-and-swap on
-// state, mostly without the shipper's mutex (see Shipper.Ship), and copy
-// their entry in after the claim, outside any lock: many goroutines on
-// few cores then no longer queue on a mutex whose holder is copying. The
-// claims' order is the entries' order in the batch, so one goroutine's
-// entries stay in the order it shipped them. Whoever takes a sealed
-// batch away (to send, evict or drop it) first waits until every claimed
-// entry is copied in (waitFilled); only then is it read, counted by
-// level, or reused.
 type chunk struct {
-	// state packs the claims: the bytes used (header included) in the low
-	// 32 bits, the entries claimed above them, and two flags: sealed (no
-	// more claims) and locked (claims only under the shipper's mutex,
-	// whenever the queue's policy has something to decide; see
-	// queue.updateLockFree).
-	state  atomic.Uint64
-	filled atomic.Uint32 // claimed entries whose bytes are copied in
-
-	mem    []byte // the batch's memory: len(mem) bytes, counted in the budget
-	buf    []byte // the batch as sent: mem up to its last entry, set by taken
+	buf    []byte
 	frames [][]byte
 	id     uint64
-	count  int // entries, set when sealed
-
-	tallied bool // high and levels are read from the entries (tally)
-	high    int  // entries at ERROR or above
-	levels  [levelBuckets]uint32
+	count  int
+	high   int // entries at ERROR or above
+	levels [levelBuckets]uint32
 }
-
-const (
-	stateUsedMask   = 1<<32 - 1
-	stateCountShift = 32
-	stateCountMask  = 1<<30 - 1
-	stateLocked     = 1 << 62
-	stateSealed     = 1 << 63
-
-	// maxChunk bounds a batch so that its bytes fit state's 32 bits.
-	maxChunk = 1 << 30
-)
 
 const levelBuckets = int(topic.Fatal) + 1
 
-// reservation is room claimed in a batch for one entry of size bytes at
-// off; first says it is the batch's first entry (the linger starts).
-type reservation struct {
-	c     *chunk
-	off   int
-	size  int
-	first bool
-}
-
-// reserve claims size bytes. lockFree claims are refused while the
-// batch is marked locked; every claim is refused once it is sealed or
-// when the room is gone.
-func (c *chunk) reserve(size int, lockFree bool) (reservation, bool) {
-	for {
-		st := c.state.Load()
-		if st&stateSealed != 0 || lockFree && st&stateLocked != 0 {
-			return reservation{}, false
-		}
-		used := int(st & stateUsedMask)
-		if used+size > len(c.mem) {
-			return reservation{}, false
-		}
-		if c.state.CompareAndSwap(st, st+uint64(size)+1<<stateCountShift) {
-			return reservation{c: c, off: used, size: size, first: st>>stateCountShift&stateCountMask == 0}, true
-		}
+func (c *chunk) add(topicName string, entry []byte, sev topic.Severity) {
+	c.buf = wire.AppendEntry(c.buf, topicName, entry)
+	c.count++
+	c.levels[sev]++
+	if sev >= topic.Error {
+		c.high++
 	}
-}
-
-// hasRoom says whether size bytes fit now (claims by others may take them).
-func (c *chunk) hasRoom(size int) bool {
-	return int(c.state.Load()&stateUsedMask)+size <= len(c.mem)
-}
-
-// entries is how many entries have been claimed.
-func (c *chunk) entries() int { return int(c.state.Load() >> stateCountShift & stateCountMask) }
-
-// fill copies the entry into the room claimed for it.
-func (r reservation) fill(topicName string, entry []byte) {
-	if dst := wire.AppendEntry(r.c.mem[r.off:r.off:r.off+r.size], topicName, entry); len(dst) != r.size {
-		panic("zmqlog: an entry's size changed between its claim and its copy")
-	}
-	r.c.filled.Add(1)
-}
-
-// seal refuses further claims and fixes the count, unless the batch is
-// empty. It returns the count (0: not sealed).
-func (c *chunk) seal() int {
-	for {
-		st := c.state.Load()
-		n := int(st >> stateCountShift & stateCountMask)
-		if n == 0 || c.state.CompareAndSwap(st, st|stateSealed) {
-			c.count = n
-			return n
-		}
-	}
-}
-
-// waitFilled waits until every entry claimed in the sealed batch is
-// copied in. A copy is a few hundred bytes on a goroutine that holds no
-// lock, so yielding until it is done is short.
-func (c *chunk) waitFilled() {
-	for int(c.filled.Load()) != c.count {
-		runtime.Gosched()
-	}
-}
-
-// taken readies a sealed batch for the socket: all its entries copied,
-// its count written.
-func (c *chunk) taken() {
-	c.waitFilled()
-	c.buf = c.mem[:c.state.Load()&stateUsedMask]
-	wire.SetCount(c.buf, c.count)
-	c.frames[0] = c.buf
-}
-
-// tally counts the sealed batch's entries by level, read back from their
-// topics: only batches that are dropped or may be evicted need it, so
-// the callers that ship do not pay for it.
-func (c *chunk) tally(headerLen int) {
-	if c.tallied {
-		return
-	}
-	c.waitFilled()
-	rest := c.mem[headerLen : c.state.Load()&stateUsedMask]
-	for range c.count {
-		n, k := binary.Uvarint(rest)
-		sev := topic.SeverityOf(string(rest[k : k+int(n)]))
-		rest = rest[k+int(n):]
-		n, k = binary.Uvarint(rest)
-		rest = rest[k+int(n):]
-		c.levels[sev]++
-		if sev >= topic.Error {
-			c.high++
-		}
-	}
-	c.tallied = true
-}
-
-// reset readies a spare batch for reuse: every copy into it is done.
-func (c *chunk) reset(header []byte) {
-	copy(c.mem, header)
-	c.state.Store(uint64(len(header)) | stateLocked)
-	c.filled.Store(0)
-	c.buf, c.count, c.tallied, c.high, c.levels = nil, 0, false, 0, [levelBuckets]uint32{}
 }
 
 func lineOf(high bool) int {
@@ -233,75 +93,41 @@ func lineOf(high bool) int {
 	return 0
 }
 
-// admit claims room for an entry of size bytes, sealing the open batch
-// and starting a new one when it is full and evicting as the overflow
-// policy allows. It reports false when there is no room, and whether it
-// sealed a batch (the sender must be woken). Under WithBlock a caller
-// that is not first in its line (w nil: one that has not waited) gets no
-// room while others wait before it: room goes in FIFO order.
-func (q *queue) admit(size int, high bool, w *waiter) (r reservation, ok, sealed bool) {
+// admit returns the batch an entry of size bytes goes into, sealing the
+// open batch and starting a new one when it is full and evicting as the
+// overflow policy allows. It returns nil when there is no room, and
+// whether it sealed a batch (the sender must be woken). Under WithBlock a
+// caller that is not first in its line (w nil: one that has not waited)
+// gets no room while others wait before it: room goes in FIFO order.
+func (q *queue) admit(size int, high bool, w *waiter) (c *chunk, sealed bool) {
 	if q.overflow == block {
 		if first := q.lines[lineOf(high)].first(); first != nil && first != w {
-			return reservation{}, false, false
+			return nil, false
 		}
 	}
 	limit := q.budget
 	if !high {
 		limit -= q.reserve
 	}
-	if c := q.open.Load(); c != nil && c.hasRoom(size) {
+	if c := q.open; c != nil && len(c.buf)+size <= cap(c.buf) {
 		// Below the limit, or an error entry: use the open batch. A
 		// debug entry in the reserve must not fill a batch an error needs.
 		for !high && q.allocated > limit {
 			if !q.evict(high) {
-				return reservation{}, false, false
+				return nil, false
 			}
 		}
-		if r, ok := c.reserve(size, false); ok {
-			return r, true, false
-		}
-		// Lock-free claims took the last of the room: start a new batch.
+		return c, false
 	}
 	need := max(q.batchSize, len(q.header)+size)
 	for q.allocated+need > limit {
 		if !q.evict(high) {
-			return reservation{}, false, false
+			return nil, false
 		}
 	}
 	sealed = q.seal()
-	c := q.newChunk(need)
-	r, _ = c.reserve(size, false) // a new batch of at least header+size bytes
-	q.open.Store(c)
-	q.updateLockFree()
-	return r, true, sealed
-}
-
-// updateLockFree lets callers claim room in the open batch without the
-// mutex only while that is what admit would decide anyway: the queue is
-// open, nobody waits in line (FIFO), and the budget is below the ERROR
-// reserve, so no entry of any level needs an eviction or a refusal. The
-// budget's measure only grows when a new batch is opened, so it stays
-// below the reserve for as long as this batch is open; every other
-// change (a waiter, close, a release) calls this again.
-func (q *queue) updateLockFree() {
-	c := q.open.Load()
-	if c == nil {
-		return
-	}
-	if !q.closed && len(q.lines[0].waiters) == 0 && len(q.lines[1].waiters) == 0 && q.allocated <= q.budget-q.reserve {
-		c.state.And(^uint64(stateLocked))
-	} else {
-		c.state.Or(stateLocked)
-	}
-}
-
-// openEntries is how many entries the open batch holds (or are being
-// copied into it).
-func (q *queue) openEntries() int {
-	if c := q.open.Load(); c != nil {
-		return c.entries()
-	}
-	return 0
+	q.open = q.newChunk(need)
+	return q.open, sealed
 }
 
 // evict drops the oldest sealed batch that the policy lets an entry of
@@ -311,7 +137,7 @@ func (q *queue) evict(high bool) bool {
 	if q.overflow != dropOldest && !high {
 		return false
 	}
-	victim := slices.IndexFunc(q.sealed, func(c *chunk) bool { c.tally(len(q.header)); return c.high == 0 })
+	victim := slices.IndexFunc(q.sealed, func(c *chunk) bool { return c.high == 0 })
 	if victim < 0 && high && q.overflow == dropOldest && len(q.sealed) > 0 {
 		victim = 0
 	}
@@ -328,38 +154,33 @@ func (q *queue) newChunk(capacity int) *chunk {
 	var c *chunk
 	if n := len(q.free); n > 0 && capacity == q.batchSize {
 		c, q.free = q.free[n-1], q.free[:n-1]
+		c.buf = c.buf[:0]
 	} else {
-		c = &chunk{mem: make([]byte, capacity), frames: make([][]byte, 1)}
+		c = &chunk{buf: make([]byte, 0, capacity), frames: make([][]byte, 1)}
 	}
-	c.reset(q.header)
-	q.allocated += len(c.mem)
+	c.buf = append(c.buf, q.header...)
+	q.allocated += cap(c.buf)
 	return c
 }
 
 // seal closes the open batch if it holds entries and queues it.
 func (q *queue) seal() bool {
-	c := q.open.Load()
-	if c == nil {
+	c := q.open
+	if c == nil || c.count == 0 {
 		return false
 	}
-	n := c.seal()
-	if n == 0 {
-		return false
-	}
-	q.admitted += uint64(n)
-	q.queued += n
+	wire.SetCount(c.buf, c.count)
 	c.id = q.nextID
 	q.nextID++
 	q.sealed = append(q.sealed, c)
-	q.open.Store(nil)
+	q.open = nil
 	return true
 }
 
 // pending reports whether the open batch holds entries (a linger runs).
-func (q *queue) pending() bool { return q.openEntries() > 0 }
+func (q *queue) pending() bool { return q.open != nil && q.open.count > 0 }
 
-// take removes the oldest sealed batch for the socket, or returns nil;
-// the caller readies it with taken, outside the mutex.
+// take removes the oldest sealed batch for the socket, or returns nil.
 func (q *queue) take() *chunk {
 	if len(q.sealed) == 0 {
 		return nil
@@ -377,12 +198,11 @@ func (q *queue) putBack(c *chunk) { q.sealed = slices.Insert(q.sealed, 0, c) }
 // waiter that leaves its line wakes the next, so every waiter re-checks,
 // in order, as long as room lasts.
 func (q *queue) release(c *chunk) {
-	q.allocated -= len(c.mem)
-	q.queued -= c.count
-	if len(c.mem) == q.batchSize && len(q.free) < spareBatches {
+	q.allocated -= cap(c.buf)
+	c.count, c.high, c.levels = 0, 0, [levelBuckets]uint32{}
+	if cap(c.buf) == q.batchSize && len(q.free) < spareBatches {
 		q.free = append(q.free, c)
 	}
-	q.updateLockFree()
 	for i := range q.lines {
 		q.lines[i].wakeFirst()
 	}
@@ -402,7 +222,6 @@ func (q *queue) waitingBefore(target uint64) int {
 // close refuses every later entry and wakes every waiter to give up.
 func (q *queue) close() {
 	q.closed = true
-	q.updateLockFree()
 	for i := range q.lines {
 		for _, w := range q.lines[i].waiters {
 			w.wake()
@@ -414,9 +233,9 @@ func (q *queue) close() {
 // the caller to count and release.
 func (q *queue) drain() []*chunk {
 	q.seal()
-	if c := q.open.Load(); c != nil { // empty: seal took any entries
-		q.open.Store(nil)
-		q.release(c)
+	if q.open != nil { // empty: seal took any entries
+		q.release(q.open)
+		q.open = nil
 	}
 	rest := q.sealed
 	q.sealed = nil
@@ -425,77 +244,36 @@ func (q *queue) drain() []*chunk {
 
 // waitForRoom admits an entry that found no room, waiting up to timeout
 // in its priority's line; mu (held on entry and on return) is released
-// while it waits. It reports false when the time is up or the queue closed.
-func (q *queue) waitForRoom(mu *sync.Mutex, size int, high bool, timeout time.Duration) (r reservation, ok, sealed bool) {
+// while it waits. It returns nil when the time is up or the queue closed.
+func (q *queue) waitForRoom(mu *sync.Mutex, size int, high bool, timeout time.Duration) (*chunk, bool) {
 	line := &q.lines[lineOf(high)]
 	w := line.join()
-	q.updateLockFree() // from now on, room goes in line
 	// Leaving wakes the next in line: the room this waiter found may
 	// hold the next entry too, and a waiter that gave up must not keep
 	// the wake it was given.
-	defer func() {
-		line.leave(w)
-		q.updateLockFree()
-		w.recycle()
-	}()
-	deadline := w.deadline(timeout)
+	defer line.leave(w)
+	deadline := time.NewTimer(timeout)
+	defer deadline.Stop()
 	for {
 		mu.Unlock()
 		select {
 		case <-w.woken:
-		case <-deadline:
+		case <-deadline.C:
 			mu.Lock()
-			return reservation{}, false, false
+			return nil, false
 		}
 		mu.Lock()
 		if q.closed {
-			return reservation{}, false, false
+			return nil, false
 		}
-		if r, ok, sealed := q.admit(size, high, w); ok {
-			return r, true, sealed
+		if c, sealed := q.admit(size, high, w); c != nil {
+			return c, sealed
 		}
 	}
 }
 
 // waiter is one caller in line for room.
-type waiter struct {
-	woken chan struct{}
-	timer *time.Timer
-}
-
-// waiters are reused with their channel and timer: once callers outrun
-// the collector under WithBlock, every entry waits, and making both per
-// wait was a third of the process's CPU in BenchmarkZapParallel.
-var waiters = sync.Pool{New: func() any {
-	t := time.NewTimer(time.Hour)
-	t.Stop()
-	return &waiter{woken: make(chan struct{}, 1), timer: t}
-}}
-
-// deadline starts the waiter's timer.
-func (w *waiter) deadline(timeout time.Duration) <-chan time.Time {
-	w.timer.Reset(timeout)
-	return w.timer.C
-}
-
-// recycle returns a waiter that has left its line (nobody wakes it any
-// more) to the pool, its timer stopped and any wake it did not see dropped.
-func (w *waiter) recycle() {
-	w.timer.Stop()
-	// Since Go 1.23 no tick is received after Stop, but a program built
-	// with GODEBUG=asynctimerchan=1 keeps the old buffered channel: a
-	// deadline that fired while this waiter was being admitted would
-	// end its next wait at once.
-	select {
-	case <-w.timer.C:
-	default:
-	}
-	select {
-	case <-w.woken:
-	default:
-	}
-	waiters.Put(w)
-}
+type waiter struct{ woken chan struct{} }
 
 // wake tells the waiter to re-check; a wake not yet seen is kept.
 func (w *waiter) wake() {
@@ -510,7 +288,7 @@ func (w *waiter) wake() {
 type waitLine struct{ waiters []*waiter }
 
 func (l *waitLine) join() *waiter {
-	w := waiters.Get().(*waiter)
+	w := &waiter{woken: make(chan struct{}, 1)}
 	l.waiters = append(l.waiters, w)
 	return w
 }

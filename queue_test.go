@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/zmqlog/zmqlog/topic"
 	"github.com/zmqlog/zmqlog/wire"
 )
 
@@ -24,15 +25,6 @@ var testHeader = wire.AppendHeader(nil, wire.Producer{Host: "h", App: "a"})
 // fullEntry is the size of an entry that fills a batch on its own.
 var fullEntry = testBatch - len(testHeader)
 
-// fullBody is the body of an entry of size fullEntry with topic level.
-func fullBody(level string) []byte {
-	body := make([]byte, fullEntry-wire.EntrySize(level, nil))
-	for wire.EntrySize(level, body) > fullEntry { // the body's length takes more bytes
-		body = body[:len(body)-1]
-	}
-	return body
-}
-
 // testQueue returns a queue holding one sealed full batch per letter of
 // batches ('d' debug, 'e' error), oldest first, and the labels of the
 // batches the policy evicts, in order.
@@ -46,18 +38,18 @@ func testQueue(t *testing.T, overflow overflowMode, batches string) (*queue, *[]
 		q.release(c)
 	}
 	for i, kind := range batches {
-		level := "DEBUG"
+		sev := topic.Debug
 		if kind == 'e' {
-			level = "ERROR"
+			sev = topic.Error
 		}
 		// Admitted as an error, to fill the reserve too; what the batch
 		// holds is what counts for eviction.
-		r, ok, _ := q.admit(fullEntry, true, nil)
-		if !ok {
+		c, _ := q.admit(fullEntry-wire.EntrySize("", nil), true, nil)
+		if c == nil {
 			t.Fatalf("filling %q: no room for batch %d", batches, i)
 		}
-		r.fill(level, fullBody(level))
-		labels[r.c] = fmt.Sprintf("%c%d", kind, i)
+		c.add("", make([]byte, fullEntry-wire.EntrySize("", nil)), sev)
+		labels[c] = fmt.Sprintf("%c%d", kind, i)
 		q.seal()
 	}
 	if len(evicted) != 0 {
@@ -95,15 +87,15 @@ func TestQueueAdmission(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			q, evicted := testQueue(t, tc.overflow, tc.queued)
 			before := q.allocated
-			r, ok, _ := q.admit(tc.size, tc.high, nil)
-			if ok != tc.admitted || !slices.Equal(*evicted, tc.evicted) {
-				t.Fatalf("admitted %v, evicted %v; want admitted %v, evicted %v", ok, *evicted, tc.admitted, tc.evicted)
+			c, _ := q.admit(tc.size, tc.high, nil)
+			if (c != nil) != tc.admitted || !slices.Equal(*evicted, tc.evicted) {
+				t.Fatalf("admitted %v, evicted %v; want admitted %v, evicted %v", c != nil, *evicted, tc.admitted, tc.evicted)
 			}
-			if !ok && q.allocated != before {
+			if c == nil && q.allocated != before {
 				t.Fatalf("a refused entry changed the budget's measure from %d to %d", before, q.allocated)
 			}
-			if ok && (r.size != tc.size || r.off+r.size > len(r.c.mem)) {
-				t.Fatalf("admitted %d bytes at %d into a batch of %d, want %d bytes", r.size, r.off, len(r.c.mem), tc.size)
+			if c != nil && cap(c.buf)-len(c.buf) < tc.size {
+				t.Fatalf("admitted into a batch with %d bytes free, need %d", cap(c.buf)-len(c.buf), tc.size)
 			}
 			if q.allocated > testBudget {
 				t.Fatalf("allocated %d bytes, budget %d", q.allocated, testBudget)
@@ -116,20 +108,15 @@ func TestQueueAdmission(t *testing.T) {
 // needs, even though that batch has room.
 func TestQueueDebugKeepsOutOfTheReserveInTheOpenBatch(t *testing.T) {
 	q, _ := testQueue(t, dropNewest, "ddddddd")
-	body := make([]byte, 90)
-	size := wire.EntrySize("ERROR", body)
-	r, ok, _ := q.admit(size, true, nil) // an error opens the eighth batch: into the reserve
-	if !ok {
+	c, _ := q.admit(100, true, nil) // an error opens the eighth batch: into the reserve
+	if c == nil {
 		t.Fatal("no room for the error")
 	}
-	r.fill("ERROR", body)
-	if _, ok, _ := q.admit(size, false, nil); ok {
+	c.add("ERROR", make([]byte, 90), topic.Error)
+	if c, _ := q.admit(100, false, nil); c != nil {
 		t.Fatal("a debug entry went into the reserve's open batch")
 	}
-	if _, ok := r.c.reserve(size, true); ok {
-		t.Fatal("a debug entry could claim the reserve's open batch without the policy")
-	}
-	if _, ok, _ := q.admit(size, true, nil); !ok {
+	if c, _ := q.admit(100, true, nil); c == nil {
 		t.Fatal("a second error found no room in the open batch")
 	}
 }
@@ -184,12 +171,12 @@ func TestQueueWaitersGetRoomInOrderAndNoneIsStranded(t *testing.T) {
 			defer wg.Done()
 			mu.Lock()
 			defer mu.Unlock()
-			r, ok, _ := q.waitForRoom(&mu, fullEntry, false, time.Minute)
-			if !ok {
+			c, _ := q.waitForRoom(&mu, fullEntry-wire.EntrySize("", nil), false, time.Minute)
+			if c == nil {
 				t.Errorf("waiter %d gave up", i)
 				return
 			}
-			r.fill("DEBUG", fullBody("DEBUG"))
+			c.add("", make([]byte, fullEntry-wire.EntrySize("", nil)), topic.Debug)
 			q.seal()
 			admitted = append(admitted, i)
 		}()
@@ -254,8 +241,8 @@ func TestQueueCloseReleasesWaiters(t *testing.T) {
 		go func() {
 			mu.Lock()
 			defer mu.Unlock()
-			_, ok, _ := q.waitForRoom(&mu, 100, false, time.Hour)
-			gaveUp <- !ok
+			c, _ := q.waitForRoom(&mu, 100, false, time.Hour)
+			gaveUp <- c == nil
 		}()
 	}
 	for {
@@ -274,47 +261,5 @@ func TestQueueCloseReleasesWaiters(t *testing.T) {
 		if !<-gaveUp {
 			t.Fatal("a waiter got room from a closed queue")
 		}
-	}
-}
-
-// Waiters are reused: one that gave up at its deadline must not hand its
-// expired timer, nor a wake it never saw, to the next caller that waits.
-func TestQueueReusedWaiterStartsClean(t *testing.T) {
-	var mu sync.Mutex
-	q, _ := testQueue(t, block, "dddddddd")
-	mu.Lock()
-	for range 3 {
-		if _, ok, _ := q.waitForRoom(&mu, 100, false, time.Nanosecond); ok {
-			t.Fatal("admitted with no room")
-		}
-	}
-	mu.Unlock()
-	result := make(chan bool, 1)
-	go func() {
-		mu.Lock()
-		defer mu.Unlock()
-		_, ok, _ := q.waitForRoom(&mu, 100, false, time.Hour)
-		result <- ok
-	}()
-	for {
-		mu.Lock()
-		n := len(q.lines[0].waiters)
-		mu.Unlock()
-		if n == 1 {
-			break
-		}
-		select {
-		case ok := <-result:
-			t.Fatalf("the waiter returned (admitted %v) before any room was made", ok)
-		default:
-		}
-		runtime.Gosched()
-	}
-	mu.Lock()
-	q.release(q.take())
-	q.release(q.take())
-	mu.Unlock()
-	if !<-result {
-		t.Fatal("the waiter gave up although room was made within its hour")
 	}
 }

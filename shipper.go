@@ -7,7 +7,6 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
-	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -41,11 +40,9 @@ type Shipper struct {
 	header   []byte
 	push     *zsock.Pusher
 
-	// mu, taken when a batch fills or a decision is due, is kept by
-	// padding off the cache lines of the fields every Ship reads (measured
-	// when every Ship took mu: without it, slogzmq's Handle cost 1.33x
-	// slog.JSONHandler's, 1.13x with). The open batch every Ship claims
-	// room in is read through q, whose other fields change once a batch.
+	// mu and the state it guards are written on every Ship; padding keeps
+	// them off the cache lines of fields other goroutines use (measured:
+	// without it, slogzmq's Handle cost 1.33x slog.JSONHandler's, 1.13x with).
 	_         cacheLinePad
 	mu        sync.Mutex
 	q         *queue                 // admission policy and the batches it governs
@@ -78,12 +75,11 @@ const (
 	numReasons
 )
 
-// counters are the shipper's accounting, besides the entries the queue
-// counts (admitted, queued) as batches are sealed and released.
 type counters struct {
-	refused, sent, batches, bytesSent uint64 // refused: dropped before reaching a batch
+	shipped, sent, batches, bytesSent uint64
 	dropped                           [numReasons]uint64
 	droppedLevel                      [levelBuckets]uint64
+	queued                            int
 }
 
 // droppedTotal is every entry dropped so far, for whatever reason.
@@ -165,30 +161,11 @@ func (s *Shipper) Producer() wire.Producer { return s.producer }
 // topic) and returns without waiting for the network. If the entry cannot
 // be queued it is dropped and counted in Stats.
 func (s *Shipper) Ship(topicName string, entry []byte) {
-	size := wire.EntrySize(topicName, entry)
-	// While the open batch has room and nothing needs deciding, claim it
-	// without the mutex: with many goroutines on few cores, parked
-	// callers queued on the mutex (a convoy) cost more than the copy.
-	if c := s.q.open.Load(); c != nil && size <= s.cfg.maxEntry {
-		if r, ok := c.reserve(size, true); ok {
-			r.fill(topicName, entry)
-			if r.first {
-				s.signal()
-			}
-			return
-		}
-	}
-	s.shipLocked(topicName, entry, size)
-}
-
-// shipLocked is Ship when the policy has something to decide: the open
-// batch is full or missing, the budget is in the reserve, others wait for
-// room, the entry is too large, or the shipper is closed. Only the claim
-// is made under the mutex; the copy is not.
-func (s *Shipper) shipLocked(topicName string, entry []byte, size int) {
 	sev := topic.SeverityOf(topicName)
 	high := sev >= topic.Error
+	size := wire.EntrySize(topicName, entry)
 	s.mu.Lock()
+	s.count.shipped++
 	switch {
 	case s.q.closed:
 		s.dropLocked(closedShipper, sev)
@@ -199,12 +176,11 @@ func (s *Shipper) shipLocked(topicName string, entry []byte, size int) {
 		s.mu.Unlock()
 		return
 	}
-	r, ok, wake := s.q.admit(size, high, nil)
-	if !ok && s.q.overflow == block {
-		r, ok, wake = s.q.waitForRoom(&s.mu, size, high, s.cfg.blockTimeout)
+	c, wake := s.q.admit(size, high, nil)
+	if c == nil && s.q.overflow == block {
+		c, wake = s.q.waitForRoom(&s.mu, size, high, s.cfg.blockTimeout)
 	}
-	backlog := wake && s.q.allocated > s.q.budget/2
-	if !ok {
+	if c == nil {
 		reason := queueFull
 		if s.q.closed {
 			reason = closedShipper
@@ -213,38 +189,29 @@ func (s *Shipper) shipLocked(topicName string, entry []byte, size int) {
 		s.mu.Unlock()
 		return
 	}
+	c.add(topicName, entry, sev)
+	s.count.queued++
+	wake = wake || c.count == 1 // a first entry starts the linger
 	s.mu.Unlock()
-	r.fill(topicName, entry)
-	if wake || r.first { // a first entry starts the linger
+	if wake {
 		s.signal()
-	}
-	if backlog {
-		// Sealed batches pile up: hand this P to the shipper goroutine,
-		// just woken onto it. Callers claiming without the mutex never
-		// park, so with as many of them as Ps the shipper would wait for
-		// a preemption while they fill the budget and then all wait for
-		// room (BenchmarkZapParallel/g16: 558k entries/s without this,
-		// 705k with, medians of 7 interleaved runs). Below half the
-		// budget nobody yields, so Ship's latency is untouched there.
-		runtime.Gosched()
 	}
 }
 
 // releaseLocked returns a batch's memory to the budget once it has left.
 func (s *Shipper) releaseLocked(c *chunk) {
+	s.count.queued -= c.count
 	s.q.release(c)
 	close(s.progress)
 	s.progress = make(chan struct{})
 }
 
 func (s *Shipper) dropLocked(r dropReason, sev topic.Severity) {
-	s.count.refused++
 	s.count.dropped[r]++
 	s.count.droppedLevel[sev]++
 }
 
 func (s *Shipper) dropChunkLocked(c *chunk, r dropReason) {
-	c.tally(len(s.header))
 	s.count.dropped[r] += uint64(c.count)
 	for i, n := range c.levels {
 		s.count.droppedLevel[i] += uint64(n)
@@ -289,10 +256,10 @@ func (s *Shipper) run() {
 				}
 				break
 			}
+			c.frames[0] = c.buf
 			b := &inflight{s: s, c: c}
 			s.inflight[b] = struct{}{}
 			s.mu.Unlock()
-			c.taken()
 			s.lastSent = time.Now()
 			if err := s.push.Send(s.ctx, b); err != nil {
 				// Closing: put it back for Close to count.

@@ -9,8 +9,7 @@ import (
 // Stats is a snapshot of a shipper's counters. Every entry handed to Ship
 // is in exactly one place: Shipped == Sent + Dropped + Queued.
 type Stats struct {
-	// Shipped counts calls to Ship; one waiting for room under WithBlock
-	// is counted once it gets room or gives up.
+	// Shipped counts calls to Ship.
 	Shipped uint64
 	// Sent counts entries written whole to a collector connection. An
 	// entry written just before its collector died can still be lost;
@@ -56,14 +55,11 @@ func (s *Shipper) Stats() Stats {
 	s.mu.Lock()
 	c := s.count
 	allocated := s.q.allocated
-	open := s.q.openEntries() // read once: claims go on without the mutex
-	shipped := c.refused + s.q.admitted + uint64(open)
-	queued := s.q.queued + open
 	s.mu.Unlock()
 	st := Stats{
-		Shipped: shipped, Sent: c.sent, Batches: c.batches, BytesSent: c.bytesSent,
+		Shipped: c.shipped, Sent: c.sent, Batches: c.batches, BytesSent: c.bytesSent,
 		DroppedQueueFull: c.dropped[queueFull], DroppedTooLarge: c.dropped[tooLarge], DroppedClosed: c.dropped[closedShipper],
-		Queued: queued, QueuedBytes: allocated,
+		Queued: c.queued, QueuedBytes: allocated,
 	}
 	st.Dropped = st.DroppedQueueFull + st.DroppedTooLarge + st.DroppedClosed
 	for sev, n := range c.droppedLevel {
