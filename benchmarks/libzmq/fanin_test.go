@@ -21,6 +21,7 @@ import (
 	zmq "github.com/pebbe/zmq4"
 
 	"github.com/zmqlog/zmqlog"
+	"github.com/zmqlog/zmqlog/internal/procstat"
 	"github.com/zmqlog/zmqlog/wire"
 )
 
@@ -383,60 +384,6 @@ func (c *zmqcollectSink) waitFor(b *testing.B, ctx context.Context) float64 {
 	return c.metric(b, batchesMetric) - c.baseMessages
 }
 
-// threadsCPU sums the time on CPU of every thread of process pid, in
-// nanoseconds, from /proc/pid/task/*/schedstat. /proc/pid/stat counts in
-// 10 ms ticks, too coarse for libzmq's few milliseconds per thousand
-// messages. Threads that exited are not counted; libzmq's and Go's
-// threads live as long as the process.
-func threadsCPU(b *testing.B, pid int) time.Duration {
-	b.Helper()
-	tasks, err := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/schedstat", pid))
-	if err != nil || len(tasks) == 0 {
-		b.Fatalf("no threads of process %d: %v", pid, err)
-	}
-	var ns int64
-	for _, t := range tasks {
-		data, err := os.ReadFile(t)
-		if err != nil {
-			continue // the thread exited
-		}
-		f := strings.Fields(string(data))
-		if len(f) == 0 {
-			continue
-		}
-		n, _ := strconv.ParseInt(f[0], 10, 64)
-		ns += n
-	}
-	return time.Duration(ns)
-}
-
-// contextSwitches sums the voluntary and involuntary context switches of
-// every thread of process pid (from /proc/pid/task/*/status), as
-// BenchmarkZmqcollectFanIn counts them.
-func contextSwitches(b *testing.B, pid int) int64 {
-	b.Helper()
-	tasks, err := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/status", pid))
-	if err != nil || len(tasks) == 0 {
-		b.Fatalf("no threads of process %d: %v", pid, err)
-	}
-	var n int64
-	for _, t := range tasks {
-		data, err := os.ReadFile(t)
-		if err != nil {
-			continue // the thread exited
-		}
-		for _, line := range strings.Split(string(data), "\n") {
-			for _, key := range []string{"voluntary_ctxt_switches:", "nonvoluntary_ctxt_switches:"} {
-				if v, ok := strings.CutPrefix(line, key); ok {
-					k, _ := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
-					n += k
-				}
-			}
-		}
-	}
-	return n
-}
-
 // BenchmarkFanInLibzmq is the baseline for BenchmarkZmqcollectFanIn
 // (cmd/zmqcollect): the same fan-in shapes (N zmqlog shippers with
 // default options in this process, each logging 200-byte entries at a
@@ -506,8 +453,8 @@ func BenchmarkFanInLibzmq(b *testing.B) {
 				s.waitFor(b, ctx)
 
 				s.expect(b, b.N)
-				cpu0 := threadsCPU(b, s.pid())
-				switches0 := contextSwitches(b, s.pid())
+				cpu0 := procstat.ThreadsCPU(b, s.pid())
+				switches0 := procstat.ContextSwitches(b, s.pid())
 				b.ResetTimer()
 				start := time.Now()
 				var wg sync.WaitGroup
@@ -517,33 +464,16 @@ func BenchmarkFanInLibzmq(b *testing.B) {
 						n++
 					}
 					wg.Add(1)
-					go func() { // paced: one tick each 10ms, rate/100 entries a tick
+					go func() {
 						defer wg.Done()
-						per := max(1, shape.rate/100)
-						every := 10 * time.Millisecond
-						if shape.rate < 100 {
-							per, every = 1, time.Second/time.Duration(shape.rate)
-						}
-						t := time.NewTicker(every)
-						defer t.Stop()
-						for sent := 0; sent < n; {
-							select {
-							case <-t.C:
-							case <-ctx.Done():
-								return
-							}
-							for k := 0; k < per && sent < n; k++ {
-								sh.Ship("INFO.api", entry)
-								sent++
-							}
-						}
+						procstat.Pace(ctx, n, shape.rate, func() { sh.Ship("INFO.api", entry) })
 					}()
 				}
 				wg.Wait()
 				messages := s.waitFor(b, ctx)
 				elapsed := time.Since(start)
-				cpu := threadsCPU(b, s.pid()) - cpu0
-				switches := contextSwitches(b, s.pid()) - switches0
+				cpu := procstat.ThreadsCPU(b, s.pid()) - cpu0
+				switches := procstat.ContextSwitches(b, s.pid()) - switches0
 				b.StopTimer()
 				b.ReportMetric(float64(cpu.Nanoseconds())/1e3/messages, "sink-cpu-µs/message")
 				b.ReportMetric(float64(cpu.Nanoseconds())/1e3/float64(b.N), "sink-cpu-µs/entry")

@@ -4,15 +4,13 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"path/filepath"
 	"slices"
-	"strconv"
-	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/zmqlog/zmqlog"
+	"github.com/zmqlog/zmqlog/internal/procstat"
 	"github.com/zmqlog/zmqlog/internal/testcollector"
 	"github.com/zmqlog/zmqlog/internal/zsock"
 )
@@ -64,7 +62,7 @@ func BenchmarkZmqcollectFanIn(b *testing.B) {
 			baseEntries := c.metric(b, "zmqlog_collector_entries_received_total")
 			baseBatches := c.metric(b, `zmqlog_collector_messages_total{kind="batch"}`)
 			cpu0 := processCPU(b, c.cmd.Process.Pid)
-			switches0 := contextSwitches(b, c.cmd.Process.Pid)
+			switches0 := procstat.ContextSwitches(b, c.cmd.Process.Pid)
 			b.ResetTimer()
 			start := time.Now()
 			var wg sync.WaitGroup
@@ -74,22 +72,9 @@ func BenchmarkZmqcollectFanIn(b *testing.B) {
 					n++
 				}
 				wg.Add(1)
-				go func() { // paced: one tick each 10ms, rate/100 entries a tick
+				go func() {
 					defer wg.Done()
-					per := max(1, shape.rate/100)
-					every := 10 * time.Millisecond
-					if shape.rate < 100 {
-						per, every = 1, time.Second/time.Duration(shape.rate)
-					}
-					t := time.NewTicker(every)
-					defer t.Stop()
-					for sent := 0; sent < n; {
-						<-t.C
-						for k := 0; k < per && sent < n; k++ {
-							s.Ship("INFO.api", entry)
-							sent++
-						}
-					}
+					procstat.Pace(ctx, n, shape.rate, func() { s.Ship("INFO.api", entry) })
 				}()
 			}
 			wg.Wait()
@@ -98,7 +83,7 @@ func BenchmarkZmqcollectFanIn(b *testing.B) {
 			}
 			elapsed := time.Since(start)
 			cpu := processCPU(b, c.cmd.Process.Pid) - cpu0
-			switches := contextSwitches(b, c.cmd.Process.Pid) - switches0
+			switches := procstat.ContextSwitches(b, c.cmd.Process.Pid) - switches0
 			b.StopTimer()
 			heap := c.metric(b, "go_memstats_heap_inuse_bytes") - heap0
 			stack := c.metric(b, "go_memstats_stack_inuse_bytes") - stack0
@@ -205,33 +190,4 @@ func useBenchBinary(b *testing.B) {
 		bins["."] = bin
 		b.Cleanup(func() { bins["."] = saved })
 	}
-}
-
-// contextSwitches sums the voluntary and involuntary context switches of
-// every thread of process pid (from /proc/pid/task/*/status); threads
-// that have exited are not counted, which a benchmark's steady load
-// makes rare.
-func contextSwitches(tb testing.TB, pid int) int64 {
-	tb.Helper()
-	tasks, err := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/status", pid))
-	if err != nil || len(tasks) == 0 {
-		tb.Fatalf("no threads of process %d: %v", pid, err)
-	}
-	var n int64
-	for _, t := range tasks {
-		data, err := os.ReadFile(t)
-		if err != nil {
-			continue // the thread exited
-		}
-		for _, line := range strings.Split(string(data), "\n") {
-			if v, ok := strings.CutPrefix(line, "voluntary_ctxt_switches:"); ok {
-				k, _ := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
-				n += k
-			} else if v, ok := strings.CutPrefix(line, "nonvoluntary_ctxt_switches:"); ok {
-				k, _ := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
-				n += k
-			}
-		}
-	}
-	return n
 }

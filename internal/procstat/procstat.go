@@ -1,0 +1,97 @@
+// Package procstat reads what another process has spent, from Linux's
+// /proc, for benchmarks that run the thing they measure (zmqcollect, a
+// libzmq sink) as a process of its own: CPU time per thread, and the
+// context switches of its threads (the wake-ups a message costs). It
+// also paces a load at a steady rate, as the fan-in benchmarks drive
+// their producers.
+//
+// Threads that have exited are not counted: a benchmark's steady load
+// makes that rare, and Go's and libzmq's threads live as long as the
+// process. Off Linux every reader fails the benchmark that calls it.
+package procstat
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// ThreadsCPU is the time process pid's threads have been on a CPU, summed
+// from /proc/pid/task/*/schedstat, exact to the nanosecond
+// (/proc/pid/stat counts in 10 ms ticks, too coarse for a few
+// milliseconds per thousand messages).
+func ThreadsCPU(tb testing.TB, pid int) time.Duration {
+	tb.Helper()
+	var ns int64
+	eachThread(tb, pid, "schedstat", func(data string) {
+		if f := strings.Fields(data); len(f) > 0 {
+			n, _ := strconv.ParseInt(f[0], 10, 64)
+			ns += n
+		}
+	})
+	return time.Duration(ns)
+}
+
+// ContextSwitches is the voluntary and involuntary context switches of
+// process pid's threads, summed from /proc/pid/task/*/status.
+func ContextSwitches(tb testing.TB, pid int) int64 {
+	tb.Helper()
+	var n int64
+	eachThread(tb, pid, "status", func(data string) {
+		for _, line := range strings.Split(data, "\n") {
+			for _, key := range []string{"voluntary_ctxt_switches:", "nonvoluntary_ctxt_switches:"} {
+				if v, ok := strings.CutPrefix(line, key); ok {
+					k, _ := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+					n += k
+				}
+			}
+		}
+	})
+	return n
+}
+
+// eachThread calls read with the contents of file of each of process
+// pid's threads.
+func eachThread(tb testing.TB, pid int, file string, read func(data string)) {
+	tb.Helper()
+	tasks, err := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/%s", pid, file))
+	if err != nil || len(tasks) == 0 {
+		tb.Fatalf("no threads of process %d in /proc: %v", pid, err)
+	}
+	for _, t := range tasks {
+		data, err := os.ReadFile(t)
+		if err != nil {
+			continue // the thread exited
+		}
+		read(string(data))
+	}
+}
+
+// Pace calls send n times at rate calls a second, in ticks of 10 ms
+// (rate/100 calls a tick; below 100 a second, one call a tick), until
+// done or ctx ends: how one producer of a fan-in benchmark logs.
+func Pace(ctx context.Context, n, rate int, send func()) {
+	per := max(1, rate/100)
+	every := 10 * time.Millisecond
+	if rate < 100 {
+		per, every = 1, time.Second/time.Duration(rate)
+	}
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for sent := 0; sent < n; {
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			return
+		}
+		for k := 0; k < per && sent < n; k++ {
+			send()
+			sent++
+		}
+	}
+}
