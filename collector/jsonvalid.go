@@ -20,7 +20,7 @@ func validObject(b []byte) bool {
 	if i >= len(b) || b[i] != '{' {
 		return false
 	}
-	i, ok := scanTopObject(b, i)
+	i, ok := scanObject(b, i, 1)
 	if i == tooDeep {
 		// A peer's deep nesting would grow the stack of the connection
 		// goroutine that handles it (Serve): encoding/json keeps its
@@ -28,50 +28,6 @@ func validObject(b []byte) bool {
 		return json.Valid(b) && utf8.Valid(b)
 	}
 	return ok && skipSpace(b, i) == len(b)
-}
-
-// scanTopObject is scanObject for the outermost object, with what a log
-// line is mostly made of done here rather than in a call per token: its
-// keys and string values, when short and plain (scanShortString). The
-// rest goes to the general functions.
-func scanTopObject(b []byte, i int) (int, bool) {
-	i = skipSpace(b, i+1)
-	if i < len(b) && b[i] == '}' {
-		return i + 1, true
-	}
-	for {
-		if i >= len(b) || b[i] != '"' {
-			return i, false
-		}
-		var ok bool
-		if j := scanShortString(b, i); j > 0 {
-			i = j
-		} else if i, ok = scanString(b, i); !ok {
-			return i, false
-		}
-		i = skipSpace(b, i)
-		if i >= len(b) || b[i] != ':' {
-			return i, false
-		}
-		i = skipSpace(b, i+1)
-		if j := scanShortString(b, i); j > 0 {
-			i = j
-		} else if i, ok = scanValue(b, i, 1); !ok {
-			return i, false
-		}
-		i = skipSpace(b, i)
-		if i >= len(b) {
-			return i, false
-		}
-		switch b[i] {
-		case ',':
-			i = skipSpace(b, i+1)
-		case '}':
-			return i + 1, true
-		default:
-			return i, false
-		}
-	}
 }
 
 // scanShortString returns the index after the string at b[i] if it is
@@ -144,15 +100,23 @@ func scanObject(b []byte, i, depth int) (int, bool) {
 		if i >= len(b) || b[i] != '"' {
 			return i, false
 		}
+		// Keys and string values, what a log line is mostly made of, are
+		// read inline when short and plain (scanShortString), rather than
+		// in a call per token.
 		var ok bool
-		if i, ok = scanString(b, i); !ok {
+		if j := scanShortString(b, i); j > 0 {
+			i = j
+		} else if i, ok = scanString(b, i); !ok {
 			return i, false
 		}
 		i = skipSpace(b, i)
 		if i >= len(b) || b[i] != ':' {
 			return i, false
 		}
-		if i, ok = scanValue(b, skipSpace(b, i+1), depth); !ok {
+		i = skipSpace(b, i+1)
+		if j := scanShortString(b, i); j > 0 {
+			i = j
+		} else if i, ok = scanValue(b, i, depth); !ok {
 			return i, false
 		}
 		i = skipSpace(b, i)
