@@ -9,8 +9,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"time"
-	"unicode/utf8"
 
+	"github.com/zmqlog/zmqlog/internal/jsonstr"
 	"github.com/zmqlog/zmqlog/wire"
 )
 
@@ -152,11 +152,11 @@ func appendSavedStream(b []byte, x *savedStream) []byte {
 	b = append(b, `,"stream":`...)
 	b = strconv.AppendUint(b, uint64(x.Stream), 10)
 	b = append(b, `,"host":`...)
-	b = appendStateName(b, x.Host)
+	b = jsonstr.Append(b, x.Host)
 	b = append(b, `,"pid":`...)
 	b = strconv.AppendUint(b, uint64(x.PID), 10)
 	b = append(b, `,"app":`...)
-	b = appendStateName(b, x.App)
+	b = jsonstr.Append(b, x.App)
 	b = append(b, `,"next":`...)
 	b = strconv.AppendUint(b, x.Next, 10)
 	b = append(b, `,"received":`...)
@@ -179,44 +179,3 @@ func appendSavedStream(b []byte, x *savedStream) []byte {
 	}
 	return append(b, '}')
 }
-
-// appendStateName appends a producer's name as a JSON string that
-// encoding/json reads back as it would read its own encoding of the name:
-// '"' and '\\' escaped, control characters, U+2028 and U+2029 as \u
-// escapes, invalid UTF-8 as U+FFFD; '<', '>' and '&' as they are (names
-// are cleaned, so only quotes and backslashes are ever escaped).
-func appendStateName(b []byte, s string) []byte {
-	b = append(b, '"')
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c >= 0x20 && c < utf8.RuneSelf && c != '"' && c != '\\' {
-			b = append(b, c)
-			i++
-			continue
-		}
-		if c < utf8.RuneSelf {
-			switch c {
-			case '"', '\\':
-				b = append(b, '\\', c)
-			default:
-				b = append(b, `\u00`...)
-				b = append(b, hexDigits[c>>4], hexDigits[c&0xF])
-			}
-			i++
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			b = append(b, `\ufffd`...)
-		} else if r == '\u2028' || r == '\u2029' {
-			b = append(b, `\u202`...)
-			b = append(b, hexDigits[r&0xF])
-		} else {
-			b = append(b, s[i:i+size]...)
-		}
-		i += size
-	}
-	return append(b, '"')
-}
-
-const hexDigits = "0123456789abcdef"

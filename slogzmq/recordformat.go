@@ -14,6 +14,8 @@ import (
 	"time"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/zmqlog/zmqlog/internal/jsonstr"
 )
 
 // recordFormat writes a record as slog.JSONHandler (or, with text,
@@ -357,7 +359,7 @@ func (s *formatState) appendString(str string) {
 	switch {
 	case !s.f.text:
 		s.buf = append(s.buf, '"')
-		s.buf = appendEscapedJSONString(s.buf, str)
+		s.buf = jsonstr.AppendEscaped(s.buf, str)
 		s.buf = append(s.buf, '"')
 	case needsQuoting(str):
 		s.buf = strconv.AppendQuote(s.buf, str)
@@ -481,68 +483,6 @@ var recordBuffers = sync.Pool{New: func() any {
 	return &b
 }}
 
-// appendEscapedJSONString is slog's: encoding/json's string escaping
-// without HTML escaping, quotes not included.
-func appendEscapedJSONString(buf []byte, s string) []byte {
-	start := 0
-	for i := 0; i < len(s); {
-		if b := s[i]; b < utf8.RuneSelf {
-			if safeSet[b] {
-				i++
-				continue
-			}
-			buf = append(buf, s[start:i]...)
-			buf = append(buf, '\\')
-			switch b {
-			case '\\', '"':
-				buf = append(buf, b)
-			case '\n':
-				buf = append(buf, 'n')
-			case '\r':
-				buf = append(buf, 'r')
-			case '\t':
-				buf = append(buf, 't')
-			default: // bytes < 0x20 but \t, \n and \r
-				buf = append(buf, 'u', '0', '0', hex[b>>4], hex[b&0xF])
-			}
-			i++
-			start = i
-			continue
-		}
-		c, size := utf8.DecodeRuneInString(s[i:])
-		if c == utf8.RuneError && size == 1 {
-			buf = append(buf, s[start:i]...)
-			buf = append(buf, `\ufffd`...)
-			i += size
-			start = i
-			continue
-		}
-		// U+2028 and U+2029 are valid JSON but break JSONP; slog escapes
-		// them unconditionally.
-		if c == '\u2028' || c == '\u2029' {
-			buf = append(buf, s[start:i]...)
-			buf = append(buf, `\u202`...)
-			buf = append(buf, hex[c&0xF])
-			i += size
-			start = i
-			continue
-		}
-		i += size
-	}
-	return append(buf, s[start:]...)
-}
-
-const hex = "0123456789abcdef"
-
-// safeSet marks the ASCII bytes a JSON string holds unescaped: all but
-// the control characters, '"' and '\\'.
-var safeSet = func() (set [utf8.RuneSelf]bool) {
-	for b := ' '; b < utf8.RuneSelf; b++ {
-		set[b] = b != '"' && b != '\\'
-	}
-	return set
-}()
-
 // appendTextValue is slog.TextHandler's: TextMarshalers by their text,
 // byte slices quoted, anything else as %+v or slog's own formatting.
 func (s *formatState) appendTextValue(v slog.Value) error {
@@ -602,7 +542,7 @@ func needsQuoting(s string) bool {
 	for i := 0; i < len(s); {
 		b := s[i]
 		if b < utf8.RuneSelf {
-			if b != '\\' && (b == ' ' || b == '=' || !safeSet[b]) {
+			if b != '\\' && (b == ' ' || b == '=' || !jsonstr.Safe(b)) {
 				return true
 			}
 			i++

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"strconv"
+
+	"github.com/zmqlog/zmqlog/internal/jsonstr"
 )
 
 // ProducerKey is the key under which the store writes, into each line,
@@ -20,20 +22,12 @@ const StreamFields = ProducerKey + ".app," + ProducerKey + ".host"
 func Stamp(app, host string, pid uint32) []byte {
 	b := make([]byte, 0, 48+len(app)+len(host))
 	b = append(b, `{"`+ProducerKey+`":{"app":`...)
-	b = appendString(b, app)
+	b = jsonstr.Append(b, app)
 	b = append(b, `,"host":`...)
-	b = appendString(b, host)
+	b = jsonstr.Append(b, host)
 	b = append(b, `,"pid":`...)
 	b = strconv.AppendUint(b, uint64(pid), 10)
 	return append(b, "},"...)
-}
-
-func appendString(dst []byte, s string) []byte {
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	enc.Encode(s) // cannot fail for a string
-	return append(dst, bytes.TrimSuffix(buf.Bytes(), []byte{'\n'})...)
 }
 
 // AppendLine appends line, a JSON object, with stamp in place of its
