@@ -164,14 +164,10 @@ func (p *Publisher) Endpoint() string { return p.a.endpoint() }
 // the message was queued for.
 func (p *Publisher) Publish(frames [][]byte) int {
 	p.published.Add(1)
-	var topic []byte
-	if len(frames) > 0 {
-		topic = frames[0]
-	}
 	m := ownedMessage{frames: frames, cost: messageCost(frames)}
 	queued := 0
 	p.mu.Lock()
-	p.index.match(topic, func(s *subscriber) {
+	p.index.match(topicOf(frames), func(s *subscriber) {
 		if s.q.push(&m) {
 			queued++
 		} else {
