@@ -24,8 +24,10 @@ import (
 // everything (and the share of entries it got: the rest it missed, and
 // the collector counted), and the collector's peak RSS (VmHWM). The
 // producers and the subscriber run in this process, on the same two
-// cores as the collector.
+// cores as the collector. $ZMQCOLLECT_BENCH_BIN runs another build in its
+// place, for a baseline measured under the same load.
 func BenchmarkCollector(b *testing.B) {
+	useBenchBinary(b)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	c := startCollector(b, ctx, "--max-size", "100000")
