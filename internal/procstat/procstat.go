@@ -3,7 +3,8 @@
 // libzmq sink) as a process of its own: CPU time per thread, and the
 // context switches of its threads (the wake-ups a message costs). It
 // also paces a load at a steady rate, as the fan-in benchmarks drive
-// their producers.
+// their producers, and follows a file the process writes (Lines), so a
+// benchmark can wait for its work without asking it anything.
 //
 // Threads that have exited are not counted: a benchmark's steady load
 // makes that rare, and Go's and libzmq's threads live as long as the
