@@ -29,7 +29,7 @@ type httpFlags struct {
 func addHTTPFlags(fs *flag.FlagSet, cfg *collector.Config) *httpFlags {
 	h := &httpFlags{}
 	fs.StringVar(&h.addr, "http", "", "serve the live page, its history stream and /metrics at http://ADDR/, e.g. 127.0.0.1:9559; an address other hosts reach needs --http-token")
-	fs.StringVar(&h.token, "http-token", "", "bearer token the page's API and /metrics require (default $"+tokenEnv+"); open the page as http://ADDR/#token=TOKEN")
+	fs.StringVar(&h.token, "http-token", "", "bearer token the page's API, its /metrics and --metrics require (default $"+tokenEnv+"); open the page as http://ADDR/#token=TOKEN")
 	fs.IntVar(&h.historyMB, "history-mb", int(cfg.HistoryBytes>>20), "megabytes of recent entries kept in memory for the page and zmqtail --since/--last; 0 keeps none")
 	return h
 }
@@ -77,5 +77,22 @@ func startHTTP(c *collector.Collector, h *httpFlags, reg *prometheus.Registry, l
 	served := make(chan struct{})
 	go func() { defer close(served); srv.Serve() }()
 	logger.Info("serving the live page", "url", srv.URL(), "token", h.token != "") // never the token itself
+	return func() { srv.Close(); <-served }, nil
+}
+
+// startMetrics serves /metrics alone at addr (--metrics), guarded as the
+// page is (web.ListenMetrics); stop ends it and waits.
+func startMetrics(c *collector.Collector, addr, token string, reg *prometheus.Registry, logger *slog.Logger) (stop func(), err error) {
+	srv, err := web.ListenMetrics(c, web.Options{Addr: addr, Token: token, Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}), Log: logger})
+	if err != nil {
+		if errors.Is(err, web.ErrTokenRequired) {
+			return nil, cli.Usage(fmt.Errorf("zmqcollect: --metrics: %w", err))
+		}
+		return nil, fmt.Errorf("zmqcollect: --metrics %s: %w", addr, err)
+	}
+	reg.MustRegister(srv)
+	served := make(chan struct{})
+	go func() { defer close(served); srv.Serve() }()
+	logger.Info("serving metrics", "url", "http://"+srv.Addr()+"/metrics", "token", token != "") // never the token itself
 	return func() { srv.Close(); <-served }, nil
 }

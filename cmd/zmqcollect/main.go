@@ -19,17 +19,13 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
-	"net/http"
 	"os"
 	"strconv"
 	"strings"
-	"time"
-
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/zmqlog/zmqlog/collector"
 	"github.com/zmqlog/zmqlog/collector/vlsink"
+	"github.com/zmqlog/zmqlog/collector/web"
 	"github.com/zmqlog/zmqlog/internal/cli"
 )
 
@@ -56,7 +52,7 @@ func parseFlags(args []string, stdout, stderr io.Writer) (settings, error) {
 		file    = fs.String("file", cfg.File, `store file, one entry per line, appended and rotated; "" turns storing off`)
 		pub     = fs.String("pub", cfg.Pub, `endpoint subscribers connect to (PUB, binds); "" turns publishing off`)
 		echo    = fs.Bool("stdout", false, "also write every stored line to stdout")
-		metrics = fs.String("metrics", "", "serve Prometheus metrics at http://ADDR/metrics, e.g. 127.0.0.1:9557")
+		metrics = fs.String("metrics", "", "serve Prometheus metrics at http://ADDR/metrics, e.g. 127.0.0.1:9557; an address other hosts reach needs --http-token")
 		state   = fs.String("state", "", `where producer positions survive restarts (so gaps are counted right); default: the store file's name plus ".state"; "" turns it off`)
 		mode    = fs.String("file-mode", fmt.Sprintf("%#o", uint32(cfg.FileMode)), "permission of the store file, its rotated and compressed backups and the state file, in octal (0640: the group may read)")
 	)
@@ -170,6 +166,9 @@ Flags:
 	if err := httpf.apply(&cfg); err != nil {
 		return settings{}, err
 	}
+	if *metrics != "" && !web.IsLoopback(*metrics) && httpf.token == "" {
+		return settings{}, cli.Usage(fmt.Errorf("zmqcollect: --metrics %s: other hosts can reach this address, so it needs --http-token (or $%s), which Prometheus sends as a bearer token; or bind 127.0.0.1", *metrics, tokenEnv))
+	}
 	return settings{cfg: cfg, metrics: *metrics, mode: *mode, http: httpf}, nil
 }
 
@@ -233,8 +232,6 @@ func run(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Writ
 		}
 		return fmt.Errorf("zmqcollect: %w", err)
 	}
-	var srv *http.Server
-	var served chan struct{}
 	reg := newRegistry(c)
 	if set.http.addr != "" {
 		stopHTTP, err := startHTTP(c, set.http, reg, logger)
@@ -244,23 +241,14 @@ func run(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Writ
 		defer stopHTTP()
 	}
 	if set.metrics != "" {
-		ln, err := net.Listen("tcp", set.metrics)
+		stopMetrics, err := startMetrics(c, set.metrics, set.http.token, reg, logger)
 		if err != nil {
-			return fmt.Errorf("zmqcollect: --metrics %s: %w", set.metrics, err)
+			return err
 		}
-		mux := http.NewServeMux()
-		mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-		srv = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
-		served = make(chan struct{})
-		go func() { defer close(served); srv.Serve(ln) }()
-		logger.Info("serving metrics", "url", "http://"+ln.Addr().String()+"/metrics")
+		defer stopMetrics()
 	}
 	logger.Info("collecting", "pull", c.PullEndpoint(), "pub", c.PubEndpoint(), "file", cfg.File, "forward", cfg.Forward, "victorialogs", vlsink.Redacted(cfg.VictoriaLogs))
 	err = c.Run(ctx)
-	if srv != nil {
-		srv.Close()
-		<-served // run returns with nothing of its own still running
-	}
 	st := c.Stats()
 	logger.Info("stopped", "received", st.Received, "stored", st.Stored, "store_failed", st.StoreFailed,
 		"published", st.Published, "subscriber_dropped", st.SubscriberDropped, "gaps", st.Gaps, "gaps_repaired", st.GapsRepaired, "invalid_utf8", st.InvalidUTF8, "malformed", st.Malformed+st.UnknownVersion)

@@ -432,6 +432,8 @@ func TestBadFlagsAndBusyPorts(t *testing.T) {
 		{[]string{"--idle-ping", "-1s"}, 2, "--idle-ping -1s: must not be negative"},
 		{[]string{"--http", "0.0.0.0:0"}, 2, "--http 0.0.0.0:0: other hosts can reach this address, so it needs --http-token"},
 		{[]string{"--http", ":9559"}, 2, "needs --http-token"},
+		{[]string{"--metrics", "0.0.0.0:0"}, 2, "--metrics 0.0.0.0:0: other hosts can reach this address, so it needs --http-token"},
+		{[]string{"--metrics", ":9557"}, 2, "needs --http-token"},
 		{[]string{"--history-mb", "-1"}, 2, "--history-mb -1: must not be negative"},
 		{[]string{"--http", "127.0.0.1:0", "--history-mb", "0"}, 2, "the page needs the history"},
 		{[]string{"--curve-secret", "c.key_secret"}, 2, "--curve-secret needs --curve-clients DIR"},

@@ -15,6 +15,8 @@ var (
 	descRefused  = prometheus.NewDesc("zmqlog_http_requests_refused_total", "Requests (conns_per_host: connections) refused, by reason.", []string{"reason"}, nil)
 	descSlowDrop = prometheus.NewDesc("zmqlog_http_streams_closed_slow_total", "Streams closed because a write did not complete in time.", nil, nil)
 
+	descMetricsRefused = prometheus.NewDesc("zmqlog_metrics_requests_refused_total", "Requests to --metrics (conns_per_host: connections) refused, by reason.", []string{"reason"}, nil)
+
 	descHistEntries  = prometheus.NewDesc("zmqlog_history_entries", "Entries held in the collector's recent history.", nil, nil)
 	descHistBytes    = prometheus.NewDesc("zmqlog_history_bytes", "Bytes of the history's arena the entries held take.", nil, nil)
 	descHistCapacity = prometheus.NewDesc("zmqlog_history_capacity_bytes", "What the history may hold (--history-mb).", nil, nil)
@@ -24,6 +26,10 @@ var (
 
 // Describe implements prometheus.Collector.
 func (s *Server) Describe(ch chan<- *prometheus.Desc) {
+	if s.metricsOnly {
+		ch <- descMetricsRefused
+		return
+	}
 	for _, d := range []*prometheus.Desc{descStreams, descServed, descSent, descMissed, descRefused, descSlowDrop,
 		descHistEntries, descHistBytes, descHistCapacity, descHistEvicted, descHistTooLarge} {
 		ch <- d
@@ -33,10 +39,16 @@ func (s *Server) Describe(ch chan<- *prometheus.Desc) {
 // Collect implements prometheus.Collector.
 func (s *Server) Collect(ch chan<- prometheus.Metric) {
 	st := s.Stats()
-	ch <- prometheus.MustNewConstMetric(descStreams, prometheus.GaugeValue, float64(st.Streams))
 	counter := func(d *prometheus.Desc, v uint64, labels ...string) {
 		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), labels...)
 	}
+	if s.metricsOnly {
+		counter(descMetricsRefused, st.Unauthorized, "unauthorized")
+		counter(descMetricsRefused, st.RefusedHost, "host_or_origin")
+		counter(descMetricsRefused, st.ConnsRefused, "conns_per_host")
+		return
+	}
+	ch <- prometheus.MustNewConstMetric(descStreams, prometheus.GaugeValue, float64(st.Streams))
 	counter(descServed, st.StreamsServed)
 	counter(descSent, st.Sent)
 	counter(descMissed, st.Missed)

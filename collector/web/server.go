@@ -1,7 +1,8 @@
 // Package web is zmqcollect's --http face: one page that shows the live
 // stream with its recent history, filters, a chart of entries per second
 // by level and the producers; the stream it reads (/api/stream, also what
-// `zmqtail --since` reads); and /metrics.
+// `zmqtail --since` reads); and /metrics. ListenMetrics serves /metrics
+// alone under the same rules (zmqcollect's --metrics).
 //
 //	srv, err := web.Listen(c, web.Options{Addr: "127.0.0.1:9559"})
 //	go srv.Serve()
@@ -98,21 +99,23 @@ type Source interface {
 	Stats() collector.Stats
 }
 
-// Server serves the page, the stream and /metrics.
+// Server serves the page, the stream and /metrics (or, made by
+// ListenMetrics, /metrics alone).
 type Server struct {
-	c        Source
-	opts     Options
-	token    *token // nil: none required
-	hosts    hostCheck
-	rate     *tokenBucket
-	streams  chan struct{} // a slot per open stream
-	ln       *limitListener
-	srv      *http.Server
-	stop     chan struct{}
-	stopOnce sync.Once
-	wg       sync.WaitGroup // open streams
-	shared   sharedStats
-	count    counters
+	c           Source
+	opts        Options
+	metricsOnly bool
+	token       *token // nil: none required
+	hosts       hostCheck
+	rate        *tokenBucket  // nil: no rate limit
+	streams     chan struct{} // a slot per open stream
+	ln          *limitListener
+	srv         *http.Server
+	stop        chan struct{}
+	stopOnce    sync.Once
+	wg          sync.WaitGroup // open streams
+	shared      sharedStats
+	count       counters
 }
 
 type counters struct {
@@ -127,7 +130,26 @@ const unauthIdle = 5 * time.Second
 
 // Listen binds o.Addr for c. An address other hosts reach without a token
 // is ErrTokenRequired.
-func Listen(c Source, o Options) (*Server, error) {
+func Listen(c Source, o Options) (*Server, error) { return listen(c, o, false) }
+
+// ListenMetrics binds o.Addr to serve o.Metrics at /metrics and nothing
+// else (zmqcollect's --metrics, for Prometheus), under Listen's rules for
+// the address, the token, the Host and Origin, and the connections held
+// open: a port other hosts reach cannot be used to hold every file
+// descriptor of the collector, nor to make it gather its metrics for
+// anyone without the token (with a thousand producers a scrape costs
+// about 20 ms of CPU). Without the page there are no streams and no rate
+// limit: a scraper with the token, or a process on this host, is trusted.
+// Its refusals are counted apart from the page's
+// (zmqlog_metrics_requests_refused_total).
+func ListenMetrics(c Source, o Options) (*Server, error) {
+	if o.Metrics == nil {
+		return nil, errors.New("web: ListenMetrics needs Options.Metrics")
+	}
+	return listen(c, o, true)
+}
+
+func listen(c Source, o Options, metricsOnly bool) (*Server, error) {
 	o.fill()
 	loopback := IsLoopback(o.Addr)
 	if !loopback && o.Token == "" {
@@ -142,9 +164,11 @@ func Listen(c Source, o Options) (*Server, error) {
 		ln.Close()
 		return nil, fmt.Errorf("http %s: bound %s, not a loopback address: %w", o.Addr, ln.Addr(), ErrTokenRequired)
 	}
-	s := &Server{c: c, opts: o, token: newToken(o.Token), hosts: hostCheck{loopback: loopback},
-		rate:    newTokenBucket(float64(o.RequestsPerSecond), float64(2*o.RequestsPerSecond)),
+	s := &Server{c: c, opts: o, metricsOnly: metricsOnly, token: newToken(o.Token), hosts: hostCheck{loopback: loopback},
 		streams: make(chan struct{}, o.MaxStreams), stop: make(chan struct{})}
+	if !metricsOnly {
+		s.rate = newTokenBucket(float64(o.RequestsPerSecond), float64(2*o.RequestsPerSecond))
+	}
 	var idle time.Duration
 	if s.token != nil {
 		idle = unauthIdle
@@ -192,9 +216,13 @@ func (s *Server) Close() error {
 // Handler is the server's routes with every check applied, for tests that
 // serve it themselves.
 func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	if s.metricsOnly {
+		mux.Handle("GET /metrics", s.api(s.opts.Metrics))
+		return s.guard(mux)
+	}
 	files, _ := fs.Sub(static, "static")
 	fileServer := http.FileServerFS(files)
-	mux := http.NewServeMux()
 	for _, p := range []string{"/", "/app.js", "/app.css", "/favicon.svg"} {
 		mux.Handle("GET "+p, s.page(fileServer))
 	}
@@ -256,7 +284,7 @@ func (s *Server) api(next http.Handler) http.Handler {
 			return
 		}
 		authorise(r)
-		if !s.rate.allow(time.Now()) {
+		if s.rate != nil && !s.rate.allow(time.Now()) {
 			s.count.rateLimited.Add(1)
 			w.Header().Set("Retry-After", "1")
 			refuse(w, "too many requests", http.StatusTooManyRequests)

@@ -436,3 +436,32 @@ func TestMetricsCountStreamsAndHistory(t *testing.T) {
 		t.Errorf("metrics %v", got)
 	}
 }
+
+// ListenMetrics serves /metrics and nothing else (no page, no stream of
+// entries), under the same rules for the address and the token, and
+// without the page's request rate limit, which a scraper polling on
+// loopback would otherwise meet.
+func TestListenMetricsServesMetricsAlone(t *testing.T) {
+	metrics := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "zmqlog_ok 1\n") })
+	if _, err := ListenMetrics(fakeSource{}, Options{Addr: ":0", Metrics: metrics}); !errors.Is(err, ErrTokenRequired) {
+		t.Fatalf(":0 without a token: %v", err)
+	}
+	s, err := ListenMetrics(fakeSource{collector.NewHistory(1 << 20)}, Options{Addr: "127.0.0.1:0", Metrics: metrics, RequestsPerSecond: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	served := make(chan struct{})
+	go func() { defer close(served); s.Serve() }()
+	t.Cleanup(func() { s.Close(); <-served })
+	base := "http://" + s.Addr()
+	for _, path := range []string{"/", "/app.js", "/api/stream?last=1"} {
+		if res, _ := get(t, base+path, nil); res.StatusCode != http.StatusNotFound {
+			t.Errorf("%s: %s, want 404", path, res.Status)
+		}
+	}
+	for i := range 10 { // past RequestsPerSecond's burst
+		if res, body := get(t, base+"/metrics", nil); res.StatusCode != http.StatusOK || body != "zmqlog_ok 1\n" {
+			t.Fatalf("scrape %d: %s %q", i, res.Status, body)
+		}
+	}
+}
