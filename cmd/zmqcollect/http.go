@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -45,6 +46,9 @@ func (h *httpFlags) apply(cfg *collector.Config) error {
 	cfg.HistoryBytes = int64(h.historyMB) << 20
 	if h.addr == "" {
 		return nil
+	}
+	if err := checkListenAddr("http", h.addr, "127.0.0.1:9559"); err != nil {
+		return err
 	}
 	if !web.IsLoopback(h.addr) && h.token == "" {
 		return cli.Usage(fmt.Errorf("zmqcollect: --http %s: other hosts can reach this address, so it needs --http-token (or $%s); or bind 127.0.0.1", h.addr, tokenEnv))
@@ -95,4 +99,24 @@ func startMetrics(c *collector.Collector, addr, token string, reg *prometheus.Re
 	go func() { defer close(served); srv.Serve() }()
 	logger.Info("serving metrics", "url", "http://"+srv.Addr()+"/metrics", "token", token != "") // never the token itself
 	return func() { srv.Close(); <-served }, nil
+}
+
+// checkListenAddr refuses at start a listen address that is not
+// host:port with a port number, naming the flag and the value, rather
+// than let it pass for a non-loopback address or fail once running.
+func checkListenAddr(flag, addr, example string) error {
+	_, port, err := net.SplitHostPort(addr)
+	if err == nil {
+		if _, err = net.LookupPort("tcp", port); err != nil {
+			err = fmt.Errorf("port %q is not a port number", port)
+		}
+	}
+	if err != nil {
+		var ae *net.AddrError
+		if errors.As(err, &ae) {
+			err = errors.New(ae.Err)
+		}
+		return cli.Usage(fmt.Errorf("zmqcollect: --%s %s: not host:port (%v); e.g. %s", flag, addr, err, example))
+	}
+	return nil
 }

@@ -166,6 +166,11 @@ Flags:
 	if err := httpf.apply(&cfg); err != nil {
 		return settings{}, err
 	}
+	if *metrics != "" {
+		if err := checkListenAddr("metrics", *metrics, "127.0.0.1:9557"); err != nil {
+			return settings{}, err
+		}
+	}
 	if *metrics != "" && !web.IsLoopback(*metrics) && httpf.token == "" {
 		return settings{}, cli.Usage(fmt.Errorf("zmqcollect: --metrics %s: other hosts can reach this address, so it needs --http-token (or $%s), which Prometheus sends as a bearer token; or bind 127.0.0.1", *metrics, tokenEnv))
 	}

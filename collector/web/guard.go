@@ -267,8 +267,13 @@ func authorise(r *http.Request) {
 }
 
 // refuse answers a request it will not serve and closes its connection
-// after: a client refused keeps no slot.
+// after: a client refused keeps no slot. The read deadline is cut first:
+// before closing, net/http reads what is left of the request's body, and
+// a client that announced a body and sends none would otherwise hold the
+// slot for as long as it likes (once a request's header is read the
+// server sets no read deadline of its own).
 func refuse(w http.ResponseWriter, msg string, code int) {
+	http.NewResponseController(w).SetReadDeadline(time.Now())
 	w.Header().Set("Connection", "close")
 	http.Error(w, msg, code)
 }

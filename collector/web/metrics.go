@@ -45,6 +45,7 @@ func (s *Server) Collect(ch chan<- prometheus.Metric) {
 	if s.metricsOnly {
 		counter(descMetricsRefused, st.Unauthorized, "unauthorized")
 		counter(descMetricsRefused, st.RefusedHost, "host_or_origin")
+		counter(descMetricsRefused, st.BadMethod, "method")
 		counter(descMetricsRefused, st.ConnsRefused, "conns_per_host")
 		return
 	}
@@ -57,6 +58,7 @@ func (s *Server) Collect(ch chan<- prometheus.Metric) {
 	counter(descRefused, st.RateLimited, "rate_limited")
 	counter(descRefused, st.Unauthorized, "unauthorized")
 	counter(descRefused, st.RefusedHost, "host_or_origin")
+	counter(descRefused, st.BadMethod, "method")
 	counter(descRefused, st.ConnsRefused, "conns_per_host")
 	if h := s.c.History(); h != nil {
 		hs := h.Stats()

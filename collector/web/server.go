@@ -119,8 +119,8 @@ type Server struct {
 }
 
 type counters struct {
-	streamsServed, busy, rateLimited, unauthorized, refusedHost atomic.Uint64
-	sent, missed, slowClosed, connsRefused                      atomic.Uint64
+	streamsServed, busy, rateLimited, unauthorized, refusedHost, badMethod atomic.Uint64
+	sent, missed, slowClosed, connsRefused                                 atomic.Uint64
 }
 
 // unauthIdle is how long a connection that has not shown the token may
@@ -152,8 +152,12 @@ func ListenMetrics(c Source, o Options) (*Server, error) {
 func listen(c Source, o Options, metricsOnly bool) (*Server, error) {
 	o.fill()
 	loopback := IsLoopback(o.Addr)
+	what := "http"
+	if metricsOnly {
+		what = "metrics"
+	}
 	if !loopback && o.Token == "" {
-		return nil, fmt.Errorf("http %s: %w", o.Addr, ErrTokenRequired)
+		return nil, fmt.Errorf("%s %s: %w", what, o.Addr, ErrTokenRequired)
 	}
 	ln, err := net.Listen("tcp", o.Addr)
 	if err != nil {
@@ -162,7 +166,7 @@ func listen(c Source, o Options, metricsOnly bool) (*Server, error) {
 	if loopback && !boundToLoopback(ln.Addr()) {
 		// "localhost" is trusted by name; what it resolved to is checked.
 		ln.Close()
-		return nil, fmt.Errorf("http %s: bound %s, not a loopback address: %w", o.Addr, ln.Addr(), ErrTokenRequired)
+		return nil, fmt.Errorf("%s %s: bound %s, not a loopback address: %w", what, o.Addr, ln.Addr(), ErrTokenRequired)
 	}
 	s := &Server{c: c, opts: o, metricsOnly: metricsOnly, token: newToken(o.Token), hosts: hostCheck{loopback: loopback},
 		streams: make(chan struct{}, o.MaxStreams), stop: make(chan struct{})}
@@ -219,6 +223,10 @@ func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	if s.metricsOnly {
 		mux.Handle("GET /metrics", s.api(s.opts.Metrics))
+		// Every other path wants the token too, so that a client without
+		// it is refused and closed, not answered 404 on a connection it
+		// may keep.
+		mux.Handle("/", s.api(http.NotFoundHandler()))
 		return s.guard(mux)
 	}
 	files, _ := fs.Sub(static, "static")
@@ -239,6 +247,7 @@ func (s *Server) guard(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		securityHeaders(w.Header())
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			s.count.badMethod.Add(1)
 			refuse(w, "only GET", http.StatusMethodNotAllowed)
 			return
 		}
@@ -298,9 +307,10 @@ func (s *Server) api(next http.Handler) http.Handler {
 type Stats struct {
 	// Streams open now; StreamsServed since start; Busy refused at
 	// MaxStreams; RateLimited past RequestsPerSecond; Unauthorized
-	// without the token; RefusedHost for a Host or Origin not allowed.
-	Streams                                                     int
-	StreamsServed, Busy, RateLimited, Unauthorized, RefusedHost uint64
+	// without the token; RefusedHost for a Host or Origin not allowed;
+	// BadMethod for a method other than GET and HEAD.
+	Streams                                                                int
+	StreamsServed, Busy, RateLimited, Unauthorized, RefusedHost, BadMethod uint64
 	// Sent counts entries sent on streams; Missed entries streams skipped
 	// (too slow, or evicted before they were read); SlowClosed streams
 	// closed because a write did not complete in time.
@@ -315,7 +325,8 @@ func (s *Server) Stats() Stats {
 	return Stats{
 		Streams: len(s.streams), StreamsServed: s.count.streamsServed.Load(), Busy: s.count.busy.Load(),
 		RateLimited: s.count.rateLimited.Load(), Unauthorized: s.count.unauthorized.Load(), RefusedHost: s.count.refusedHost.Load(),
-		Sent: s.count.sent.Load(), Missed: s.count.missed.Load(), SlowClosed: s.count.slowClosed.Load(),
+		BadMethod: s.count.badMethod.Load(),
+		Sent:      s.count.sent.Load(), Missed: s.count.missed.Load(), SlowClosed: s.count.slowClosed.Load(),
 		ConnsRefused: s.count.connsRefused.Load(),
 	}
 }

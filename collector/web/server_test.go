@@ -465,3 +465,80 @@ func TestListenMetricsServesMetricsAlone(t *testing.T) {
 		}
 	}
 }
+
+// rawRequest sends req on a connection of its own and reads until the
+// server closes it, within a bound: it returns the status line, and
+// whether the server closed the connection (false: it was still open
+// when the bound ran out).
+func rawRequest(t *testing.T, addr, req string) (status string, closed bool) {
+	t.Helper()
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := io.WriteString(conn, req); err != nil {
+		t.Fatal(err)
+	}
+	conn.SetReadDeadline(time.Now().Add(10 * time.Second)) // a refused client is closed at once; this only bounds a failure
+	r := bufio.NewReader(conn)
+	status, _ = r.ReadString('\n')
+	_, err = io.Copy(io.Discard, r)
+	return strings.TrimSpace(status), err == nil
+}
+
+// A client without the token that announces a body and never sends it is
+// refused and closed at once: net/http reads what is left of a refused
+// request's body before closing, and without a deadline that read would
+// let the client keep its slot for good, and with 64 of them every slot.
+func TestRefusedRequestWithABodyNeverSentKeepsNoSlot(t *testing.T) {
+	metrics := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "zmqlog_ok 1\n") })
+	page := serve(t, fakeSource{collector.NewHistory(1 << 20)}, Options{Token: "s3cret", Metrics: metrics})
+	only, err := ListenMetrics(fakeSource{}, Options{Addr: "127.0.0.1:0", Token: "s3cret", Metrics: metrics})
+	if err != nil {
+		t.Fatal(err)
+	}
+	served := make(chan struct{})
+	go func() { defer close(served); only.Serve() }()
+	t.Cleanup(func() { only.Close(); <-served })
+	for _, tc := range []struct{ name, addr, path string }{
+		{"the page's stream", page.Addr(), "/api/stream?last=1"},
+		{"the page's metrics", page.Addr(), "/metrics"},
+		{"--metrics", only.Addr(), "/metrics"},
+	} {
+		status, closed := rawRequest(t, tc.addr, "GET "+tc.path+" HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 100\r\n\r\n")
+		if !strings.Contains(status, " 401 ") || !closed {
+			t.Errorf("%s: %q, closed %v; want 401 and the connection closed", tc.name, status, closed)
+		}
+	}
+}
+
+// On ListenMetrics' port every path wants the token, so a client without
+// it cannot keep a connection by asking for pages that do not exist; a
+// method other than GET is refused and counted.
+func TestListenMetricsRefusesEveryPathWithoutTheToken(t *testing.T) {
+	metrics := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "zmqlog_ok 1\n") })
+	s, err := ListenMetrics(fakeSource{}, Options{Addr: "127.0.0.1:0", Token: "s3cret", Metrics: metrics})
+	if err != nil {
+		t.Fatal(err)
+	}
+	served := make(chan struct{})
+	go func() { defer close(served); s.Serve() }()
+	t.Cleanup(func() { s.Close(); <-served })
+	for _, path := range []string{"/", "/index.html", "/api/stream?last=1", "/metrics/"} {
+		status, closed := rawRequest(t, s.Addr(), "GET "+path+" HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+		if !strings.Contains(status, " 401 ") || !closed {
+			t.Errorf("%s without the token: %q, closed %v; want 401 and the connection closed", path, status, closed)
+		}
+	}
+	if res, _ := get(t, "http://"+s.Addr()+"/", http.Header{"Authorization": {"Bearer s3cret"}}); res.StatusCode != http.StatusNotFound {
+		t.Errorf("/ with the token: %s, want 404", res.Status)
+	}
+	status, _ := rawRequest(t, s.Addr(), "POST /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\n\r\n")
+	if !strings.Contains(status, " 405 ") {
+		t.Errorf("POST: %q, want 405", status)
+	}
+	if st := s.Stats(); st.Unauthorized != 4 || st.BadMethod != 1 {
+		t.Errorf("counted %d unauthorized and %d bad methods, want 4 and 1", st.Unauthorized, st.BadMethod)
+	}
+}
