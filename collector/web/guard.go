@@ -266,6 +266,12 @@ func authorise(r *http.Request) {
 	}
 }
 
+// authorised reports whether the request's connection has shown the token.
+func authorised(r *http.Request) bool {
+	c, ok := r.Context().Value(connKey{}).(*limitConn)
+	return ok && c.authorised.Load()
+}
+
 // refuse answers a request it will not serve and closes its connection
 // after: a client refused keeps no slot. The read deadline is cut first:
 // before closing, net/http reads what is left of the request's body, and

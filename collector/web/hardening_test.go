@@ -270,7 +270,8 @@ func TestLoopbackByNameMustBindLoopback(t *testing.T) {
 }
 
 // With a token, a connection that has not shown it is closed after a
-// short idle (unauthIdle), not the minute an authorised one may idle.
+// short idle (unauthIdle), not the minute an authorised one may idle; a
+// page file it asks for (no token needed) closes it at once.
 func TestConnectionsWithoutTheTokenIdleBriefly(t *testing.T) {
 	s := serve(t, fakeSource{collector.NewHistory(1 << 20)}, Options{Token: "s3cret"})
 	c, err := net.Dial("tcp", s.Addr())
@@ -286,9 +287,16 @@ func TestConnectionsWithoutTheTokenIdleBriefly(t *testing.T) {
 	}
 	io.Copy(io.Discard, res.Body)
 	res.Body.Close()
-	if res.StatusCode != http.StatusOK || res.Close {
-		t.Fatalf("%s (close %v): want 200, kept alive", res.Status, res.Close)
+	if res.StatusCode != http.StatusOK || !res.Close {
+		t.Fatalf("%s (close %v): want 200 and the connection closed", res.Status, res.Close)
 	}
+	// A connection that sends nothing at all.
+	c, err = net.Dial("tcp", s.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	br = bufio.NewReader(c)
 	t0 := time.Now()
 	c.SetReadDeadline(t0.Add(unauthIdle + 5*time.Second))
 	if _, err := br.ReadByte(); err == nil || errors.Is(err, os.ErrDeadlineExceeded) {

@@ -46,6 +46,7 @@ func (s *Server) Collect(ch chan<- prometheus.Metric) {
 		counter(descMetricsRefused, st.Unauthorized, "unauthorized")
 		counter(descMetricsRefused, st.RefusedHost, "host_or_origin")
 		counter(descMetricsRefused, st.BadMethod, "method")
+		counter(descMetricsRefused, st.WithBody, "body")
 		counter(descMetricsRefused, st.ConnsRefused, "conns_per_host")
 		return
 	}
@@ -59,6 +60,7 @@ func (s *Server) Collect(ch chan<- prometheus.Metric) {
 	counter(descRefused, st.Unauthorized, "unauthorized")
 	counter(descRefused, st.RefusedHost, "host_or_origin")
 	counter(descRefused, st.BadMethod, "method")
+	counter(descRefused, st.WithBody, "body")
 	counter(descRefused, st.ConnsRefused, "conns_per_host")
 	if h := s.c.History(); h != nil {
 		hs := h.Stats()

@@ -119,8 +119,8 @@ type Server struct {
 }
 
 type counters struct {
-	streamsServed, busy, rateLimited, unauthorized, refusedHost, badMethod atomic.Uint64
-	sent, missed, slowClosed, connsRefused                                 atomic.Uint64
+	streamsServed, busy, rateLimited, unauthorized, refusedHost, badMethod, withBody atomic.Uint64
+	sent, missed, slowClosed, connsRefused                                           atomic.Uint64
 }
 
 // unauthIdle is how long a connection that has not shown the token may
@@ -251,6 +251,14 @@ func (s *Server) guard(next http.Handler) http.Handler {
 			refuse(w, "only GET", http.StatusMethodNotAllowed)
 			return
 		}
+		if r.ContentLength != 0 || len(r.TransferEncoding) > 0 {
+			// No route takes a body, and net/http reads an announced one
+			// before it answers, with no deadline: a client that never
+			// sends it would keep the connection for good.
+			s.count.withBody.Add(1)
+			refuse(w, "a request here has no body", http.StatusBadRequest)
+			return
+		}
 		if !s.hosts.hostAllowed(r) {
 			s.count.refusedHost.Add(1)
 			refuse(w, "this server answers to a loopback name only (localhost, 127.0.0.1, [::1])", http.StatusMisdirectedRequest)
@@ -264,6 +272,12 @@ func (s *Server) guard(next http.Handler) http.Handler {
 // "/" only, not every path under it.
 func (s *Server) page(files http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if s.token != nil && !authorised(r) {
+			// The page's files need no token, so a connection that has
+			// not shown it is closed after each one: otherwise a client
+			// asking for them every few seconds would keep its slot.
+			w.Header().Set("Connection", "close")
+		}
 		if r.URL.Path == "/" {
 			w.Header().Set("Content-Type", "text/html; charset=utf-8")
 			w.Write(indexHTML)
@@ -308,9 +322,10 @@ type Stats struct {
 	// Streams open now; StreamsServed since start; Busy refused at
 	// MaxStreams; RateLimited past RequestsPerSecond; Unauthorized
 	// without the token; RefusedHost for a Host or Origin not allowed;
-	// BadMethod for a method other than GET and HEAD.
-	Streams                                                                int
-	StreamsServed, Busy, RateLimited, Unauthorized, RefusedHost, BadMethod uint64
+	// BadMethod for a method other than GET and HEAD; WithBody for a
+	// request that announced a body.
+	Streams                                                                          int
+	StreamsServed, Busy, RateLimited, Unauthorized, RefusedHost, BadMethod, WithBody uint64
 	// Sent counts entries sent on streams; Missed entries streams skipped
 	// (too slow, or evicted before they were read); SlowClosed streams
 	// closed because a write did not complete in time.
@@ -325,8 +340,8 @@ func (s *Server) Stats() Stats {
 	return Stats{
 		Streams: len(s.streams), StreamsServed: s.count.streamsServed.Load(), Busy: s.count.busy.Load(),
 		RateLimited: s.count.rateLimited.Load(), Unauthorized: s.count.unauthorized.Load(), RefusedHost: s.count.refusedHost.Load(),
-		BadMethod: s.count.badMethod.Load(),
-		Sent:      s.count.sent.Load(), Missed: s.count.missed.Load(), SlowClosed: s.count.slowClosed.Load(),
+		BadMethod: s.count.badMethod.Load(), WithBody: s.count.withBody.Load(),
+		Sent: s.count.sent.Load(), Missed: s.count.missed.Load(), SlowClosed: s.count.slowClosed.Load(),
 		ConnsRefused: s.count.connsRefused.Load(),
 	}
 }

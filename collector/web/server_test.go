@@ -467,10 +467,10 @@ func TestListenMetricsServesMetricsAlone(t *testing.T) {
 }
 
 // rawRequest sends req on a connection of its own and reads until the
-// server closes it, within a bound: it returns the status line, and
-// whether the server closed the connection (false: it was still open
-// when the bound ran out).
-func rawRequest(t *testing.T, addr, req string) (status string, closed bool) {
+// server closes it, within a bound: it returns the response's status
+// line and headers, and whether the server closed the connection (false:
+// it was still open when the bound ran out).
+func rawRequest(t *testing.T, addr, req string) (head string, closed bool) {
 	t.Helper()
 	conn, err := net.Dial("tcp", addr)
 	if err != nil {
@@ -482,15 +482,22 @@ func rawRequest(t *testing.T, addr, req string) (status string, closed bool) {
 	}
 	conn.SetReadDeadline(time.Now().Add(10 * time.Second)) // a refused client is closed at once; this only bounds a failure
 	r := bufio.NewReader(conn)
-	status, _ = r.ReadString('\n')
+	for {
+		line, err := r.ReadString('\n')
+		head += line
+		if err != nil || line == "\r\n" {
+			break
+		}
+	}
 	_, err = io.Copy(io.Discard, r)
-	return strings.TrimSpace(status), err == nil
+	return strings.TrimSpace(head), err == nil
 }
 
-// A client without the token that announces a body and never sends it is
-// refused and closed at once: net/http reads what is left of a refused
-// request's body before closing, and without a deadline that read would
-// let the client keep its slot for good, and with 64 of them every slot.
+// A client that announces a body and never sends it is refused and
+// closed at once, on every path, those that need no token included:
+// net/http reads an announced body before it answers, with no deadline,
+// so it would let the client keep its slot for good, and with 64 of them
+// every slot.
 func TestRefusedRequestWithABodyNeverSentKeepsNoSlot(t *testing.T) {
 	metrics := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "zmqlog_ok 1\n") })
 	page := serve(t, fakeSource{collector.NewHistory(1 << 20)}, Options{Token: "s3cret", Metrics: metrics})
@@ -502,13 +509,57 @@ func TestRefusedRequestWithABodyNeverSentKeepsNoSlot(t *testing.T) {
 	go func() { defer close(served); only.Serve() }()
 	t.Cleanup(func() { only.Close(); <-served })
 	for _, tc := range []struct{ name, addr, path string }{
+		{"the page", page.Addr(), "/"},
+		{"the page's script", page.Addr(), "/app.js"},
 		{"the page's stream", page.Addr(), "/api/stream?last=1"},
 		{"the page's metrics", page.Addr(), "/metrics"},
 		{"--metrics", only.Addr(), "/metrics"},
 	} {
-		status, closed := rawRequest(t, tc.addr, "GET "+tc.path+" HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 100\r\n\r\n")
-		if !strings.Contains(status, " 401 ") || !closed {
-			t.Errorf("%s: %q, closed %v; want 401 and the connection closed", tc.name, status, closed)
+		for _, body := range []string{"Content-Length: 100", "Transfer-Encoding: chunked"} {
+			head, closed := rawRequest(t, tc.addr, "GET "+tc.path+" HTTP/1.1\r\nHost: 127.0.0.1\r\n"+body+"\r\n\r\n")
+			if !strings.HasPrefix(head, "HTTP/1.1 400 ") || !closed {
+				t.Errorf("%s, %s and none sent: %q, closed %v; want 400 and the connection closed", tc.name, body, head, closed)
+			}
+		}
+	}
+	if n := page.Stats().WithBody; n != 8 {
+		t.Errorf("the page counted %d requests with a body, want 8", n)
+	}
+}
+
+// With a token, a connection that has not shown it is closed after each
+// of the page's files (which need no token), so a client asking for them
+// every few seconds keeps no slot; one that has shown it keeps its
+// connection.
+func TestPageClosesTokenlessConnectionsAfterEachFile(t *testing.T) {
+	metrics := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "zmqlog_ok 1\n") })
+	s := serve(t, fakeSource{collector.NewHistory(1 << 20)}, Options{Token: "s3cret", Metrics: metrics})
+	for _, path := range []string{"/", "/app.js", "/no-such-file"} {
+		head, closed := rawRequest(t, s.Addr(), "GET "+path+" HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+		if !strings.Contains(head, "\r\nConnection: close") || !closed {
+			t.Errorf("%s without the token: %q, closed %v; want Connection: close", path, head, closed)
+		}
+	}
+	// Shown once on a connection, the token lets it stay open for the page.
+	conn, err := net.Dial("tcp", s.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	r := bufio.NewReader(conn)
+	for _, req := range []string{
+		"GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer s3cret\r\n\r\n",
+		"GET /app.js HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n",
+	} {
+		io.WriteString(conn, req)
+		res, err := http.ReadResponse(r, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, res.Body)
+		res.Body.Close()
+		if res.Close {
+			t.Errorf("%q on a connection that showed the token: closed after it", strings.SplitN(req, "\r\n", 2)[0])
 		}
 	}
 }
@@ -526,17 +577,17 @@ func TestListenMetricsRefusesEveryPathWithoutTheToken(t *testing.T) {
 	go func() { defer close(served); s.Serve() }()
 	t.Cleanup(func() { s.Close(); <-served })
 	for _, path := range []string{"/", "/index.html", "/api/stream?last=1", "/metrics/"} {
-		status, closed := rawRequest(t, s.Addr(), "GET "+path+" HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
-		if !strings.Contains(status, " 401 ") || !closed {
-			t.Errorf("%s without the token: %q, closed %v; want 401 and the connection closed", path, status, closed)
+		head, closed := rawRequest(t, s.Addr(), "GET "+path+" HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+		if !strings.HasPrefix(head, "HTTP/1.1 401 ") || !closed {
+			t.Errorf("%s without the token: %q, closed %v; want 401 and the connection closed", path, head, closed)
 		}
 	}
 	if res, _ := get(t, "http://"+s.Addr()+"/", http.Header{"Authorization": {"Bearer s3cret"}}); res.StatusCode != http.StatusNotFound {
 		t.Errorf("/ with the token: %s, want 404", res.Status)
 	}
-	status, _ := rawRequest(t, s.Addr(), "POST /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\n\r\n")
-	if !strings.Contains(status, " 405 ") {
-		t.Errorf("POST: %q, want 405", status)
+	head, _ := rawRequest(t, s.Addr(), "POST /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\n\r\n")
+	if !strings.HasPrefix(head, "HTTP/1.1 405 ") {
+		t.Errorf("POST: %q, want 405", head)
 	}
 	if st := s.Stats(); st.Unauthorized != 4 || st.BadMethod != 1 {
 		t.Errorf("counted %d unauthorized and %d bad methods, want 4 and 1", st.Unauthorized, st.BadMethod)
