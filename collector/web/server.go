@@ -113,7 +113,7 @@ type Server struct {
 	srv         *http.Server
 	stop        chan struct{}
 	stopOnce    sync.Once
-	wg          sync.WaitGroup // open streams
+	handlers    handlerGate // the requests being handled, streams included: Close waits for them
 	shared      sharedStats
 	count       counters
 }
@@ -207,14 +207,43 @@ func (s *Server) Serve() error {
 	return err
 }
 
-// Close ends every stream and connection and returns when the streams'
-// handlers have.
+// Close ends every stream and connection and returns when every
+// handler has (a /metrics scrape in progress included), so nothing of the
+// server runs on after it.
 func (s *Server) Close() error {
 	s.stopOnce.Do(func() { close(s.stop) })
 	err := s.srv.Close()
 	s.ln.Close() // Serve may never have been called
-	s.wg.Wait()
+	s.handlers.closeAndWait()
 	return err
+}
+
+// handlerGate counts the handlers running so that Close can wait for
+// them; once closed it admits none, so that none starts after the wait
+// has begun (a WaitGroup must not grow from zero during a Wait).
+type handlerGate struct {
+	mu      sync.Mutex
+	closed  bool
+	running sync.WaitGroup
+}
+
+func (g *handlerGate) enter() bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.closed {
+		return false
+	}
+	g.running.Add(1)
+	return true
+}
+
+func (g *handlerGate) leave() { g.running.Done() }
+
+func (g *handlerGate) closeAndWait() {
+	g.mu.Lock()
+	g.closed = true
+	g.mu.Unlock()
+	g.running.Wait()
 }
 
 // Handler is the server's routes with every check applied, for tests that
@@ -241,10 +270,16 @@ func (s *Server) Handler() http.Handler {
 	return s.guard(mux)
 }
 
-// guard applies what every request needs: the security headers, GET
-// only, and on loopback a loopback Host.
+// guard applies what every request needs: a place among the handlers
+// Close waits for, the security headers, GET only, and on loopback a
+// loopback Host.
 func (s *Server) guard(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !s.handlers.enter() {
+			refuse(w, "closing", http.StatusServiceUnavailable)
+			return
+		}
+		defer s.handlers.leave()
 		securityHeaders(w.Header())
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
 			s.count.badMethod.Add(1)

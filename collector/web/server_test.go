@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -592,4 +593,30 @@ func TestListenMetricsRefusesEveryPathWithoutTheToken(t *testing.T) {
 	if st := s.Stats(); st.Unauthorized != 4 || st.BadMethod != 1 {
 		t.Errorf("counted %d unauthorized and %d bad methods, want 4 and 1", st.Unauthorized, st.BadMethod)
 	}
+}
+
+// Close returns only once every handler has: a /metrics scrape still
+// gathering when the server closes does not run on after Close.
+func TestCloseWaitsForHandlersInProgress(t *testing.T) {
+	entered := make(chan struct{})
+	var finished atomic.Bool
+	metrics := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		close(entered)
+		<-r.Context().Done()               // Close ends the request's connection...
+		time.Sleep(100 * time.Millisecond) // ...while the gathering goes on a while
+		finished.Store(true)
+	})
+	s, err := ListenMetrics(fakeSource{}, Options{Addr: "127.0.0.1:0", Metrics: metrics})
+	if err != nil {
+		t.Fatal(err)
+	}
+	served := make(chan struct{})
+	go func() { defer close(served); s.Serve() }()
+	go client.Get("http://" + s.Addr() + "/metrics") // fails once the server closes
+	<-entered
+	s.Close()
+	if !finished.Load() {
+		t.Fatal("Close returned while a handler was still running")
+	}
+	<-served
 }

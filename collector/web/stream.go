@@ -53,8 +53,7 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request) {
 		refuse(w, "too many streams open", http.StatusServiceUnavailable)
 		return
 	}
-	s.wg.Add(1)
-	defer func() { <-s.streams; s.wg.Done() }()
+	defer func() { <-s.streams }()
 	s.count.streamsServed.Add(1)
 
 	rc := http.NewResponseController(w)
