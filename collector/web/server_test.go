@@ -57,6 +57,23 @@ func serve(t *testing.T, src Source, o Options) *Server {
 	return s
 }
 
+// serveMetrics is serve for ListenMetrics: /metrics alone.
+func serveMetrics(t *testing.T, o Options) *Server {
+	t.Helper()
+	o.Addr = "127.0.0.1:0"
+	s, err := ListenMetrics(fakeSource{}, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	served := make(chan struct{})
+	go func() { defer close(served); s.Serve() }()
+	t.Cleanup(func() { s.Close(); <-served })
+	return s
+}
+
+// okMetrics stands for the collector's /metrics.
+var okMetrics = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "zmqlog_ok 1\n") })
+
 type event struct {
 	name, id string
 	data     map[string]json.RawMessage
@@ -331,8 +348,7 @@ func TestTokenRequiredOffLoopbackAndChecked(t *testing.T) {
 	if _, err := Listen(fakeSource{}, Options{Addr: ":0"}); !errors.Is(err, ErrTokenRequired) {
 		t.Fatalf(":0 without a token: %v", err)
 	}
-	metrics := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "zmqlog_ok 1\n") })
-	s := serve(t, fakeSource{collector.NewHistory(1 << 20)}, Options{Token: "s3cret", Metrics: metrics})
+	s := serve(t, fakeSource{collector.NewHistory(1 << 20)}, Options{Token: "s3cret", Metrics: okMetrics})
 	base := "http://" + s.Addr()
 	for _, tc := range []struct {
 		name, path, auth string
@@ -443,17 +459,10 @@ func TestMetricsCountStreamsAndHistory(t *testing.T) {
 // without the page's request rate limit, which a scraper polling on
 // loopback would otherwise meet.
 func TestListenMetricsServesMetricsAlone(t *testing.T) {
-	metrics := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "zmqlog_ok 1\n") })
-	if _, err := ListenMetrics(fakeSource{}, Options{Addr: ":0", Metrics: metrics}); !errors.Is(err, ErrTokenRequired) {
+	if _, err := ListenMetrics(fakeSource{}, Options{Addr: ":0", Metrics: okMetrics}); !errors.Is(err, ErrTokenRequired) {
 		t.Fatalf(":0 without a token: %v", err)
 	}
-	s, err := ListenMetrics(fakeSource{collector.NewHistory(1 << 20)}, Options{Addr: "127.0.0.1:0", Metrics: metrics, RequestsPerSecond: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	served := make(chan struct{})
-	go func() { defer close(served); s.Serve() }()
-	t.Cleanup(func() { s.Close(); <-served })
+	s := serveMetrics(t, Options{Metrics: okMetrics, RequestsPerSecond: 1})
 	base := "http://" + s.Addr()
 	for _, path := range []string{"/", "/app.js", "/api/stream?last=1"} {
 		if res, _ := get(t, base+path, nil); res.StatusCode != http.StatusNotFound {
@@ -500,15 +509,8 @@ func rawRequest(t *testing.T, addr, req string) (head string, closed bool) {
 // so it would let the client keep its slot for good, and with 64 of them
 // every slot.
 func TestRefusedRequestWithABodyNeverSentKeepsNoSlot(t *testing.T) {
-	metrics := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "zmqlog_ok 1\n") })
-	page := serve(t, fakeSource{collector.NewHistory(1 << 20)}, Options{Token: "s3cret", Metrics: metrics})
-	only, err := ListenMetrics(fakeSource{}, Options{Addr: "127.0.0.1:0", Token: "s3cret", Metrics: metrics})
-	if err != nil {
-		t.Fatal(err)
-	}
-	served := make(chan struct{})
-	go func() { defer close(served); only.Serve() }()
-	t.Cleanup(func() { only.Close(); <-served })
+	page := serve(t, fakeSource{collector.NewHistory(1 << 20)}, Options{Token: "s3cret", Metrics: okMetrics})
+	only := serveMetrics(t, Options{Token: "s3cret", Metrics: okMetrics})
 	for _, tc := range []struct{ name, addr, path string }{
 		{"the page", page.Addr(), "/"},
 		{"the page's script", page.Addr(), "/app.js"},
@@ -533,8 +535,7 @@ func TestRefusedRequestWithABodyNeverSentKeepsNoSlot(t *testing.T) {
 // every few seconds keeps no slot; one that has shown it keeps its
 // connection.
 func TestPageClosesTokenlessConnectionsAfterEachFile(t *testing.T) {
-	metrics := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "zmqlog_ok 1\n") })
-	s := serve(t, fakeSource{collector.NewHistory(1 << 20)}, Options{Token: "s3cret", Metrics: metrics})
+	s := serve(t, fakeSource{collector.NewHistory(1 << 20)}, Options{Token: "s3cret", Metrics: okMetrics})
 	for _, path := range []string{"/", "/app.js", "/no-such-file"} {
 		head, closed := rawRequest(t, s.Addr(), "GET "+path+" HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
 		if !strings.Contains(head, "\r\nConnection: close") || !closed {
@@ -569,14 +570,7 @@ func TestPageClosesTokenlessConnectionsAfterEachFile(t *testing.T) {
 // it cannot keep a connection by asking for pages that do not exist; a
 // method other than GET is refused and counted.
 func TestListenMetricsRefusesEveryPathWithoutTheToken(t *testing.T) {
-	metrics := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "zmqlog_ok 1\n") })
-	s, err := ListenMetrics(fakeSource{}, Options{Addr: "127.0.0.1:0", Token: "s3cret", Metrics: metrics})
-	if err != nil {
-		t.Fatal(err)
-	}
-	served := make(chan struct{})
-	go func() { defer close(served); s.Serve() }()
-	t.Cleanup(func() { s.Close(); <-served })
+	s := serveMetrics(t, Options{Token: "s3cret", Metrics: okMetrics})
 	for _, path := range []string{"/", "/index.html", "/api/stream?last=1", "/metrics/"} {
 		head, closed := rawRequest(t, s.Addr(), "GET "+path+" HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
 		if !strings.HasPrefix(head, "HTTP/1.1 401 ") || !closed {
