@@ -47,21 +47,20 @@ func serve(t *testing.T, src Source, o Options) *Server {
 	if o.Addr == "" {
 		o.Addr = "127.0.0.1:0"
 	}
-	s, err := Listen(src, o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	served := make(chan struct{})
-	go func() { defer close(served); s.Serve() }()
-	t.Cleanup(func() { s.Close(); <-served })
-	return s
+	return serveWith(t, Listen, src, o)
 }
 
 // serveMetrics is serve for ListenMetrics: /metrics alone.
 func serveMetrics(t *testing.T, o Options) *Server {
 	t.Helper()
 	o.Addr = "127.0.0.1:0"
-	s, err := ListenMetrics(fakeSource{}, o)
+	return serveWith(t, ListenMetrics, fakeSource{}, o)
+}
+
+// serveWith makes a server with listen and serves it until the test ends.
+func serveWith(t *testing.T, listen func(Source, Options) (*Server, error), src Source, o Options) *Server {
+	t.Helper()
+	s, err := listen(src, o)
 	if err != nil {
 		t.Fatal(err)
 	}
