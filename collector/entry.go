@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"unicode/utf8"
 
+	"github.com/zmqlog/zmqlog/internal/jsonstr"
 	"github.com/zmqlog/zmqlog/topic"
 )
 
@@ -72,19 +73,11 @@ func wrap(topicName string, body []byte) []byte {
 	body = bytes.TrimRight(body, "\r\n")
 	out := make([]byte, 0, len(body)+len(topicName)+64)
 	out = append(out, `{"level":`...)
-	out = appendJSONString(out, level) // JSON's escapes, not Go's: the level comes from a peer's topic
+	out = jsonstr.Append(out, level) // JSON's escapes, not Go's: the level comes from a peer's topic
 	out = append(out, `,"topic":`...)
-	out = appendJSONString(out, topicName)
+	out = jsonstr.Append(out, topicName)
 	out = append(out, `,"msg":`...)
-	out = appendJSONString(out, string(body))
+	out = jsonstr.Append(out, string(body))
 	out = append(out, `,"wrapped":true}`...)
 	return out
-}
-
-// appendJSONString appends s as a JSON string: control characters,
-// quotes, backslashes, U+2028 and U+2029 escaped, invalid UTF-8 (which
-// the collector keeps out anyway) as U+FFFD.
-func appendJSONString(dst []byte, s string) []byte {
-	b, _ := json.Marshal(s) // cannot fail for a string
-	return append(dst, b...)
 }

@@ -1,13 +1,13 @@
 package web
 
 import (
-	"encoding/json"
 	"errors"
 	"net/http"
 	"strconv"
 	"time"
 
 	"github.com/zmqlog/zmqlog/collector"
+	"github.com/zmqlog/zmqlog/internal/jsonstr"
 )
 
 // How a stream reads the history: a chunk at a time, so neither the lock
@@ -206,7 +206,7 @@ func (st *streamState) sendEntries(h *collector.History) (bool, error) {
 		b = append(b, `,"t":`...)
 		b = strconv.AppendInt(b, e.Time.UnixMilli(), 10)
 		b = append(b, `,"topic":`...)
-		b = appendJSONString(b, e.Topic)
+		b = jsonstr.Append(b, string(e.Topic))
 		// The line is one valid JSON object on one line: the collector
 		// checked (or wrapped) it at ingest, and compacted it.
 		b = append(b, `,"entry":`...)
@@ -224,11 +224,6 @@ func (st *streamState) sendEntries(h *collector.History) (bool, error) {
 	st.s.count.missed.Add(missed)
 	st.s.count.sent.Add(uint64(n))
 	return more, st.write(b)
-}
-
-func appendJSONString(b, s []byte) []byte {
-	q, _ := json.Marshal(string(s)) // a string always marshals
-	return append(b, q...)
 }
 
 // sendStats sends the page's once-a-second figures, and this stream's
