@@ -463,19 +463,7 @@ func BenchmarkFanInLibzmq(b *testing.B) {
 				switches0 := procstat.ContextSwitches(b, s.pid())
 				b.ResetTimer()
 				start := time.Now()
-				var wg sync.WaitGroup
-				for i, sh := range shippers {
-					n := b.N / shape.producers
-					if i < b.N%shape.producers {
-						n++
-					}
-					wg.Add(1)
-					go func() {
-						defer wg.Done()
-						procstat.Pace(ctx, n, shape.rate, func() { sh.Ship("INFO.api", entry) })
-					}()
-				}
-				wg.Wait()
+				procstat.PaceAll(ctx, b.N, shape.producers, shape.rate, func(i int) { shippers[i].Ship("INFO.api", entry) })
 				elapsed := time.Since(start) // the load's length
 				s.waitFor(b, ctx)
 				cpu := procstat.ThreadsCPU(b, s.pid()) - cpu0

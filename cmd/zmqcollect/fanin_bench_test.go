@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"slices"
-	"sync"
 	"testing"
 	"time"
 
@@ -71,19 +70,7 @@ func BenchmarkZmqcollectFanIn(b *testing.B) {
 			switches0 := procstat.ContextSwitches(b, c.cmd.Process.Pid)
 			b.ResetTimer()
 			start := time.Now()
-			var wg sync.WaitGroup
-			for i, s := range shippers {
-				n := b.N / shape.producers
-				if i < b.N%shape.producers {
-					n++
-				}
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					procstat.Pace(ctx, n, shape.rate, func() { s.Ship("INFO.api", entry) })
-				}()
-			}
-			wg.Wait()
+			procstat.PaceAll(ctx, b.N, shape.producers, shape.rate, func(i int) { shippers[i].Ship("INFO.api", entry) })
 			elapsed := time.Since(start) // the load's length; its last entries are stored within the flush interval
 			stored.WaitFor(b, ctx, baseStored+b.N)
 			cpu := processCPU(b, c.cmd.Process.Pid) - cpu0

@@ -18,6 +18,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -71,6 +72,22 @@ func eachThread(tb testing.TB, pid int, file string, read func(data string)) {
 		}
 		read(string(data))
 	}
+}
+
+// PaceAll is the load of a fan-in benchmark: n sends in all, split as
+// evenly as they go over producers, each producer's paced at rate a
+// second on a goroutine of its own (Pace); send(i) is one send of
+// producer i. It returns when every producer is done or ctx ends.
+func PaceAll(ctx context.Context, n, producers, rate int, send func(producer int)) {
+	var wg sync.WaitGroup
+	for i := range producers {
+		share := n / producers
+		if i < n%producers {
+			share++
+		}
+		wg.Go(func() { Pace(ctx, share, rate, func() { send(i) }) })
+	}
+	wg.Wait()
 }
 
 // Pace calls send n times at rate calls a second, in ticks of 10 ms
