@@ -5,11 +5,9 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -283,88 +281,19 @@ func (s *libzmqSink) messages(*testing.B) float64 { return s.since }
 // zmqcollectSink is the built zmqcollect storing every entry, started as
 // BenchmarkZmqcollectFanIn (cmd/zmqcollect) starts it.
 type zmqcollectSink struct {
-	cmd           *exec.Cmd
-	pull, metrics string
-	stored        *procstat.Lines // its store file: one line per entry
-	baseStored    int
-	baseMessages  float64
-	want          int
+	*collector
+	stored       *procstat.Lines // its store file: one line per entry
+	baseStored   int
+	baseMessages float64
+	want         int
 }
 
 func startZmqcollectSink(b *testing.B, ctx context.Context, bin string) *zmqcollectSink {
 	b.Helper()
 	file := filepath.Join(b.TempDir(), "store.jsonl")
-	cmd := exec.CommandContext(ctx, bin, "--pull", "tcp://127.0.0.1:0", "--pub", "",
-		"--file", file, "--metrics", "127.0.0.1:0",
-		"--max-size", "100000", "--max-conns-per-host", "4096")
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		b.Fatal(err)
-	}
-	c := &zmqcollectSink{cmd: cmd, stored: procstat.FollowLines(file)}
-	said := make(chan string, 256)
-	go func() {
-		defer close(said)
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			select {
-			case said <- sc.Text():
-			default: // nobody listens any more: drain
-			}
-		}
-	}()
-	b.Cleanup(func() {
-		cmd.Process.Signal(syscall.SIGTERM)
-		timer := time.AfterFunc(10*time.Second, func() { cmd.Process.Kill() })
-		for range said {
-		}
-		cmd.Wait()
-		timer.Stop()
-	})
-	for c.pull == "" || c.metrics == "" {
-		select {
-		case line, ok := <-said:
-			if !ok {
-				b.Fatal("zmqcollect exited")
-			}
-			for _, m := range endpointField.FindAllStringSubmatch(line, -1) {
-				if m[1] == "pull" {
-					c.pull = m[2]
-				} else {
-					c.metrics = m[2]
-				}
-			}
-		case <-ctx.Done():
-			b.Fatal("zmqcollect said nothing in time")
-		}
-	}
-	return c
+	c := startZmqcollect(b, ctx, bin, "--file", file, "--max-size", "100000", "--max-conns-per-host", "4096")
+	return &zmqcollectSink{collector: c, stored: procstat.FollowLines(file)}
 }
-
-func (c *zmqcollectSink) metric(b *testing.B, name string) float64 {
-	b.Helper()
-	resp, err := http.Get(c.metrics)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	for _, line := range strings.Split(string(body), "\n") {
-		if v, ok := strings.CutPrefix(line, name+" "); ok {
-			f, _ := strconv.ParseFloat(v, 64)
-			return f
-		}
-	}
-	b.Fatalf("no metric %s in: %.500s", name, body)
-	return 0
-}
-
-// endpointField finds zmqcollect's PULL endpoint and metrics URL in the
-// lines it logs at start.
-var endpointField = regexp.MustCompile(`(pull|url)=(\S+)`)
 
 const batchesMetric = `zmqlog_collector_messages_total{kind="batch"}`
 

@@ -17,6 +17,7 @@ package libzmq
 
 import (
 	"bufio"
+	"context"
 	"io"
 	"net/http"
 	"os/exec"
@@ -36,12 +37,6 @@ import (
 	"github.com/zmqlog/zmqlog/zapzmq"
 )
 
-// collector is zmqcollect running as a child process.
-type collector struct {
-	cmd           *exec.Cmd
-	pull, metrics string
-}
-
 // buildZmqcollect builds this repository's zmqcollect into a temporary
 // directory and returns its path.
 func buildZmqcollect(b *testing.B) string {
@@ -55,31 +50,73 @@ func buildZmqcollect(b *testing.B) string {
 	return bin
 }
 
-func startCollector(b *testing.B) *collector {
+// collector is zmqcollect running as a child process.
+type collector struct {
+	cmd           *exec.Cmd
+	pull, metrics string
+}
+
+// startZmqcollect runs bin on loopback ports of its choosing, PUB off,
+// metrics on, with args added, and reads where it listens from its log;
+// ctx bounds that wait. The process is stopped (SIGTERM, then killed
+// after 10s) when the benchmark ends.
+func startZmqcollect(b *testing.B, ctx context.Context, bin string, args ...string) *collector {
 	b.Helper()
-	cmd := exec.Command(buildZmqcollect(b), "--pull", "tcp://127.0.0.1:0", "--pub", "", "--file", "", "--metrics", "127.0.0.1:0")
-	stderr, _ := cmd.StderrPipe()
+	cmd := exec.Command(bin, append([]string{"--pull", "tcp://127.0.0.1:0", "--pub", "", "--metrics", "127.0.0.1:0"}, args...)...)
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		b.Fatal(err)
+	}
 	if err := cmd.Start(); err != nil {
 		b.Fatal(err)
 	}
 	c := &collector{cmd: cmd}
-	b.Cleanup(func() { cmd.Process.Signal(syscall.SIGTERM); cmd.Wait() })
-	sc := bufio.NewScanner(stderr)
-	kv := regexp.MustCompile(`(pull|url)=(\S+)`)
-	for (c.pull == "" || c.metrics == "") && sc.Scan() {
-		for _, m := range kv.FindAllStringSubmatch(sc.Text(), -1) {
-			if m[1] == "pull" {
-				c.pull = m[2]
-			} else {
-				c.metrics = m[2]
+	said := make(chan string, 256)
+	go func() {
+		defer close(said)
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			select {
+			case said <- sc.Text():
+			default: // nobody listens any more: drain
 			}
 		}
+	}()
+	b.Cleanup(func() {
+		cmd.Process.Signal(syscall.SIGTERM)
+		timer := time.AfterFunc(10*time.Second, func() { cmd.Process.Kill() })
+		for range said {
+		}
+		cmd.Wait()
+		timer.Stop()
+	})
+	for c.pull == "" || c.metrics == "" {
+		select {
+		case line, ok := <-said:
+			if !ok {
+				b.Fatal("zmqcollect exited")
+			}
+			for _, m := range endpointField.FindAllStringSubmatch(line, -1) {
+				if m[1] == "pull" {
+					c.pull = m[2]
+				} else {
+					c.metrics = m[2]
+				}
+			}
+		case <-ctx.Done():
+			b.Fatal("zmqcollect said nothing in time")
+		}
 	}
-	go io.Copy(io.Discard, stderr)
 	return c
 }
 
-func (c *collector) received(b *testing.B) float64 {
+// endpointField finds zmqcollect's PULL endpoint and metrics URL in the
+// lines it logs at start.
+var endpointField = regexp.MustCompile(`(pull|url)=(\S+)`)
+
+// metric scrapes the collector's /metrics for one series.
+func (c *collector) metric(b *testing.B, name string) float64 {
+	b.Helper()
 	resp, err := http.Get(c.metrics)
 	if err != nil {
 		b.Fatal(err)
@@ -87,13 +124,17 @@ func (c *collector) received(b *testing.B) float64 {
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(resp.Body)
 	for _, line := range strings.Split(string(body), "\n") {
-		if v, ok := strings.CutPrefix(line, "zmqlog_collector_entries_received_total "); ok {
+		if v, ok := strings.CutPrefix(line, name+" "); ok {
 			f, _ := strconv.ParseFloat(v, 64)
 			return f
 		}
 	}
-	b.Fatalf("no received metric in: %.500s", body)
+	b.Fatalf("no metric %s in: %.500s", name, body)
 	return 0
+}
+
+func (c *collector) received(b *testing.B) float64 {
+	return c.metric(b, "zmqlog_collector_entries_received_total")
 }
 
 // waitReceived waits until the collector has n more entries than base.
@@ -114,7 +155,9 @@ func processCPU() time.Duration {
 }
 
 func BenchmarkZapToCollector(b *testing.B) {
-	c := startCollector(b)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	c := startZmqcollect(b, ctx, buildZmqcollect(b), "--file", "")
+	cancel()
 	enc := func() zapcore.Encoder { return zapcore.NewJSONEncoder(zap.NewProductionEncoderConfig()) }
 	run := func(b *testing.B, core zapcore.Core, flush func()) {
 		logger := zap.New(core).With(zap.String("service", "checkout"))
