@@ -200,22 +200,7 @@ func TestSharedBlocksKeepAliveAtMostTheByteBounds(t *testing.T) {
 	for range 200 {
 		pub.PublishShared(freshBlock(perBlock, blockSize, topics...))
 	}
-	grown := int64(heapInUse()) - int64(before)
-	t.Logf("heap grew %d KiB", grown>>10)
-	st := pub.Stats()
-	sum := int64(0)
-	for _, s := range st.Subscribers {
-		if s.QueuedBytes > perSub || s.Queued == 0 {
-			t.Errorf("subscriber %s %v: %d messages, %d bytes queued; bound %d", s.Peer, s.Topics, s.Queued, s.QueuedBytes, perSub)
-		}
-		sum += s.QueuedBytes
-	}
-	if st.QueuedBytes > total || st.QueuedBytes != sum {
-		t.Errorf("publisher holds %d bytes, its subscribers %d; bound %d", st.QueuedBytes, sum, total)
-	}
-	if grown > 8<<20 {
-		t.Errorf("the heap grew %d MiB while publishing 50 MiB in shared blocks to stalled subscribers", grown>>20)
-	}
+	checkHeldWithinBounds(t, pub, before, perSub, total, "publishing 50 MiB in shared blocks to stalled subscribers")
 
 	every.nc.Close()
 	errors.nc.Close()
