@@ -188,9 +188,9 @@ func (q *sendQueue) admitShared(m *ownedMessage) bool {
 		if q.density.sparse || q.bytes+cost+m.block.cost > q.maxBytes || !q.budget.reserve(cost+m.block.cost) {
 			return false
 		}
-		charge = &blockCharge{block: m.block, cost: m.block.cost}
+		charge = &blockCharge{block: m.block}
 		q.charge = charge
-		q.bytes += charge.cost
+		q.bytes += m.block.cost
 	} else if q.bytes+cost > q.maxBytes || !q.budget.reserve(cost) {
 		return false
 	}
@@ -220,7 +220,6 @@ type sharedBlock struct{ cost int64 }
 // Guarded by the queue's mu.
 type blockCharge struct {
 	block *sharedBlock
-	cost  int64
 	refs  int
 }
 
@@ -303,7 +302,7 @@ func (m *queuedMessage) unref() int64 {
 	freed := m.cost
 	if m.charge != nil {
 		if m.charge.refs--; m.charge.refs == 0 {
-			freed += m.charge.cost
+			freed += m.charge.block.cost
 		}
 	}
 	return freed
