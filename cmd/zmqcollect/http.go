@@ -47,11 +47,8 @@ func (h *httpFlags) apply(cfg *collector.Config) error {
 	if h.addr == "" {
 		return nil
 	}
-	if err := checkListenAddr("http", h.addr, "127.0.0.1:9559"); err != nil {
+	if err := checkWebAddr("http", h.addr, h.token, "127.0.0.1:9559"); err != nil {
 		return err
-	}
-	if !web.IsLoopback(h.addr) && h.token == "" {
-		return cli.Usage(fmt.Errorf("zmqcollect: --http %s: other hosts can reach this address, so it needs --http-token (or $%s); or bind 127.0.0.1", h.addr, tokenEnv))
 	}
 	if h.historyMB == 0 {
 		return cli.Usage(fmt.Errorf("zmqcollect: --http %s with --history-mb 0: the page needs the history; give it some megabytes", h.addr))
@@ -70,35 +67,45 @@ func newRegistry(c *collector.Collector) *prometheus.Registry {
 
 // startHTTP serves the page; stop ends it and waits.
 func startHTTP(c *collector.Collector, h *httpFlags, reg *prometheus.Registry, logger *slog.Logger) (stop func(), err error) {
-	srv, err := web.Listen(c, web.Options{Addr: h.addr, Token: h.token, Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}), Log: logger})
-	if err != nil {
-		if errors.Is(err, web.ErrTokenRequired) {
-			return nil, cli.Usage(fmt.Errorf("zmqcollect: --http: %w", err))
-		}
-		return nil, fmt.Errorf("zmqcollect: --http %s: %w", h.addr, err)
-	}
-	reg.MustRegister(srv)
-	served := make(chan struct{})
-	go func() { defer close(served); srv.Serve() }()
-	logger.Info("serving the live page", "url", srv.URL(), "token", h.token != "") // never the token itself
-	return func() { srv.Close(); <-served }, nil
+	return startWeb(web.Listen, "http", h.addr, h.token, "/", "serving the live page", c, reg, logger)
 }
 
 // startMetrics serves /metrics alone at addr (--metrics), guarded as the
 // page is (web.ListenMetrics); stop ends it and waits.
 func startMetrics(c *collector.Collector, addr, token string, reg *prometheus.Registry, logger *slog.Logger) (stop func(), err error) {
-	srv, err := web.ListenMetrics(c, web.Options{Addr: addr, Token: token, Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}), Log: logger})
+	return startWeb(web.ListenMetrics, "metrics", addr, token, "/metrics", "serving metrics", c, reg, logger)
+}
+
+// startWeb starts the web server listen makes for --flag at addr, with
+// the registry's metrics, registers its own counters, and logs saying
+// where it serves path (never the token, only whether one is set); stop
+// ends it and waits.
+func startWeb(listen func(web.Source, web.Options) (*web.Server, error), flag, addr, token, path, saying string,
+	c *collector.Collector, reg *prometheus.Registry, logger *slog.Logger) (stop func(), err error) {
+	srv, err := listen(c, web.Options{Addr: addr, Token: token, Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}), Log: logger})
 	if err != nil {
 		if errors.Is(err, web.ErrTokenRequired) {
-			return nil, cli.Usage(fmt.Errorf("zmqcollect: --metrics: %w", err))
+			return nil, cli.Usage(fmt.Errorf("zmqcollect: --%s: %w", flag, err))
 		}
-		return nil, fmt.Errorf("zmqcollect: --metrics %s: %w", addr, err)
+		return nil, fmt.Errorf("zmqcollect: --%s %s: %w", flag, addr, err)
 	}
 	reg.MustRegister(srv)
 	served := make(chan struct{})
 	go func() { defer close(served); srv.Serve() }()
-	logger.Info("serving metrics", "url", "http://"+srv.Addr()+"/metrics", "token", token != "") // never the token itself
+	logger.Info(saying, "url", "http://"+srv.Addr()+path, "token", token != "")
 	return func() { srv.Close(); <-served }, nil
+}
+
+// checkWebAddr refuses at start a --flag address that is not host:port,
+// or that other hosts reach while no token is set.
+func checkWebAddr(flag, addr, token, example string) error {
+	if err := checkListenAddr(flag, addr, example); err != nil {
+		return err
+	}
+	if !web.IsLoopback(addr) && token == "" {
+		return cli.Usage(fmt.Errorf("zmqcollect: --%s %s: other hosts can reach this address, so it needs --http-token (or $%s), which a client sends as a bearer token; or bind 127.0.0.1", flag, addr, tokenEnv))
+	}
+	return nil
 }
 
 // checkListenAddr refuses at start a listen address that is not

@@ -25,7 +25,6 @@ import (
 
 	"github.com/zmqlog/zmqlog/collector"
 	"github.com/zmqlog/zmqlog/collector/vlsink"
-	"github.com/zmqlog/zmqlog/collector/web"
 	"github.com/zmqlog/zmqlog/internal/cli"
 )
 
@@ -167,12 +166,9 @@ Flags:
 		return settings{}, err
 	}
 	if *metrics != "" {
-		if err := checkListenAddr("metrics", *metrics, "127.0.0.1:9557"); err != nil {
+		if err := checkWebAddr("metrics", *metrics, httpf.token, "127.0.0.1:9557"); err != nil {
 			return settings{}, err
 		}
-	}
-	if *metrics != "" && !web.IsLoopback(*metrics) && httpf.token == "" {
-		return settings{}, cli.Usage(fmt.Errorf("zmqcollect: --metrics %s: other hosts can reach this address, so it needs --http-token (or $%s), which Prometheus sends as a bearer token; or bind 127.0.0.1", *metrics, tokenEnv))
 	}
 	return settings{cfg: cfg, metrics: *metrics, mode: *mode, http: httpf}, nil
 }
