@@ -164,6 +164,10 @@ type Config struct {
 // field means its default (see Config).
 type Limits struct {
 	// MaxConns bounds the connections a port holds open. Default 4096.
+	// Each is a file descriptor: keep twice it (two ports) and the
+	// program's own files within its open-file limit, or peers can take
+	// the descriptors the store needs (zmqcollect lowers the default to
+	// fit; SECURITY.md, "The connection cap fits the open-file limit").
 	MaxConns int
 	// MaxConnsPerHost bounds the connections one IP address holds open on
 	// a port, so one host cannot take every slot. Default 256.

@@ -37,6 +37,9 @@ type settings struct {
 	metrics string // "": no metrics server
 	mode    string // --file-mode as given, for its error messages
 	http    *httpFlags
+	// connsLowered is the --max-conns default that the open-file limit
+	// could not hold (cfg has the value that fits), or 0.
+	connsLowered int
 }
 
 // parseFlags builds the collector's Config from args. It starts from
@@ -66,7 +69,7 @@ func parseFlags(args []string, stdout, stderr io.Writer) (settings, error) {
 	fs.BoolVar(&cfg.Compress, "compress", cfg.Compress, "gzip rotated files")
 	fs.IntVar(&cfg.SubscriberQueue, "subscriber-queue", cfg.SubscriberQueue, "messages a subscriber may have waiting before it misses some")
 	maxMessageMB := fs.Int("max-message-mb", mb(cfg.MaxMessageSize), "megabytes one incoming message may hold; a peer that sends more is dropped")
-	fs.IntVar(&cfg.Limits.MaxConns, "max-conns", cfg.Limits.MaxConns, "connections each port holds open at most")
+	fs.IntVar(&cfg.Limits.MaxConns, "max-conns", cfg.Limits.MaxConns, "connections each port holds open at most; the default is lowered to what the open-file limit (ulimit -n) holds beside the collector's own files, and a value over that is refused")
 	fs.IntVar(&cfg.Limits.MaxConnsPerHost, "max-conns-per-host", cfg.Limits.MaxConnsPerHost, "connections one IP address may hold open on each port")
 	receiveMB := fs.Int("receive-budget-mb", mb(cfg.Limits.ReceiveBudget), "megabytes of received messages held before they are stored; past it producers are pushed back")
 	receiveHostMB := fs.Int("receive-budget-per-host-mb", mb(cfg.Limits.ReceiveBudgetPerHost), "one host's share of --receive-budget-mb")
@@ -165,12 +168,21 @@ Flags:
 	if err := httpf.apply(&cfg); err != nil {
 		return settings{}, err
 	}
+	webServers := 0
+	if httpf.addr != "" {
+		webServers++
+	}
 	if *metrics != "" {
 		if err := checkWebAddr("metrics", *metrics, httpf.token, "127.0.0.1:9557"); err != nil {
 			return settings{}, err
 		}
+		webServers++
 	}
-	return settings{cfg: cfg, metrics: *metrics, mode: *mode, http: httpf}, nil
+	lowered, err := newFileBudget(cfg, webServers, openFileLimit()).fit(&cfg.Limits, flagSet(fs, "max-conns"))
+	if err != nil {
+		return settings{}, cli.Usage(err)
+	}
+	return settings{cfg: cfg, metrics: *metrics, mode: *mode, http: httpf, connsLowered: lowered}, nil
 }
 
 // curveFlag names the flag of each CURVE field of collector.Config.
@@ -215,6 +227,10 @@ func run(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Writ
 	cfg := set.cfg
 	logger := slog.New(slog.NewTextHandler(stderr, nil))
 	cfg.Log = logger
+	if set.connsLowered > 0 {
+		logger.Warn(fmt.Sprintf("--max-conns lowered from %d to %d on each port: the open-file limit (ulimit -n) holds no more beside the collector's own files; raise it for more", set.connsLowered, cfg.Limits.MaxConns),
+			"max_conns", cfg.Limits.MaxConns, "open_file_limit", openFileLimit())
+	}
 
 	c, err := collector.New(cfg)
 	if err != nil {

@@ -63,9 +63,23 @@ func fields(line string) map[string]string {
 
 func startCollector(t testing.TB, ctx context.Context, args ...string) *collectorProc {
 	t.Helper()
+	return startCollectorIn(t, ctx, nil, args...)
+}
+
+// underOpenFileLimit runs a command with its open-file limit (soft and
+// hard: Go cannot raise it) set to n, as ulimit -n n does.
+func underOpenFileLimit(n int) []string {
+	return []string{"/bin/sh", "-c", fmt.Sprintf(`ulimit -n %d && exec "$0" "$@"`, n)}
+}
+
+// startCollectorIn is startCollector with the command line after wrap
+// (see underOpenFileLimit); nil runs zmqcollect itself.
+func startCollectorIn(t testing.TB, ctx context.Context, wrap []string, args ...string) *collectorProc {
+	t.Helper()
 	file := filepath.Join(t.TempDir(), "store.jsonl")
 	args = append([]string{"--pull", "tcp://127.0.0.1:0", "--pub", "tcp://127.0.0.1:0", "--file", file, "--metrics", "127.0.0.1:0"}, args...)
-	cmd := exec.CommandContext(ctx, bins["."], args...)
+	argv := append(append(wrap[:len(wrap):len(wrap)], bins["."]), args...)
+	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)

@@ -29,7 +29,8 @@ type Config struct {
 	// (default 200ms).
 	BatchBytes int
 	Linger     time.Duration
-	// InFlight is how many requests may be under way at once (default 4).
+	// InFlight is how many requests may be under way at once (default
+	// DefaultInFlight).
 	InFlight int
 	// Timeout bounds one request (default 30s).
 	Timeout time.Duration
@@ -45,6 +46,22 @@ type Config struct {
 	// Report receives the sink's problems (kind, error); the caller rate
 	// limits them.
 	Report func(kind string, err error)
+}
+
+// DefaultInFlight is Config.InFlight's default.
+const DefaultInFlight = 4
+
+// Descriptors is the most file descriptors a sink with inFlight requests
+// under way at once (0: DefaultInFlight) keeps open sending to urls
+// insert nodes: the store files it holds while it catches up, its cursor
+// file, and its connections (one per request under way, and those the
+// HTTP client keeps idle for each node). A program that runs a sink keeps
+// these free of its listeners' connections.
+func Descriptors(urls, inFlight int) int {
+	if inFlight <= 0 {
+		inFlight = DefaultInFlight
+	}
+	return maxHeld + 1 + inFlight + urls*(inFlight+1)
 }
 
 // Sink sends the collector's entries to VictoriaLogs.
@@ -113,7 +130,7 @@ func New(cfg Config) (*Sink, error) {
 		cfg.Linger = 200 * time.Millisecond
 	}
 	if cfg.InFlight <= 0 {
-		cfg.InFlight = 4
+		cfg.InFlight = DefaultInFlight
 	}
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = 30 * time.Second

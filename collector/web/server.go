@@ -55,7 +55,7 @@ type Options struct {
 	// MaxStreams bounds the streams open at once (browsers, tails);
 	// past it a request gets 503 and is counted. Default 16.
 	MaxStreams int
-	// MaxConns bounds the connections held open. Default 64.
+	// MaxConns bounds the connections held open. Default DefaultMaxConns.
 	MaxConns int
 	// MaxConnsPerHost bounds the connections held open from one IP;
 	// past it a new one is closed at once and counted. Default a
@@ -76,7 +76,7 @@ func (o *Options) fill() {
 		o.MaxStreams = 16
 	}
 	if o.MaxConns <= 0 {
-		o.MaxConns = 64
+		o.MaxConns = DefaultMaxConns
 	}
 	if o.MaxConnsPerHost <= 0 {
 		o.MaxConnsPerHost = max(o.MaxConns/4, 8)
@@ -91,6 +91,11 @@ func (o *Options) fill() {
 		o.Log = slog.New(slog.DiscardHandler)
 	}
 }
+
+// DefaultMaxConns is how many connections a server holds open unless
+// Options.MaxConns says otherwise: what a program that starts one must
+// keep file descriptors for.
+const DefaultMaxConns = 64
 
 // Source is what the server shows: a *collector.Collector.
 type Source interface {
