@@ -349,6 +349,12 @@ func (c *Collector) heartbeat() {
 }
 
 func (c *Collector) onPeerEvent(e zsock.Event) {
+	if e.Kind == zsock.AcceptFailed {
+		// Without this a collector out of file descriptors would only
+		// stop taking peers, saying nothing.
+		c.report("accept", fmt.Errorf("cannot take new connections on %s: %w; peers wait until descriptors are free (ulimit -n, --max-conns)", e.Endpoint, e.Err))
+		return
+	}
 	if e.Kind != zsock.Rejected {
 		return
 	}

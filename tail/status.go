@@ -66,6 +66,9 @@ func (s *status) event(e zsock.Event) {
 		// An ipc peer names its own address (the path it bound), and the
 		// error may quote what it sent: both are its text.
 		s.say("dropped peer %s: %s", TerminalSafe(e.Peer), errorText(e.Err))
+	case e.Kind == zsock.AcceptFailed:
+		// The listener backs off (to once a second) between attempts.
+		s.say("cannot take new producers: %s", errorText(e.Err))
 	}
 }
 

@@ -219,6 +219,10 @@ const (
 	// Rejected: an accepted connection was dropped before or during the
 	// handshake, or for bad input (Err says which).
 	Rejected
+	// AcceptFailed: a listener could not take a new connection (Err
+	// says why: out of file descriptors, most often). It backs off and
+	// tries again; peers meanwhile wait in the kernel's queue.
+	AcceptFailed
 )
 
 func (k EventKind) String() string {
@@ -231,6 +235,8 @@ func (k EventKind) String() string {
 		return "dial failed"
 	case Rejected:
 		return "rejected"
+	case AcceptFailed:
+		return "accept failed"
 	}
 	return "unknown"
 }
