@@ -23,6 +23,31 @@ type status struct {
 	lastBeat  map[string]time.Time // per publisher address
 	connected map[string]bool
 	silent    map[string]bool // already said "no heartbeat"
+	peerLines lineLimit       // what peers can make happen at any rate
+}
+
+// lineLimit holds lines that peers can cause at any rate (a bound tail's
+// dropped peers, a listener out of descriptors) to one a second for each
+// kind, so that a peer reconnecting in a loop cannot flood the screen;
+// the next line of that kind says how many were held back.
+type lineLimit struct {
+	last map[string]time.Time
+	held map[string]int
+}
+
+// allow reports whether a line of kind may be said at now, and how many
+// were held back before it.
+func (l *lineLimit) allow(kind string, now time.Time) (held int, ok bool) {
+	if l.last == nil {
+		l.last, l.held = map[string]time.Time{}, map[string]int{}
+	}
+	if now.Sub(l.last[kind]) < time.Second {
+		l.held[kind]++
+		return 0, false
+	}
+	held = l.held[kind]
+	l.last[kind], l.held[kind] = now, 0
+	return held, true
 }
 
 func newStatus(w io.Writer, name string, timeout time.Duration) *status {
@@ -38,6 +63,18 @@ func (s *status) say(format string, args ...any) {
 	if s.w != nil {
 		fmt.Fprintf(s.w, s.prefix+format+"\n", args...)
 	}
+}
+
+// sayLimited is say for a line of kind, at most once a second (lineLimit).
+func (s *status) sayLimited(kind, format string, args ...any) {
+	held, ok := s.peerLines.allow(kind, time.Now())
+	if !ok {
+		return
+	}
+	if held > 0 {
+		format += fmt.Sprintf(" (and %d more like it)", held)
+	}
+	s.say(format, args...)
 }
 
 // errorText is err's message made safe for the terminal: errors about a
@@ -65,10 +102,9 @@ func (s *status) event(e zsock.Event) {
 	case e.Kind == zsock.Rejected:
 		// An ipc peer names its own address (the path it bound), and the
 		// error may quote what it sent: both are its text.
-		s.say("dropped peer %s: %s", TerminalSafe(e.Peer), errorText(e.Err))
+		s.sayLimited("rejected", "dropped peer %s: %s", TerminalSafe(e.Peer), errorText(e.Err))
 	case e.Kind == zsock.AcceptFailed:
-		// The listener backs off (to once a second) between attempts.
-		s.say("cannot take new producers: %s", errorText(e.Err))
+		s.sayLimited("accept", "cannot take new producers: %s", errorText(e.Err))
 	}
 }
 
