@@ -5,12 +5,14 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -57,11 +59,12 @@ type AllowList struct {
 	opts AllowListOptions
 
 	keys      atomic.Pointer[keySet]
-	nextCheck atomic.Int64 // unix nanoseconds before which Allowed does not check
-	reading   sync.Mutex   // one reading of the directory at a time
-	stamps    []fileStamp  // what the last reading saw; guarded by reading
-	racy      bool         // a file in stamps may change unseen; guarded by reading
-	dirFailed bool         // the last listing failed; guarded by reading
+	nextCheck atomic.Int64                   // unix nanoseconds before which Allowed does not check
+	load      func(path string) (Key, error) // LoadPublic; tests make it fail
+	reading   sync.Mutex                     // one reading of the directory at a time
+	stamps    []fileStamp                    // what the last reading saw; guarded by reading
+	racy      bool                           // a file in stamps may change unseen; guarded by reading
+	dirFailed bool                           // the last listing failed; guarded by reading
 	last      atomic.Pointer[AllowListReport]
 }
 
@@ -94,7 +97,7 @@ func OpenAllowList(dir string, opts AllowListOptions) (*AllowList, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	a := &AllowList{dir: dir, opts: opts}
+	a := &AllowList{dir: dir, opts: opts, load: LoadPublic}
 	fi, err := os.Stat(dir)
 	if err != nil {
 		return nil, fmt.Errorf("allowed client certificates %s: %w", dir, unwrapPath(err))
@@ -178,9 +181,14 @@ func (a *AllowList) checkLocked() error {
 		rep.Skipped = append(rep.Skipped, fmt.Errorf("allowed client certificates %s: more than %d entries; the rest were not read", a.dir, a.opts.MaxEntries))
 	}
 	for _, s := range stamps {
-		k, err := LoadPublic(filepath.Join(a.dir, s.name))
+		k, err := a.load(filepath.Join(a.dir, s.name))
 		if err != nil {
 			rep.Skipped = append(rep.Skipped, err)
+			// A file that could not be read (out of file descriptors, an
+			// I/O error) is read again at the next check, although its
+			// stamp will not have changed: otherwise its key would stay
+			// refused until someone touched the directory.
+			a.racy = a.racy || readFailed(err)
 			continue
 		}
 		set[k] = struct{}{}
@@ -188,9 +196,28 @@ func (a *AllowList) checkLocked() error {
 	}
 	rep.Keys = len(set)
 	a.stamps = stamps
-	a.keys.Store(&set)
+	before := a.keys.Swap(&set)
+	if prev := a.last.Load(); prev != nil && before != nil && a.racy && maps.Equal(*before, set) && sameReport(*prev, rep) {
+		// Read again only because a file was young or unreadable, and
+		// found as it was: not news (a file unreadable for good would
+		// otherwise be reported at every check).
+		return nil
+	}
 	a.publish(rep)
 	return nil
+}
+
+// sameReport reports whether two readings found the same.
+func sameReport(a, b AllowListReport) bool {
+	return a.Dir == b.Dir && a.Keys == b.Keys && a.Files == b.Files &&
+		slices.EqualFunc(a.Skipped, b.Skipped, func(x, y error) bool { return x.Error() == y.Error() })
+}
+
+// readFailed reports whether err says a file could not be read, rather
+// than that it is gone or is not a certificate.
+func readFailed(err error) bool {
+	var errno syscall.Errno
+	return errors.As(err, &errno) && !errors.Is(err, fs.ErrNotExist)
 }
 
 func (a *AllowList) publish(rep AllowListReport) {

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -285,5 +286,74 @@ func TestAllowListDirectoryComesBack(t *testing.T) {
 	clock.Advance(time.Second)
 	if !a.Allowed(k) || len(reports) != 3 || len(a.Report().Skipped) != 0 || a.Report().Keys != 1 {
 		t.Fatalf("directory back: reports %+v; want it read again with no error", reports)
+	}
+}
+
+// A key file that could not be read (here: out of file descriptors) is
+// read again at the next check although nothing in the directory
+// changed: its key is refused for one interval, not until someone
+// touches the directory.
+func TestAllowListReadsAgainAFileItCouldNotRead(t *testing.T) {
+	dir := t.TempDir()
+	alice := writeCert(t, dir, "alice")
+	clock := &fakeClock{}
+	reports := 0
+	a, err := OpenAllowList(dir, AllowListOptions{Now: clock.Now, Reloaded: func(AllowListReport) { reports++ }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bob := writeCert(t, dir, "bob")
+	// Files an hour old, so that nothing but the failed read makes the
+	// list read them again (a file younger than racyWindow is read
+	// again anyway).
+	age := func(names ...string) {
+		t.Helper()
+		hourAgo := time.Now().Add(-time.Hour)
+		for _, name := range names {
+			if err := os.Chtimes(filepath.Join(dir, name), hourAgo, hourAgo); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	age("alice.key", "bob.key")
+	a.load = func(path string) (Key, error) {
+		if filepath.Base(path) == "bob.key" {
+			return Key{}, &FileError{Path: path, Err: syscall.EMFILE}
+		}
+		return LoadPublic(path)
+	}
+	clock.Advance(time.Second)
+	if !a.Allowed(alice) || a.Allowed(bob) {
+		t.Fatal("while bob.key cannot be read: alice not allowed, or bob allowed")
+	}
+	if rep := a.Report(); len(rep.Skipped) != 1 || !errors.Is(rep.Skipped[0], syscall.EMFILE) {
+		t.Fatalf("report %+v; want bob.key skipped for EMFILE", rep)
+	}
+	// While it lasts, it is read at every check but reported once.
+	for range 3 {
+		clock.Advance(time.Second)
+		if a.Allowed(bob) {
+			t.Fatal("bob allowed while bob.key cannot be read")
+		}
+	}
+	if reports != 2 { // the opening, and the reading that found bob.key unreadable
+		t.Fatalf("%d reports; want 2: an unreadable file was reported at every check", reports)
+	}
+	a.load = LoadPublic // descriptors again
+	clock.Advance(time.Second)
+	if !a.Allowed(bob) || !a.Allowed(alice) {
+		t.Fatal("bob.key readable again, the directory unchanged: bob still refused at the next check")
+	}
+	// A file that is not a certificate is not read again and again.
+	os.WriteFile(filepath.Join(dir, "broken.key"), []byte("not a certificate\n"), 0o644)
+	age("broken.key")
+	reads := 0
+	a.load = func(path string) (Key, error) { reads++; return LoadPublic(path) }
+	clock.Advance(time.Second)
+	a.Allowed(bob)
+	clock.Advance(time.Second)
+	a.Allowed(bob)
+	if reads != 3 { // the three files once, at the check that saw broken.key
+		t.Fatalf("%d reads over two checks; want 3: a bad certificate made the list read every file at every check", reads)
 	}
 }
