@@ -352,7 +352,9 @@ func (c *Collector) onPeerEvent(e zsock.Event) {
 	if e.Kind == zsock.AcceptFailed {
 		// Without this a collector out of file descriptors would only
 		// stop taking peers, saying nothing.
-		c.report("accept", fmt.Errorf("cannot take new connections on %s: %w; peers wait until descriptors are free (ulimit -n, --max-conns)", e.Endpoint, e.Err))
+		// Limited per port, so that one port's failures do not hide the
+		// other's.
+		c.reportAs("accept "+e.Endpoint, "accept", fmt.Errorf("cannot take new connections on %s: %w; peers wait until descriptors are free (ulimit -n, --max-conns)", e.Endpoint, e.Err))
 		return
 	}
 	if e.Kind != zsock.Rejected {
@@ -397,8 +399,11 @@ func (c *Collector) onForwardEvent(e zsock.Event) {
 
 // report logs a problem, each kind at most once per second; the count of
 // what was held back goes with the next message of that kind.
-func (c *Collector) report(kind string, err error) {
-	if n, ok := c.limiter.allow(kind, time.Now()); ok {
+func (c *Collector) report(kind string, err error) { c.reportAs(kind, kind, err) }
+
+// reportAs is report with the limit kept under key rather than kind.
+func (c *Collector) reportAs(key, kind string, err error) {
+	if n, ok := c.limiter.allow(key, time.Now()); ok {
 		if n > 0 {
 			c.cfg.Log.Warn(err.Error(), "kind", kind, "suppressed", n)
 		} else {

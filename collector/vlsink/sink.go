@@ -53,15 +53,17 @@ const DefaultInFlight = 4
 
 // Descriptors is the most file descriptors a sink with inFlight requests
 // under way at once (0: DefaultInFlight) keeps open sending to urls
-// insert nodes: the store files it holds while it catches up, its cursor
-// file, and its connections (one per request under way, and those the
-// HTTP client keeps idle for each node). A program that runs a sink keeps
-// these free of its listeners' connections.
+// insert nodes: the store files it holds while it catches up and the one
+// it reads, the next one opened before the last is closed, a listing of
+// the store's directory, its cursor file being replaced, and its
+// connections (one per request under way, and those the HTTP client keeps
+// idle for each node). A program that runs a sink keeps these free of its
+// listeners' connections.
 func Descriptors(urls, inFlight int) int {
 	if inFlight <= 0 {
 		inFlight = DefaultInFlight
 	}
-	return maxHeld + 1 + inFlight + urls*(inFlight+1)
+	return maxHeld + 4 + inFlight + urls*(inFlight+1)
 }
 
 // Sink sends the collector's entries to VictoriaLogs.
