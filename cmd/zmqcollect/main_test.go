@@ -159,20 +159,31 @@ func (p *collectorProc) terminate(t testing.TB, ctx context.Context) {
 
 func (p *collectorProc) metric(t testing.TB, name string) float64 {
 	t.Helper()
-	resp, err := http.Get(p.metrics)
+	v, err := p.tryMetric(name)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return v
+}
+
+// tryMetric is metric for a scrape that may be refused.
+func (p *collectorProc) tryMetric(name string) (float64, error) {
+	resp, err := http.Get(p.metrics)
+	if err != nil {
+		return 0, err
+	}
 	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return 0, err
+	}
 	for _, line := range strings.Split(string(body), "\n") {
 		if strings.HasPrefix(line, name+" ") {
 			v, _ := strconv.ParseFloat(strings.TrimPrefix(line, name+" "), 64)
-			return v
+			return v, nil
 		}
 	}
-	t.Fatalf("no metric %q in:\n%s", name, body)
-	return 0
+	return 0, fmt.Errorf("no metric %q in:\n%s", name, body)
 }
 
 func fileLines(t testing.TB, path string) []string {
