@@ -354,7 +354,7 @@ func (c *Collector) onPeerEvent(e zsock.Event) {
 		// stop taking peers, saying nothing.
 		// Limited per port, so that one port's failures do not hide the
 		// other's.
-		c.reportAs("accept "+e.Endpoint, "accept", fmt.Errorf("cannot take new connections on %s: %w; peers wait until descriptors are free (ulimit -n, --max-conns)", e.Endpoint, e.Err))
+		c.reportAs("accept "+e.Endpoint, "accept", fmt.Errorf("cannot take new connections on %s: %w; peers wait in the kernel's queue meanwhile", e.Endpoint, e.Err))
 		return
 	}
 	if e.Kind != zsock.Rejected {
