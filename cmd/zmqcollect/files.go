@@ -2,11 +2,11 @@ package main
 
 import (
 	"fmt"
-	"strings"
 
 	"github.com/zmqlog/zmqlog/collector"
 	"github.com/zmqlog/zmqlog/collector/vlsink"
 	"github.com/zmqlog/zmqlog/collector/web"
+	"github.com/zmqlog/zmqlog/internal/zsock"
 )
 
 // fileBudget keeps the connections the ZeroMQ ports may hold within the
@@ -37,17 +37,21 @@ type fileBudget struct {
 const ownFiles = 32
 
 // newFileBudget is the budget for cfg with webServers web servers
-// (--http, --metrics) under an open-file limit of limit.
+// (--http, --metrics) under an open-file limit of limit. Lists that do
+// not parse are counted as nothing here: collector.New refuses them.
 func newFileBudget(cfg collector.Config, webServers, limit int) fileBudget {
 	b := fileBudget{limit: limit, reserved: ownFiles + webServers*(web.DefaultMaxConns+1), ports: 1}
 	if !cfg.NoPub {
 		b.ports++
 	}
 	if cfg.Forward != "" {
-		b.reserved += strings.Count(cfg.Forward, ",") + 1
+		eps, _ := zsock.ParseEndpoints(cfg.Forward)
+		b.reserved += len(eps) // a connection each
 	}
 	if cfg.VictoriaLogs != "" {
-		b.reserved += vlsink.Descriptors(strings.Count(cfg.VictoriaLogs, ",")+1, 0)
+		if urls, err := vlsink.ParseURLs(cfg.VictoriaLogs); err == nil {
+			b.reserved += vlsink.Descriptors(len(urls), 0)
+		}
 	}
 	return b
 }
@@ -55,12 +59,12 @@ func newFileBudget(cfg collector.Config, webServers, limit int) fileBudget {
 // maxConns is the most connections each port may hold within the limit.
 func (b fileBudget) maxConns() int { return (b.limit - b.reserved) / b.ports }
 
-// fit keeps limits.MaxConns within the budget. A --max-conns the user
-// gave (given) over it is refused, naming the limit; the default is
-// lowered to fit, and the value it had is returned for the log.
-func (b fileBudget) fit(limits *collector.Limits, given bool) (lowered int, err error) {
-	if b.limit == 0 || limits.MaxConns <= b.maxConns() {
-		return 0, nil
+// fit is the --max-conns to use for maxConns. One the user gave (given)
+// over the budget is refused, naming the limit; the default is lowered
+// to fit.
+func (b fileBudget) fit(maxConns int, given bool) (int, error) {
+	if b.limit == 0 || maxConns <= b.maxConns() {
+		return maxConns, nil
 	}
 	const raise = "raise the limit (ulimit -n, or LimitNOFILE= in a systemd unit)"
 	if b.maxConns() < 1 {
@@ -73,9 +77,7 @@ func (b fileBudget) fit(limits *collector.Limits, given bool) (lowered int, err 
 			ports = "the pull and pub ports"
 		}
 		return 0, fmt.Errorf("zmqcollect: --max-conns %d: %s could hold %d connections, but this process may open %d files (ulimit -n) and keeps %d for its own; give at most %d, or %s",
-			limits.MaxConns, ports, b.ports*limits.MaxConns, b.limit, b.reserved, b.maxConns(), raise)
+			maxConns, ports, b.ports*maxConns, b.limit, b.reserved, b.maxConns(), raise)
 	}
-	lowered = limits.MaxConns
-	limits.MaxConns = b.maxConns()
-	return lowered, nil
+	return b.maxConns(), nil
 }

@@ -5,10 +5,12 @@ package main
 import (
 	"context"
 	"fmt"
+	"math"
 	"net"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -28,11 +30,12 @@ import (
 func TestConnectionCapKeepsDescriptorsForTheStore(t *testing.T) {
 	ctx := testsupport.Context(t)
 	const limit = 256
-	p := startCollectorIn(t, ctx, underOpenFileLimit(limit), "--max-size", "1")
+	p := startCollectorIn(t, ctx, underOpenFileLimit(t, limit), "--max-size", "1")
 	// startCollector serves --metrics: the collector keeps its own files
 	// and that server's connections, and the two ports share the rest.
 	capacity := (limit - ownFiles - (web.DefaultMaxConns + 1)) / 2
-	if said := strings.Join(p.said, "\n"); !strings.Contains(said, fmt.Sprintf("--max-conns lowered from 4096 to %d on each port", capacity)) {
+	if said := strings.Join(p.said, "\n"); !strings.Contains(said, fmt.Sprintf("--max-conns lowered to what the open-file limit (ulimit -n) holds")) ||
+		!strings.Contains(said, fmt.Sprintf("from=4096 to=%d open_file_limit=%d", capacity, limit)) {
 		t.Fatalf("the start did not say the cap was lowered to %d:\n%s", capacity, said)
 	}
 
@@ -45,8 +48,9 @@ func TestConnectionCapKeepsDescriptorsForTheStore(t *testing.T) {
 	defer ship.Close()
 	waitForMetric(t, ctx, p, "zmqlog_collector_connections", "the producer never connected")
 
-	// More peers than both ports take, each through its handshake, held
-	// open: without the cap they would hold every descriptor there is.
+	// More peers than each port takes, each through its handshake, held
+	// open: without the cap, both ports' would hold every descriptor
+	// there is.
 	var held []net.Conn
 	defer func() {
 		for _, c := range held {
@@ -54,7 +58,7 @@ func TestConnectionCapKeepsDescriptorsForTheStore(t *testing.T) {
 		}
 	}()
 	for _, port := range []struct{ name, endpoint, socketType string }{{"pull", p.pull, "PUSH"}, {"pub", p.pub, "SUB"}} {
-		for range 2*capacity + 20 {
+		for range capacity + 20 {
 			c, err := net.Dial("tcp", strings.TrimPrefix(port.endpoint, "tcp://"))
 			if err != nil {
 				t.Fatal(err)
@@ -113,7 +117,7 @@ func waitForMetric(t *testing.T, ctx context.Context, p *collectorProc, metric, 
 // own files is refused at start, naming the limit and what would fit.
 func TestMaxConnsOverTheOpenFileLimitIsRefused(t *testing.T) {
 	ctx := testsupport.Context(t)
-	argv := append(underOpenFileLimit(256), bins["."], "--max-conns", "1000", "--pull", "tcp://127.0.0.1:0", "--pub", "tcp://127.0.0.1:0", "--file", "")
+	argv := append(underOpenFileLimit(t, 256), bins["."], "--max-conns", "1000", "--pull", "tcp://127.0.0.1:0", "--pub", "tcp://127.0.0.1:0", "--file", "")
 	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
 	out, _ := cmd.CombinedOutput()
 	// Two ports and no web server: (256 - ownFiles) / 2.
@@ -151,12 +155,57 @@ func TestFileBudgetKeepsDescriptorsForWhatTheCollectorOpens(t *testing.T) {
 	if vlsink.Descriptors(1, 0) <= 64 {
 		t.Errorf("a VictoriaLogs sink is kept %d descriptors, not even the 64 store files it may hold", vlsink.Descriptors(1, 0))
 	}
-	// A limit that holds the default changes nothing; an unknown one
-	// (0) is not checked.
-	for _, limit := range []int{20000, 0} {
-		limits := base.Limits
-		if lowered, err := newFileBudget(base, 0, limit).fit(&limits, false); err != nil || lowered != 0 || limits.MaxConns != base.Limits.MaxConns {
-			t.Errorf("limit %d: cap %d (lowered from %d), %v; want the default kept", limit, limits.MaxConns, lowered, err)
+}
+
+// fit keeps a --max-conns within the budget: the default lowered to what
+// fits, one the user gave over it refused, and nothing checked when the
+// limit is unknown.
+func TestFileBudgetFitsMaxConns(t *testing.T) {
+	twoPorts := fileBudget{limit: 1000, reserved: 100, ports: 2} // 450 each
+	onePort := fileBudget{limit: 1000, reserved: 100, ports: 1}  // 900
+	for _, tc := range []struct {
+		name     string
+		b        fileBudget
+		maxConns int
+		given    bool
+		want     int
+		err      string // "" for none
+	}{
+		{"the default fits", twoPorts, 450, false, 450, ""},
+		{"the default is lowered", twoPorts, 4096, false, 450, ""},
+		{"a given value that fits", twoPorts, 450, true, 450, ""},
+		{"a given value over it", twoPorts, 451, true, 0, "--max-conns 451: the pull and pub ports could hold 902 connections, but this process may open 1000 files (ulimit -n) and keeps 100 for its own; give at most 450"},
+		{"one port", onePort, 901, true, 0, "the pull port could hold 901 connections"},
+		{"one port, the default", onePort, 4096, false, 900, ""},
+		{"nothing left for peers", fileBudget{limit: 100, reserved: 100, ports: 2}, 4096, false, 0, "none are left for peers"},
+		{"a limit unknown here", fileBudget{reserved: 100, ports: 2}, 4096, true, 4096, ""},
+	} {
+		got, err := tc.b.fit(tc.maxConns, tc.given)
+		switch {
+		case tc.err == "" && (err != nil || got != tc.want):
+			t.Errorf("%s: %d, %v; want %d", tc.name, got, err, tc.want)
+		case tc.err != "" && (err == nil || !strings.Contains(err.Error(), tc.err)):
+			t.Errorf("%s: %d, %v; want an error saying %q", tc.name, got, err, tc.err)
 		}
 	}
+}
+
+// openFileHardLimit is this process's hard open-file limit, 0 if unknown.
+func openFileHardLimit() int {
+	var r syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &r); err != nil {
+		return 0
+	}
+	return int(min(r.Max, math.MaxInt32))
+}
+
+// underOpenFileLimit runs a command with its open-file limit (soft and
+// hard: Go cannot raise it) set to n, as ulimit -n n does. A host whose
+// hard limit is below n cannot: the test is skipped.
+func underOpenFileLimit(t testing.TB, n int) []string {
+	t.Helper()
+	if hard := openFileHardLimit(); hard != 0 && hard < n {
+		t.Skipf("the hard open-file limit here is %d, below the %d this test runs under", hard, n)
+	}
+	return []string{"/bin/sh", "-c", fmt.Sprintf(`ulimit -n %d && exec "$0" "$@"`, n)}
 }

@@ -13,7 +13,7 @@ import (
 // With no flags, zmqcollect's Config is the library's Defaults: the only
 // difference is the state file, which follows the store file.
 func TestFlagDefaultsAreTheLibrarys(t *testing.T) {
-	set, err := parseFlags(nil, io.Discard, io.Discard)
+	set, err := parseFlags(nil, io.Discard, io.Discard, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -27,7 +27,7 @@ func TestFlagDefaultsAreTheLibrarys(t *testing.T) {
 // A flag set to 0 reaches the collector as 0: no drain, no idle pings,
 // every rotated file kept; --state "" and --file "" turn the state off.
 func TestZeroFlagsMeanOff(t *testing.T) {
-	set, err := parseFlags([]string{"--drain", "0", "--idle-ping", "0", "--max-backups", "0", "--max-age", "0", "--state", ""}, io.Discard, io.Discard)
+	set, err := parseFlags([]string{"--drain", "0", "--idle-ping", "0", "--max-backups", "0", "--max-age", "0", "--state", ""}, io.Discard, io.Discard, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -55,7 +55,7 @@ func TestZeroFlagsMeanOff(t *testing.T) {
 		{[]string{"--file", "a.jsonl"}, "a.jsonl.state"},
 		{[]string{"--file", "a.jsonl", "--state", "b.state"}, "b.state"},
 	} {
-		set, err := parseFlags(tc.args, io.Discard, io.Discard)
+		set, err := parseFlags(tc.args, io.Discard, io.Discard, 0)
 		if err != nil {
 			t.Fatal(err)
 		}

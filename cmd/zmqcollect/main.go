@@ -37,15 +37,17 @@ type settings struct {
 	metrics string // "": no metrics server
 	mode    string // --file-mode as given, for its error messages
 	http    *httpFlags
-	// connsLowered is the --max-conns default that the open-file limit
-	// could not hold (cfg has the value that fits), or 0.
-	connsLowered int
+	// fileLimit is the open-file limit cfg.Limits.MaxConns was fitted to
+	// (0: unknown, not fitted); connsLowered is the --max-conns default it
+	// could not hold, or 0.
+	fileLimit, connsLowered int
 }
 
 // parseFlags builds the collector's Config from args. It starts from
 // collector.Defaults, so each flag's default is the library's and a flag
-// set to 0 reaches the collector as 0 (off, or keep all).
-func parseFlags(args []string, stdout, stderr io.Writer) (settings, error) {
+// set to 0 reaches the collector as 0 (off, or keep all); --max-conns is
+// then fitted to fileLimit, the process's open-file limit (0: unknown).
+func parseFlags(args []string, stdout, stderr io.Writer, fileLimit int) (settings, error) {
 	fs := flag.NewFlagSet("zmqcollect", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	cfg := collector.Defaults()
@@ -178,11 +180,16 @@ Flags:
 		}
 		webServers++
 	}
-	lowered, err := newFileBudget(cfg, webServers, openFileLimit()).fit(&cfg.Limits, flagSet(fs, "max-conns"))
+	asked := cfg.Limits.MaxConns
+	cfg.Limits.MaxConns, err = newFileBudget(cfg, webServers, fileLimit).fit(asked, flagSet(fs, "max-conns"))
 	if err != nil {
 		return settings{}, cli.Usage(err)
 	}
-	return settings{cfg: cfg, metrics: *metrics, mode: *mode, http: httpf, connsLowered: lowered}, nil
+	set := settings{cfg: cfg, metrics: *metrics, mode: *mode, http: httpf, fileLimit: fileLimit}
+	if cfg.Limits.MaxConns < asked {
+		set.connsLowered = asked
+	}
+	return set, nil
 }
 
 // curveFlag names the flag of each CURVE field of collector.Config.
@@ -220,7 +227,7 @@ func run(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Writ
 	if len(args) > 0 && args[0] == "keygen" {
 		return keygen(args[1:], stdout, stderr)
 	}
-	set, err := parseFlags(args, stdout, stderr)
+	set, err := parseFlags(args, stdout, stderr, openFileLimit())
 	if err != nil {
 		return err
 	}
@@ -228,8 +235,8 @@ func run(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Writ
 	logger := slog.New(slog.NewTextHandler(stderr, nil))
 	cfg.Log = logger
 	if set.connsLowered > 0 {
-		logger.Warn(fmt.Sprintf("--max-conns lowered from %d to %d on each port: the open-file limit (ulimit -n) holds no more beside the collector's own files; raise it for more", set.connsLowered, cfg.Limits.MaxConns),
-			"max_conns", cfg.Limits.MaxConns, "open_file_limit", openFileLimit())
+		logger.Warn("--max-conns lowered to what the open-file limit (ulimit -n) holds beside the collector's own files; raise the limit for more",
+			"from", set.connsLowered, "to", cfg.Limits.MaxConns, "open_file_limit", set.fileLimit)
 	}
 
 	c, err := collector.New(cfg)

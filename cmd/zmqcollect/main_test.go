@@ -66,14 +66,8 @@ func startCollector(t testing.TB, ctx context.Context, args ...string) *collecto
 	return startCollectorIn(t, ctx, nil, args...)
 }
 
-// underOpenFileLimit runs a command with its open-file limit (soft and
-// hard: Go cannot raise it) set to n, as ulimit -n n does.
-func underOpenFileLimit(n int) []string {
-	return []string{"/bin/sh", "-c", fmt.Sprintf(`ulimit -n %d && exec "$0" "$@"`, n)}
-}
-
 // startCollectorIn is startCollector with the command line after wrap
-// (see underOpenFileLimit); nil runs zmqcollect itself.
+// (underOpenFileLimit, say); nil runs zmqcollect itself.
 func startCollectorIn(t testing.TB, ctx context.Context, wrap []string, args ...string) *collectorProc {
 	t.Helper()
 	file := filepath.Join(t.TempDir(), "store.jsonl")
