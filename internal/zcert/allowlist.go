@@ -25,8 +25,9 @@ type AllowListOptions struct {
 	// (default 10000); past it the rest are ignored and reported, so a
 	// huge directory cannot stall the handshake that checks it.
 	MaxEntries int
-	// Reloaded, if set, is called after each reading of the directory (a
-	// check that finds no change does not read it) with
+	// Reloaded, if set, is called after each reading of the directory
+	// that found something other than the last one did (a check that
+	// finds no change of names, sizes or times does not read it) with
 	// what was loaded and what was skipped (for logging). It runs on the
 	// goroutine that called Allowed or Reload, so it should be quick.
 	Reloaded func(AllowListReport)
@@ -213,11 +214,19 @@ func sameReport(a, b AllowListReport) bool {
 		slices.EqualFunc(a.Skipped, b.Skipped, func(x, y error) bool { return x.Error() == y.Error() })
 }
 
-// readFailed reports whether err says a file could not be read, rather
-// than that it is gone or is not a certificate.
+// readFailed reports whether err says a file could not be read for a
+// while (the process or the system out of file descriptors or memory, an
+// interrupted or failed read), so that reading it again soon may work.
+// Lasting errors (no permission, not a regular file, not a certificate)
+// are not: re-reading every file at every check would not mend them, and
+// the fix for them (chmod, a new file) changes the file's stamp anyway.
 func readFailed(err error) bool {
-	var errno syscall.Errno
-	return errors.As(err, &errno) && !errors.Is(err, fs.ErrNotExist)
+	for _, transient := range []syscall.Errno{syscall.EMFILE, syscall.ENFILE, syscall.ENOMEM, syscall.ENOBUFS, syscall.EINTR, syscall.EAGAIN, syscall.EIO} {
+		if errors.Is(err, transient) {
+			return true
+		}
+	}
+	return false
 }
 
 func (a *AllowList) publish(rep AllowListReport) {

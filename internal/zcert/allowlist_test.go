@@ -344,6 +344,26 @@ func TestAllowListReadsAgainAFileItCouldNotRead(t *testing.T) {
 	if !a.Allowed(bob) || !a.Allowed(alice) {
 		t.Fatal("bob.key readable again, the directory unchanged: bob still refused at the next check")
 	}
+	// Nor is one that cannot be read for a lasting reason (here: no
+	// permission), nor one that is not a certificate: reading every file
+	// at every check would not mend them.
+	age("alice.key", "bob.key")
+	clock.Advance(time.Second)
+	a.Allowed(bob) // a check that sees the new times and reads once
+	denied := 0
+	a.load = func(path string) (Key, error) {
+		denied++
+		return Key{}, &FileError{Path: path, Err: syscall.EACCES}
+	}
+	os.Chtimes(filepath.Join(dir, "bob.key"), time.Now().Add(-2*time.Hour), time.Now().Add(-2*time.Hour)) // a change: read
+	clock.Advance(time.Second)
+	a.Allowed(bob)
+	clock.Advance(time.Second)
+	a.Allowed(bob)
+	if denied != 2 { // both files, at the one check that saw the change
+		t.Fatalf("%d reads over two checks; want 2: a file without permission made the list read every file at every check", denied)
+	}
+	a.load = LoadPublic
 	// A file that is not a certificate is not read again and again.
 	os.WriteFile(filepath.Join(dir, "broken.key"), []byte("not a certificate\n"), 0o644)
 	age("broken.key")
