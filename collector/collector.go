@@ -12,6 +12,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/zmqlog/zmqlog/collector/vlsink"
+	"github.com/zmqlog/zmqlog/internal/lograte"
 	"github.com/zmqlog/zmqlog/internal/zcert"
 	"github.com/zmqlog/zmqlog/internal/zsock"
 
@@ -50,7 +51,7 @@ type Collector struct {
 	// subscriberDroppedSaid is the subscriber drops already logged; only
 	// the background goroutine touches it.
 	subscriberDroppedSaid uint64
-	limiter               rateLimiter
+	limiter               lograte.PerKind
 	batchHis              batchSizes
 	stop                  chan struct{}
 	wg                    sync.WaitGroup
@@ -74,8 +75,6 @@ func New(cfg Config) (*Collector, error) {
 	}
 	c := &Collector{cfg: cfg, streams: newStreams(), stop: make(chan struct{}), started: time.Now()}
 	c.host, _ = os.Hostname()
-	c.limiter.last = map[string]time.Time{}
-	c.limiter.suppressed = map[string]int{}
 	if cfg.StateFile != "" {
 		st, err := loadState(cfg.StateFile)
 		if err != nil {
@@ -352,8 +351,8 @@ func (c *Collector) onPeerEvent(e zsock.Event) {
 	if e.Kind == zsock.AcceptFailed {
 		// Without this a collector out of file descriptors would only
 		// stop taking peers, saying nothing.
-		// Limited per port, so that one port's failures do not hide the
-		// other's.
+		// Limited per port, as the connection limits below are, so that
+		// one port's refusals do not hide the other's.
 		c.reportAs("accept "+e.Endpoint, "accept", fmt.Errorf("cannot take new connections on %s: %w; peers wait in the kernel's queue meanwhile", e.Endpoint, e.Err))
 		return
 	}
@@ -371,7 +370,7 @@ func (c *Collector) onPeerEvent(e zsock.Event) {
 		// Turned away at a connection limit: a kind of its own, so that a
 		// fleet outgrowing --max-conns is said in the log and not lost
 		// among scanners' failed handshakes.
-		c.report("peer_limit", fmt.Errorf("turned away %s on %s: %w", e.Peer, e.Endpoint, e.Err))
+		c.reportAs("peer_limit "+e.Endpoint, "peer_limit", fmt.Errorf("turned away %s on %s: %w", e.Peer, e.Endpoint, e.Err))
 		return
 	}
 	c.report("peer", fmt.Errorf("dropped peer %s on %s: %w", e.Peer, e.Endpoint, e.Err))
@@ -403,31 +402,11 @@ func (c *Collector) report(kind string, err error) { c.reportAs(kind, kind, err)
 
 // reportAs is report with the limit kept under key rather than kind.
 func (c *Collector) reportAs(key, kind string, err error) {
-	if n, ok := c.limiter.allow(key, time.Now()); ok {
+	if n, ok := c.limiter.Allow(key, time.Now()); ok {
 		if n > 0 {
 			c.cfg.Log.Warn(err.Error(), "kind", kind, "suppressed", n)
 		} else {
 			c.cfg.Log.Warn(err.Error(), "kind", kind)
 		}
 	}
-}
-
-type rateLimiter struct {
-	mu         sync.Mutex
-	last       map[string]time.Time
-	suppressed map[string]int
-}
-
-// allow reports whether a message of kind may go out now, and how many
-// were held back since the last one.
-func (r *rateLimiter) allow(kind string, now time.Time) (int, bool) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if now.Sub(r.last[kind]) < time.Second {
-		r.suppressed[kind]++
-		return 0, false
-	}
-	n := r.suppressed[kind]
-	r.last[kind], r.suppressed[kind] = now, 0
-	return n, true
 }

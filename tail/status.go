@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/zmqlog/zmqlog/internal/lograte"
 	"github.com/zmqlog/zmqlog/internal/zsock"
 )
 
@@ -23,31 +24,11 @@ type status struct {
 	lastBeat  map[string]time.Time // per publisher address
 	connected map[string]bool
 	silent    map[string]bool // already said "no heartbeat"
-	peerLines lineLimit       // what peers can make happen at any rate
-}
-
-// lineLimit holds lines that peers can cause at any rate (a bound tail's
-// dropped peers, a listener out of descriptors) to one a second for each
-// kind, so that a peer reconnecting in a loop cannot flood the screen;
-// the next line of that kind says how many were held back.
-type lineLimit struct {
-	last map[string]time.Time
-	held map[string]int
-}
-
-// allow reports whether a line of kind may be said at now, and how many
-// were held back before it.
-func (l *lineLimit) allow(kind string, now time.Time) (held int, ok bool) {
-	if l.last == nil {
-		l.last, l.held = map[string]time.Time{}, map[string]int{}
-	}
-	if now.Sub(l.last[kind]) < time.Second {
-		l.held[kind]++
-		return 0, false
-	}
-	held = l.held[kind]
-	l.last[kind], l.held[kind] = now, 0
-	return held, true
+	// peerLines holds what peers can make happen at any rate without
+	// completing a handshake (a bound tail's dropped peers, its listener
+	// out of descriptors) to a line a second for each kind.
+	peerLines lograte.PerKind
+	now       func() time.Time
 }
 
 func newStatus(w io.Writer, name string, timeout time.Duration) *status {
@@ -55,7 +36,7 @@ func newStatus(w io.Writer, name string, timeout time.Duration) *status {
 	if name != "" {
 		prefix = name + ": "
 	}
-	return &status{w: w, prefix: prefix, timeout: timeout, lastBeat: map[string]time.Time{}, connected: map[string]bool{}, silent: map[string]bool{}}
+	return &status{w: w, prefix: prefix, timeout: timeout, lastBeat: map[string]time.Time{}, connected: map[string]bool{}, silent: map[string]bool{}, now: time.Now}
 }
 
 // say writes one line; callers escape what came from peers.
@@ -65,9 +46,9 @@ func (s *status) say(format string, args ...any) {
 	}
 }
 
-// sayLimited is say for a line of kind, at most once a second (lineLimit).
+// sayLimited is say for a line of kind, at most once a second.
 func (s *status) sayLimited(kind, format string, args ...any) {
-	held, ok := s.peerLines.allow(kind, time.Now())
+	held, ok := s.peerLines.Allow(kind, s.now())
 	if !ok {
 		return
 	}
@@ -91,6 +72,8 @@ func (s *status) event(e zsock.Event) {
 	defer s.mu.Unlock()
 	switch {
 	case e.Kind == zsock.Connected && s.bound:
+		// Not limited: each is a producer that completed its handshake,
+		// and one that can do that can send entries at any rate anyway.
 		s.say("producer %s connected", TerminalSafe(e.Peer))
 	case e.Kind == zsock.Connected:
 		s.say("connected to %s", TerminalSafe(e.Endpoint))

@@ -31,14 +31,16 @@ func TestStatusHeartbeatCheck(t *testing.T) {
 	}
 }
 
-// Lines a peer can cause at will (a bound tail's dropped peers, a
-// listener out of descriptors) come at most once a second each, the next
-// one saying how many were held back: a peer reconnecting in a loop
-// cannot flood the screen.
+// Lines a peer can cause at will without a handshake (a bound tail's
+// dropped peers, its listener out of descriptors) come at most once a
+// second each, the next one saying how many were held back: a peer reconnecting
+// in a loop cannot flood the screen.
 func TestStatusLinesPeersCauseAreLimited(t *testing.T) {
 	var out strings.Builder
 	s := newStatus(&out, "zmqtail", 0)
 	s.bound = true
+	now := time.Unix(1000, 0)
+	s.now = func() time.Time { return now }
 	for range 1000 {
 		s.event(zsock.Event{Kind: zsock.Rejected, Peer: "127.0.0.1:40000", Err: zsock.ErrOverLimit})
 		s.event(zsock.Event{Kind: zsock.AcceptFailed, Endpoint: "tcp://127.0.0.1:5557", Err: errors.New("accept4: too many open files")})
@@ -47,7 +49,7 @@ func TestStatusLinesPeersCauseAreLimited(t *testing.T) {
 		t.Fatalf("%d lines for 1000 of each kind, want one of each:\n%s", n, out.String())
 	}
 	// A second on, the next line of a kind says what was held back.
-	s.peerLines.last["rejected"] = time.Now().Add(-time.Second)
+	now = now.Add(time.Second)
 	s.event(zsock.Event{Kind: zsock.Rejected, Peer: "127.0.0.1:40000", Err: zsock.ErrOverLimit})
 	if !strings.Contains(out.String(), "(and 999 more like it)") {
 		t.Fatalf("the next line does not count the 999 held back:\n%s", out.String())

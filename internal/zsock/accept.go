@@ -178,7 +178,7 @@ func (a *acceptor) acceptLoop() {
 			}
 			// Out of file descriptors and the like: back off instead of
 			// spinning, as net/http does, and say so: peers are waiting.
-			a.opts.emit(Event{Kind: AcceptFailed, Endpoint: a.endpoint(), Err: err}) // the port bound: the operator looks it up
+			a.opts.emit(Event{Kind: AcceptFailed, Endpoint: a.ep.String(), Err: unwrapOpError(err)})
 			delay = min(max(2*delay, 5*time.Millisecond), time.Second)
 			t := time.NewTimer(delay)
 			select {
