@@ -34,7 +34,7 @@ func TestConnectionCapKeepsDescriptorsForTheStore(t *testing.T) {
 	// startCollector serves --metrics: the collector keeps its own files
 	// and that server's connections, and the two ports share the rest.
 	capacity := (limit - ownFiles - (web.DefaultMaxConns + 1)) / 2
-	if said := strings.Join(p.said, "\n"); !strings.Contains(said, fmt.Sprintf("--max-conns lowered to what the open-file limit (ulimit -n) holds")) ||
+	if said := strings.Join(p.said, "\n"); !strings.Contains(said, "--max-conns lowered to what the open-file limit (ulimit -n) holds") ||
 		!strings.Contains(said, fmt.Sprintf("from=4096 to=%d open_file_limit=%d", capacity, limit)) {
 		t.Fatalf("the start did not say the cap was lowered to %d:\n%s", capacity, said)
 	}
