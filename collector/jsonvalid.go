@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"math/bits"
 	"unicode/utf8"
+
+	"github.com/zmqlog/zmqlog/internal/jsonstr"
 )
 
 // validObject reports whether b is exactly one JSON object, surrounded by
@@ -165,8 +167,8 @@ func scanArray(b []byte, i, depth int) (int, bool) {
 // plainASCII marks the bytes a JSON string may hold as they are and that
 // are whole characters: ASCII but '"', '\\' and control characters.
 var plainASCII = func() (t [256]bool) {
-	for c := 0x20; c < utf8.RuneSelf; c++ {
-		t[c] = c != '"' && c != '\\'
+	for c := range t {
+		t[c] = jsonstr.Safe(byte(c)) // one definition of JSON's plain bytes, with the writer's
 	}
 	return t
 }()

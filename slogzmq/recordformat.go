@@ -358,9 +358,7 @@ func (s *formatState) appendKey(key string) {
 func (s *formatState) appendString(str string) {
 	switch {
 	case !s.f.text:
-		s.buf = append(s.buf, '"')
-		s.buf = jsonstr.AppendEscaped(s.buf, str)
-		s.buf = append(s.buf, '"')
+		s.buf = jsonstr.Append(s.buf, str)
 	case needsQuoting(str):
 		s.buf = strconv.AppendQuote(s.buf, str)
 	default:

@@ -11,7 +11,7 @@ import "unicode/utf8"
 // Append appends s as a JSON string, in quotes.
 func Append(buf []byte, s string) []byte {
 	buf = append(buf, '"')
-	buf = AppendEscaped(buf, s)
+	buf = appendEscaped(buf, s)
 	return append(buf, '"')
 }
 
@@ -19,9 +19,9 @@ func Append(buf []byte, s string) []byte {
 // all but the control characters, '"' and '\\'.
 func Safe(b byte) bool { return b < utf8.RuneSelf && safe[b] }
 
-// AppendEscaped appends s escaped as a JSON string's contents, quotes
+// appendEscaped appends s escaped as a JSON string's contents, quotes
 // not included.
-func AppendEscaped(buf []byte, s string) []byte {
+func appendEscaped(buf []byte, s string) []byte {
 	start := 0
 	for i := 0; i < len(s); {
 		if b := s[i]; b < utf8.RuneSelf {
