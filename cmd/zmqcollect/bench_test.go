@@ -62,7 +62,7 @@ func BenchmarkCollector(b *testing.B) {
 	base := c.metric(b, "zmqlog_collector_entries_received_total")
 	baseStored := c.metric(b, "zmqlog_collector_entries_stored_total")
 
-	cpuBefore := processCPU(b, c.cmd.Process.Pid)
+	cpuBefore := procstat.ProcessCPU(b, c.cmd.Process.Pid)
 	b.ResetTimer()
 	start := time.Now()
 	received, subElapsed := 0, time.Duration(0)
@@ -113,7 +113,7 @@ func BenchmarkCollector(b *testing.B) {
 	b.StopTimer()
 	// The collector's own CPU per entry, which the other processes on
 	// these cores disturb far less than its entries per second.
-	b.ReportMetric((processCPU(b, c.cmd.Process.Pid)-cpuBefore).Seconds()*1e6/float64(b.N), "collector-cpu-µs/entry")
+	b.ReportMetric((procstat.ProcessCPU(b, c.cmd.Process.Pid)-cpuBefore).Seconds()*1e6/float64(b.N), "collector-cpu-µs/entry")
 	b.ReportMetric(float64(b.N)/storedIn.Seconds(), "stored-entries/s")
 	if subElapsed > 0 {
 		b.ReportMetric(float64(received)/subElapsed.Seconds(), "subscriber-entries/s")
@@ -183,7 +183,7 @@ func BenchmarkZmqcollectHandshakes(b *testing.B) {
 					connected <- struct{}{}
 				}
 			}}
-			before := processCPU(b, c.cmd.Process.Pid)
+			before := procstat.ProcessCPU(b, c.cmd.Process.Pid)
 			b.ResetTimer()
 			start := time.Now()
 			for range b.N {
@@ -193,27 +193,11 @@ func BenchmarkZmqcollectHandshakes(b *testing.B) {
 			}
 			elapsed := time.Since(start)
 			b.StopTimer()
-			cpu := processCPU(b, c.cmd.Process.Pid) - before
+			cpu := procstat.ProcessCPU(b, c.cmd.Process.Pid) - before
 			b.ReportMetric(float64(b.N)/elapsed.Seconds(), "handshakes/s")
 			b.ReportMetric(cpu.Seconds()*1e6/float64(b.N), "collector-cpu-µs/handshake")
 			b.ReportMetric(float64(b.N)/cpu.Seconds(), "handshakes/collector-cpu-s")
 			c.terminate(b, ctx)
 		})
 	}
-}
-
-// processCPU reads a process's user and system CPU time from
-// /proc/PID/stat (in clock ticks of 10ms: measure over many operations).
-func processCPU(tb testing.TB, pid int) time.Duration {
-	tb.Helper()
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	// The command name, in parentheses, may hold spaces: fields count
-	// from after it. utime and stime are fields 14 and 15 of the line.
-	f := strings.Fields(string(data[strings.LastIndexByte(string(data), ')')+2:]))
-	utime, _ := strconv.ParseInt(f[11], 10, 64)
-	stime, _ := strconv.ParseInt(f[12], 10, 64)
-	return time.Duration(utime+stime) * 10 * time.Millisecond
 }

@@ -21,6 +21,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/zmqlog/zmqlog"
+	"github.com/zmqlog/zmqlog/internal/procstat"
 	"github.com/zmqlog/zmqlog/internal/testsupport"
 	"github.com/zmqlog/zmqlog/zapzmq"
 )
@@ -289,7 +290,7 @@ func TestPageUnderLoad(t *testing.T) {
 			t.Fatal(err)
 		}
 		base := c.metric(t, "zmqlog_collector_entries_received_total")
-		cpu0 := processCPU(t, c.cmd.Process.Pid)
+		cpu0 := procstat.ProcessCPU(t, c.cmd.Process.Pid)
 		tick := time.NewTicker(10 * time.Millisecond)
 		defer tick.Stop()
 		begin := time.Now()
@@ -315,7 +316,7 @@ func TestPageUnderLoad(t *testing.T) {
 		if got := c.metric(t, "zmqlog_collector_entries_received_total") - base; got != float64(shipped) {
 			t.Errorf("%s: the collector received %v of %d", name, got, shipped)
 		}
-		return shipped, (processCPU(t, c.cmd.Process.Pid) - cpu0) * 100000 / time.Duration(shipped)
+		return shipped, (procstat.ProcessCPU(t, c.cmd.Process.Pid) - cpu0) * 100000 / time.Duration(shipped)
 	}
 
 	without, cpuWithout := load("alone")

@@ -80,14 +80,14 @@ func BenchmarkZmqcollectFanIn(b *testing.B) {
 			warmed()
 			baseStored := stored.Count(b)
 			baseBatches := c.metric(b, `zmqlog_collector_messages_total{kind="batch"}`)
-			cpu0 := processCPU(b, c.cmd.Process.Pid)
+			cpu0 := procstat.ProcessCPU(b, c.cmd.Process.Pid)
 			switches0 := procstat.ContextSwitches(b, c.cmd.Process.Pid)
 			b.ResetTimer()
 			start := time.Now()
 			procstat.PaceAll(ctx, b.N, shape.producers, shape.rate, func(i int) { shippers[i].Ship("INFO.api", entry) })
 			elapsed := time.Since(start) // the load's length; its last entries are stored within the flush interval
 			stored.WaitFor(b, ctx, baseStored+b.N)
-			cpu := processCPU(b, c.cmd.Process.Pid) - cpu0
+			cpu := procstat.ProcessCPU(b, c.cmd.Process.Pid) - cpu0
 			switches := procstat.ContextSwitches(b, c.cmd.Process.Pid) - switches0
 			b.StopTimer()
 			heap := c.metric(b, "go_memstats_heap_inuse_bytes") - heap0

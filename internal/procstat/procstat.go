@@ -1,12 +1,12 @@
 // Package procstat reads what another process has spent, from Linux's
 // /proc, for benchmarks that run the thing they measure (zmqcollect, a
-// libzmq sink) as a process of its own: CPU time per thread, and the
-// context switches of its threads (the wake-ups a message costs). It
-// also paces a load at a steady rate, as the fan-in benchmarks drive
+// libzmq sink) as a process of its own: CPU time (per thread, or the
+// process's in all), and the context switches of its threads (the
+// wake-ups a message costs). It also paces a load at a steady rate, as the fan-in benchmarks drive
 // their producers, and follows a file the process writes (Lines), so a
 // benchmark can wait for its work without asking it anything.
 //
-// Threads that have exited are not counted: a benchmark's steady load
+// ThreadsCPU and ContextSwitches do not count threads that have exited: a benchmark's steady load
 // makes that rare, and Go's and libzmq's threads live as long as the
 // process. Off Linux every reader fails the benchmark that calls it.
 package procstat
@@ -37,6 +37,23 @@ func ThreadsCPU(tb testing.TB, pid int) time.Duration {
 		}
 	})
 	return time.Duration(ns)
+}
+
+// ProcessCPU is the user and system CPU time of process pid, from
+// /proc/pid/stat: threads that have exited included, but in clock ticks
+// of 10 ms, so measure over many operations (ThreadsCPU is exact).
+func ProcessCPU(tb testing.TB, pid int) time.Duration {
+	tb.Helper()
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	// The command name, in parentheses, may hold spaces: fields count
+	// from after it. utime and stime are fields 14 and 15 of the line.
+	f := strings.Fields(string(data[strings.LastIndexByte(string(data), ')')+2:]))
+	utime, _ := strconv.ParseInt(f[11], 10, 64)
+	stime, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(utime+stime) * 10 * time.Millisecond
 }
 
 // ContextSwitches is the voluntary and involuntary context switches of
